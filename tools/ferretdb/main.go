@@ -32,7 +32,8 @@ func main() {
 	sqliteDir := flag.String("sqlite-dir", "", "data directory for the SQLite backend (the default backend)")
 	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL; selects the PostgreSQL backend instead of SQLite")
 	uriFile := flag.String("uri-file", "", "write the MongoDB URI to this file once listening")
-	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	// FerretDB logs every error reply at WARN; clients report those themselves.
+	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
 	flag.Parse()
 
 	var level slog.Level

@@ -1,0 +1,156 @@
+#include "mongo/client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <stdexcept>
+
+#include "mongo/error.h"
+
+namespace fhirshift::mongo {
+
+namespace {
+// The driver's own log goes through spdlog. Its warnings are demoted to debug: they are about
+// things fhirshift already reports as errors with context, or harmless (servers without
+// `endSessions`, such as FerretDB, make it warn at every client shutdown).
+void route_driver_log(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL:
+      spdlog::error("mongoc {}: {}", domain, message);
+      break;
+    case MONGOC_LOG_LEVEL_WARNING:
+    case MONGOC_LOG_LEVEL_MESSAGE:
+    case MONGOC_LOG_LEVEL_INFO:
+      spdlog::debug("mongoc {}: {}", domain, message);
+      break;
+    default:
+      break;
+  }
+}
+}  // namespace
+
+void ensure_driver_initialized() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mongoc_log_set_handler(route_driver_log, nullptr);
+    mongoc_init();
+    std::atexit(mongoc_cleanup);
+  });
+}
+
+Uri Uri::parse(const std::string& connection_string) {
+  ensure_driver_initialized();
+  bson_error_t error;
+  mongoc_uri_t* raw = mongoc_uri_new_with_error(connection_string.c_str(), &error);
+  if (!raw) {
+    throw std::invalid_argument("invalid MongoDB connection string: " + std::string(error.message) +
+                                " (expected e.g. mongodb://host:27017/vonkdata)");
+  }
+  Uri uri;
+  uri.uri_.reset(raw);
+  uri.text_ = connection_string;
+  const char* db = mongoc_uri_get_database(raw);
+  uri.database_ = db && *db ? db : "vonkdata";
+  for (const mongoc_host_list_t* h = mongoc_uri_get_hosts(raw); h; h = h->next) {
+    if (!uri.hosts_.empty()) uri.hosts_ += ",";
+    uri.hosts_ += h->host_and_port;
+  }
+  if (uri.hosts_.empty()) {
+    if (const char* srv = mongoc_uri_get_srv_hostname(raw)) uri.hosts_ = std::string("srv:") + srv;
+  }
+  // Without an explicit choice, fail fast (10 s) rather than the driver's 30 s when a host is down.
+  if (!mongoc_uri_has_option(raw, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+    mongoc_uri_set_option_as_int32(raw, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
+  }
+  return uri;
+}
+
+std::string Uri::redacted() const {
+  const char* password = mongoc_uri_get_password(uri_.get());
+  if (!password || !*password) return text_;
+  std::string out = text_;
+  auto at = out.find('@');
+  auto scheme_end = out.find("://");
+  if (at == std::string::npos || scheme_end == std::string::npos) return out;
+  auto colon = out.find(':', scheme_end + 3);
+  if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "****");
+  return out;
+}
+
+Uri::Uri(const Uri& other)
+    : uri_(mongoc_uri_copy(other.uri_.get())),
+      text_(other.text_),
+      database_(other.database_),
+      hosts_(other.hosts_) {}
+
+Uri& Uri::operator=(const Uri& other) {
+  if (this != &other) *this = Uri(other);
+  return *this;
+}
+
+ClientPool::ClientPool(const Uri& uri, const std::string& app_name) : uri_(uri), pool_(nullptr) {
+  bson_error_t error;
+  pool_ = mongoc_client_pool_new_with_error(uri_.get(), &error);
+  if (!pool_) throw MongoError("cannot create a client pool for " + uri_.hosts(), error);
+  mongoc_client_pool_set_error_api(pool_, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_set_appname(pool_, app_name.c_str());
+}
+
+ClientPool::~ClientPool() { mongoc_client_pool_destroy(pool_); }
+
+Client ClientPool::acquire() { return Client(this, mongoc_client_pool_pop(pool_)); }
+
+Client::Client(Client&& other) noexcept : pool_(other.pool_), client_(other.client_) {
+  other.client_ = nullptr;
+}
+
+Client::~Client() {
+  if (client_) mongoc_client_pool_push(pool_->pool_, client_);
+}
+
+Collection Client::collection(const std::string& database, const std::string& name) {
+  return Collection(mongoc_client_get_collection(client_, database.c_str(), name.c_str()),
+                    database + "." + name);
+}
+
+Bson Client::command(const std::string& database, const Bson& command) {
+  bson_t reply;
+  bson_error_t error;
+  bool ok = mongoc_client_command_simple(client_, database.c_str(), command.get(), nullptr, &reply,
+                                         &error);
+  Bson result = Bson::copy_of(&reply);
+  bson_destroy(&reply);
+  if (!ok) {
+    bson_iter_t it;
+    std::string name = bson_iter_init(&it, command.get()) && bson_iter_next(&it) ? bson_iter_key(&it) : "?";
+    throw MongoError("command '" + name + "' on " + pool_->uri().hosts() + "/" + database, error);
+  }
+  return result;
+}
+
+void Client::ping() {
+  Builder cmd;
+  cmd.append("ping", int32_t{1});
+  try {
+    command("admin", cmd.extract());
+  } catch (const MongoError& e) {
+    throw MongoError("cannot reach MongoDB at " + pool_->uri().hosts() +
+                         " (check the host, port and credentials in the connection string)",
+                     e.domain(), e.code(), e.server_message());
+  }
+}
+
+Topology describe_topology(Client& client) {
+  Builder cmd;
+  cmd.append("hello", int32_t{1});
+  Bson reply = client.command("admin", cmd.extract());
+  View v(reply.get());
+  Topology t;
+  t.is_mongos = v.string("msg").value_or("") == "isdbgrid";
+  t.is_replica_set = v.has("setName");
+  t.max_wire_version = static_cast<int>(v.integer("maxWireVersion").value_or(0));
+  return t;
+}
+
+}  // namespace fhirshift::mongo

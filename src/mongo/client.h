@@ -1,0 +1,96 @@
+// Connection handling: a parsed connection string, a thread-safe client pool, and the per-thread
+// client leased from it. Connection strings are taken exactly as MongoDB documents them
+// (mongodb:// and mongodb+srv://, several hosts, replicaSet, tls, authSource, ...).
+#pragma once
+
+#include <mongoc/mongoc.h>
+
+#include <memory>
+#include <string>
+
+#include "mongo/bson.h"
+#include "mongo/collection.h"
+
+namespace fhirshift::mongo {
+
+// Initialises the driver once per process (safe to call from anywhere, any number of times).
+void ensure_driver_initialized();
+
+class Uri {
+ public:
+  // Throws std::invalid_argument with the driver's reason when the string is not a valid URI.
+  static Uri parse(const std::string& connection_string);
+  Uri(const Uri& other);
+  Uri& operator=(const Uri& other);
+  Uri(Uri&&) noexcept = default;
+  Uri& operator=(Uri&&) noexcept = default;
+
+  // The database in the URI's path, or "vonkdata" when it has none (the legacy tool's default).
+  const std::string& database() const { return database_; }
+  // "h1:27017,h2:27017" for messages ("cannot reach h1:27017,h2:27017").
+  const std::string& hosts() const { return hosts_; }
+  // The connection string with any password replaced by "****", safe to log.
+  std::string redacted() const;
+  const mongoc_uri_t* get() const { return uri_.get(); }
+
+ private:
+  Uri() = default;
+  struct Free {
+    void operator()(mongoc_uri_t* u) const { mongoc_uri_destroy(u); }
+  };
+  std::unique_ptr<mongoc_uri_t, Free> uri_;
+  std::string text_;
+  std::string database_;
+  std::string hosts_;
+};
+
+class ClientPool;
+
+// A client leased from a pool for the current thread; returned to the pool on destruction.
+class Client {
+ public:
+  Client(Client&& other) noexcept;
+  Client& operator=(Client&&) = delete;
+  ~Client();
+
+  Collection collection(const std::string& database, const std::string& name);
+  // Runs a command on `database` and returns the reply; throws MongoError naming the command.
+  Bson command(const std::string& database, const Bson& command);
+  // Throws MongoError "cannot reach <hosts>: ..." when the deployment does not answer.
+  void ping();
+  mongoc_client_t* get() { return client_; }
+
+ private:
+  friend class ClientPool;
+  Client(ClientPool* pool, mongoc_client_t* client) : pool_(pool), client_(client) {}
+  ClientPool* pool_;
+  mongoc_client_t* client_;
+};
+
+// Thread-safe; lease one Client per thread with `acquire()`.
+class ClientPool {
+ public:
+  explicit ClientPool(const Uri& uri, const std::string& app_name = "fhirshift");
+  ~ClientPool();
+  ClientPool(const ClientPool&) = delete;
+  ClientPool& operator=(const ClientPool&) = delete;
+
+  Client acquire();
+  const Uri& uri() const { return uri_; }
+  const std::string& database() const { return uri_.database(); }
+
+ private:
+  friend class Client;
+  Uri uri_;
+  mongoc_client_pool_t* pool_;
+};
+
+// What `hello` says about the deployment.
+struct Topology {
+  bool is_mongos = false;      // msg: "isdbgrid"
+  bool is_replica_set = false;  // setName present
+  int max_wire_version = 0;
+};
+Topology describe_topology(Client& client);
+
+}  // namespace fhirshift::mongo

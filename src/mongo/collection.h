@@ -1,0 +1,107 @@
+// One collection, its cursors and its bulk writes.
+#pragma once
+
+#include <mongoc/mongoc.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mongo/bson.h"
+
+namespace fhirshift::mongo {
+
+// Iterates query results; throws MongoError (naming the collection) when the server or the network
+// fails mid-iteration. Documents returned by next() are valid until the following call.
+class Cursor {
+ public:
+  Cursor(mongoc_cursor_t* cursor, std::string ns) : cursor_(cursor), ns_(std::move(ns)) {}
+  Cursor(Cursor&& other) noexcept;
+  Cursor& operator=(Cursor&&) = delete;
+  ~Cursor();
+
+  const bson_t* next();
+
+ private:
+  mongoc_cursor_t* cursor_;
+  std::string ns_;
+};
+
+struct WriteError {
+  uint32_t index;  // position of the operation in the bulk
+  int32_t code;
+  std::string message;
+};
+
+struct BulkResult {
+  int64_t inserted = 0;
+  int64_t matched = 0;
+  int64_t modified = 0;
+  int64_t upserted = 0;
+  int64_t deleted = 0;
+  std::vector<WriteError> write_errors;
+  std::string write_concern_error;  // empty when none
+  bool ok() const { return write_errors.empty() && write_concern_error.empty(); }
+};
+
+// Collects writes and sends them in one batch (the driver splits by the server's limits).
+// Unordered by default: one failed document does not stop the others, and each failure is reported
+// with the index of its operation.
+class BulkWriter {
+ public:
+  BulkWriter(mongoc_collection_t* collection, std::string ns, bool ordered);
+  BulkWriter(BulkWriter&& other) noexcept;
+  BulkWriter& operator=(BulkWriter&&) = delete;
+  ~BulkWriter();
+
+  void insert(const bson_t* doc);
+  void update_one(const bson_t* filter, const bson_t* update, bool upsert);
+  void update_many(const bson_t* filter, const bson_t* update);
+  void replace_one(const bson_t* filter, const bson_t* replacement, bool upsert);
+  void delete_one(const bson_t* filter);
+  size_t size() const { return count_; }
+
+  // Sends the batch. Per-document failures come back in `write_errors`; a failure of the whole
+  // batch (network, authentication, server selection) throws MongoError. A writer runs once.
+  BulkResult execute();
+
+ private:
+  void check_appended(bool ok, const bson_error_t& error, const char* what);
+  mongoc_bulk_operation_t* bulk_;
+  std::string ns_;
+  size_t count_ = 0;
+  bool executed_ = false;
+};
+
+class Collection {
+ public:
+  Collection(mongoc_collection_t* collection, std::string ns);
+  Collection(Collection&& other) noexcept;
+  Collection& operator=(Collection&&) = delete;
+  ~Collection();
+
+  const std::string& ns() const { return ns_; }
+  mongoc_collection_t* get() { return collection_; }
+
+  // `opts` as for the find command: sort, projection, limit, batchSize, hint, ...
+  Cursor find(const bson_t* filter, const bson_t* opts = nullptr);
+  std::optional<Bson> find_one(const bson_t* filter, const bson_t* opts = nullptr);
+  int64_t count(const bson_t* filter);
+  // From collection metadata: instant, approximate, never a scan.
+  int64_t estimated_count();
+  void insert_one(const bson_t* doc);
+  BulkWriter bulk(bool ordered = false);
+  // Runs an aggregation pipeline (a BSON array).
+  Cursor aggregate(const bson_t* pipeline, const bson_t* opts = nullptr);
+  std::vector<Bson> list_indexes();
+  // `indexes`: an array of index specs as for the createIndexes command.
+  void create_indexes(const bson_t* indexes);
+  void drop();
+
+ private:
+  mongoc_collection_t* collection_;
+  std::string ns_;
+};
+
+}  // namespace fhirshift::mongo
