@@ -19,6 +19,7 @@ void add_migrate(CLI::App& app, Action& action);
 void add_verify(CLI::App& app, Action& action);
 void add_serve(CLI::App& app, Action& action);
 void add_load(CLI::App& app, Action& action);
+void add_seed(CLI::App& app, Action& action);
 void add_cutover(CLI::App& app, Action& action);
 void add_rollback(CLI::App& app, Action& action);
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   cli::add_verify(app, action);
   cli::add_serve(app, action);
   cli::add_load(app, action);
+  cli::add_seed(app, action);
   cli::add_cutover(app, action);
   cli::add_rollback(app, action);
 
