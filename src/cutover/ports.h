@@ -1,0 +1,146 @@
+// The small interfaces the cut-over state machine drives. Real implementations talk HTTP, the
+// HAProxy runtime API and the `fhirshift verify` engine (adapters.h); unit tests pass fakes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cutover/haproxy_runtime.h"
+
+namespace fhirshift::cutover {
+
+using WallTime = std::chrono::system_clock::time_point;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// --- a FHIR server's health and admin endpoints (`fhirshift serve`) ---------------------------
+
+struct ReadyCheck {
+  bool ok = false;
+  std::string detail;  // status code and body, for the log
+};
+
+struct FenceResult {
+  bool fenced = false;
+  int64_t held_writes = 0;
+  int64_t in_flight_writes = 0;
+  std::string body;
+};
+
+struct ReleaseResult {
+  int64_t released_writes = -1;  // held writes let through (forwarded or local); -1 when not reported
+  std::string body;
+};
+
+struct ServerStatus {
+  bool fenced = false;
+  std::string forward_to;  // "" when writes are applied locally
+  std::string body;
+};
+
+class ServerAdmin {
+ public:
+  virtual ~ServerAdmin() = default;
+  virtual std::string url() const = 0;
+  // GET /readyz.
+  virtual ReadyCheck ready() = 0;
+  // POST /admin/fence: returns once in-progress writes finished; throws on any failure.
+  virtual FenceResult fence() = 0;
+  // POST /admin/release, or /admin/release?forward=<forward_to>; throws on any failure.
+  virtual ReleaseResult release(const std::string& forward_to) = 0;
+  // GET /admin/status; throws on failure.
+  virtual ServerStatus status() = 0;
+};
+
+// --- the migrator's GET /progress -----------------------------------------------------------
+
+struct Progress {
+  std::string mode;
+  std::string phase;
+  bool caught_up = false;
+  double lag_seconds = 0;
+  int64_t entries_read = 0;
+  int64_t entries_written = 0;
+  int64_t quarantined = 0;
+  int64_t conflicts = 0;
+  int64_t errors = 0;
+  std::optional<WallTime> last_poll_at;
+  std::string source_high_water_id;
+  std::string raw;
+};
+
+// Reads the JSON document of GET /progress; throws std::runtime_error naming the missing field.
+Progress parse_progress(const std::string& json);
+
+class ProgressSource {
+ public:
+  virtual ~ProgressSource() = default;
+  virtual std::string url() const = 0;
+  // Throws when the migrator does not answer.
+  virtual Progress progress() = 0;
+};
+
+// --- verification (`fhirshift verify`) -------------------------------------------------------
+
+struct VerifyRequest {
+  std::string mode;                  // "counts", "full", "sample"
+  std::optional<std::string> since;  // ISO-8601 UTC
+  std::chrono::milliseconds timeout{0};  // 0: the verifier's default
+};
+
+struct VerifyOutcome {
+  bool equal = false;
+  int exit_code = -1;
+  std::string verdict;  // "EQUAL" or "DIFFERENT: ..." or what went wrong
+  std::optional<std::string> source_high_water_lu;
+  std::chrono::milliseconds took{0};
+};
+
+class Verifier {
+ public:
+  virtual ~Verifier() = default;
+  // The exact command, passwords redacted (for logs and --dry-run).
+  virtual std::string describe(const VerifyRequest& request) const = 0;
+  virtual VerifyOutcome verify(const VerifyRequest& request) = 0;
+};
+
+// --- the proxy ------------------------------------------------------------------------------
+
+class Proxy {
+ public:
+  virtual ~Proxy() = default;
+  virtual std::string describe() const = 0;  // "HAProxy runtime API at /run/haproxy/admin.sock"
+  virtual ServerState state(const std::string& backend, const std::string& server) = 0;
+  virtual void set_state(const std::string& backend, const std::string& server, AdminState s) = 0;
+  // "0" or "100%" (of the configured weight).
+  virtual void set_weight(const std::string& backend, const std::string& server,
+                          const std::string& weight) = 0;
+  // Requests the server has been sent since HAProxy started (`show stat` stot), to know for sure
+  // whether a server ever received traffic.
+  virtual int64_t sessions_total(const std::string& backend, const std::string& server) = 0;
+};
+
+// --- time -----------------------------------------------------------------------------------
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual WallTime wall_now() = 0;
+  virtual SteadyTime steady_now() = 0;
+  virtual void sleep_for(std::chrono::milliseconds d) = 0;
+};
+
+class SystemClock : public Clock {
+ public:
+  WallTime wall_now() override { return std::chrono::system_clock::now(); }
+  SteadyTime steady_now() override { return std::chrono::steady_clock::now(); }
+  void sleep_for(std::chrono::milliseconds d) override;
+};
+
+// "2024-05-01T12:00:00.123Z"
+std::string format_iso8601(WallTime t);
+// Accepts "YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm]"; nullopt when unreadable.
+std::optional<WallTime> parse_iso8601(const std::string& text);
+
+}  // namespace fhirshift::cutover
