@@ -1,19 +1,263 @@
+#include <spdlog/spdlog.h>
+
 #include <iostream>
+#include <thread>
 
 #include "commands.h"
+#include "common/log.h"
+#include "cutover/adapters.h"
+#include "cutover/command.h"
+#include "cutover/rollback.h"
 
 namespace fhirshift::cli {
+namespace {
 
-// Placeholder until issue #8 lands: the subcommand exists so --help lists it.
-void add_rollback(CLI::App& app, Action& action) {
-  auto* sub = app.add_subcommand("rollback", "(not implemented yet: issue #8)");
-  sub->allow_extras();
-  sub->callback([&action] {
-    action = [] {
-      std::cerr << "fhirshift rollback: not implemented yet (issue #8)\n";
+struct RollbackArgs {
+  bool after_cutover = false;
+  cutover::SwitchCommand command;  // --after-cutover
+  std::string max_lag = "5s";
+  std::string max_pause = "20s";
+  std::string drain_timeout = "15s";
+  std::string switch_timeout = "5s";
+  std::string verify_margin = "60s";
+  std::string poll_interval = "200ms";
+  std::string stop_timeout = "60s";
+  std::string src_uri, src_collection = "vonkentries";
+  std::string dst_uri, dst_collection = "vonkentries";
+  bool no_verify = false;
+  // before the switch
+  std::string migrator_pid_file;
+  bool migrator_stopped = false;
+  bool drop_target = false;
+  std::string delete_journal;
+  bool verbose = false;
+};
+
+const CLI::Validator kDuration(
+    [](std::string& v) {
+      try {
+        cutover::parse_duration(v);
+        return std::string();
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+    },
+    "DURATION", "duration");
+
+constexpr const char* kBothOrNeither =
+    "--drop-target and --delete-journal go together, never one alone: a journal without its "
+    "target makes the next migrate resume past entries that are gone (it refuses), a target "
+    "without its journal makes it copy everything again over a full target";
+
+int run_after_cutover(RollbackArgs& a) {
+  auto& c = a.command;
+  if (c.proxy_socket.empty() || c.from_url.empty() || c.to_url.empty() || c.metrics_url.empty()) {
+    std::cerr << "fhirshift rollback --after-cutover needs --proxy-socket, --new-url (traffic "
+                 "leaves it), --old-url (traffic returns to it) and --metrics (the reverse "
+                 "migrator, `fhirshift migrate --reverse --metrics-port P`)\n";
+    return kExitUsage;
+  }
+  c.config.max_lag = cutover::parse_duration(a.max_lag);
+  c.config.max_pause = cutover::parse_duration(a.max_pause);
+  c.config.drain_timeout = cutover::parse_duration(a.drain_timeout);
+  c.config.switch_timeout = cutover::parse_duration(a.switch_timeout);
+  c.config.verify_margin = cutover::parse_duration(a.verify_margin);
+  c.config.poll_interval = cutover::parse_duration(a.poll_interval);
+  if (!a.no_verify) {
+    if (a.src_uri.empty() || a.dst_uri.empty()) {
+      std::cerr << "fhirshift rollback --after-cutover: the verify steps need "
+                   "--srcMongoConnectionString (legacy) and --mongoConnectionstring (current); "
+                   "pass --no-verify to switch back without proving the stores equal\n";
+      return kExitUsage;
+    }
+    c.verify_args = {"--srcMongoConnectionString", a.src_uri, "--srcMongoCollection", a.src_collection,
+                     "--mongoConnectionstring", a.dst_uri, "--mongoCollection", a.dst_collection};
+  }
+  return cutover::run_switch_command(c);
+}
+
+int run_before_switch(RollbackArgs& a) {
+  auto& c = a.command;
+  const std::string backend = c.config.backend;
+  const std::string old_srv = c.config.to;    // traffic stays on / returns to
+  const std::string new_srv = c.config.from;  // never received traffic
+  int step = 0;
+  auto say = [&](const std::string& s) { spdlog::info("rollback step {}: {}", ++step, s); };
+
+  // 1. Traffic must still be on the old server; the new one must never have served.
+  bool new_never_served = false;
+  if (!c.proxy_socket.empty()) {
+    cutover::HaproxyProxy proxy(c.proxy_socket);
+    cutover::ServerState n = proxy.state(backend, new_srv);
+    cutover::ServerState o = proxy.state(backend, old_srv);
+    int64_t new_sessions = proxy.sessions_total(backend, new_srv);
+    if (n.serving() || new_sessions > 0) {
+      spdlog::error("{}/{} is {} and has received {} requests: the switch already happened, so "
+                    "writes may exist only in the new store. Use `fhirshift rollback "
+                    "--after-cutover` (reverse replication), not this.",
+                    backend, new_srv, n.describe(), new_sessions);
       return kExitFailure;
-    };
-  });
+    }
+    if (!n.in_maintenance()) proxy.set_state(backend, new_srv, cutover::AdminState::kMaint);
+    if (!o.serving()) {
+      proxy.set_state(backend, old_srv, cutover::AdminState::kReady);
+      say("set server " + backend + "/" + old_srv + " state ready (it was " + o.describe() + ")");
+    }
+    say("HAProxy: " + backend + "/" + old_srv + " " + proxy.state(backend, old_srv).describe() +
+        ", " + backend + "/" + new_srv + " " + proxy.state(backend, new_srv).describe() +
+        " (never served)");
+    new_never_served = true;
+  } else {
+    spdlog::warn("no --proxy-socket: not checking where traffic goes (pass it to have rollback "
+                 "confirm that the new server never served)");
+  }
+
+  // 2. A fence left by an interrupted cut-over is lifted (held writes proceed on the old server).
+  if (!c.to_url.empty()) {
+    cutover::HttpServerAdmin old_admin(c.to_url);
+    cutover::ServerStatus s = old_admin.status();
+    if (s.fenced) {
+      if (!new_never_served) {
+        spdlog::error("{} is fenced; lifting the fence locally is only safe when the new server "
+                      "never served: pass --proxy-socket so rollback can check", c.to_url);
+        return kExitFailure;
+      }
+      cutover::ReleaseResult r = old_admin.release("");
+      say("lifted the fence on " + c.to_url + ": held writes proceed there (" + r.body + ")");
+    } else {
+      say(c.to_url + " is not fenced: it serves reads and writes");
+    }
+  }
+
+  // 3. Stop the migrator.
+  if (!a.migrator_pid_file.empty()) {
+    say(cutover::stop_migrator(a.migrator_pid_file, cutover::parse_duration(a.stop_timeout)));
+  } else if (a.migrator_stopped) {
+    say("migrator stopped by the operator (--migrator-stopped)");
+  } else {
+    say("the migrator was not stopped by this command: stop it yourself (Ctrl-C, or SIGTERM to its "
+        "pid: it exits cleanly and its journal keeps the copy resumable)");
+  }
+
+  // 4. Clean slate, when asked: target and journal together.
+  if (a.drop_target) {
+    if (a.migrator_pid_file.empty() && !a.migrator_stopped) {
+      std::cerr << "fhirshift rollback: --drop-target needs the migrator stopped first: pass "
+                   "--migrator-pid-file F (rollback stops it) or --migrator-stopped (you did)\n";
+      return kExitUsage;
+    }
+    cutover::DropTargetRequest req;
+    req.target_uri = a.dst_uri;
+    req.target_collection = a.dst_collection;
+    req.journal_dir = a.delete_journal;
+    req.source_uri = a.src_uri;
+    req.source_collection = a.src_collection;
+    for (const auto& line : cutover::drop_target_and_journal(req)) say(line);
+  }
+  std::cout << "rollback: DONE: traffic on " << backend << "/" << old_srv
+            << ", the old server serves reads and writes"
+            << (a.drop_target ? "; target and journal removed, the next migrate starts from zero"
+                              : "; target and journal kept, the next migrate resumes")
+            << "\n";
+  return kExitOk;
+}
+
+int run_rollback(RollbackArgs& a) {
+  init_logging(a.verbose);
+  if (a.drop_target != !a.delete_journal.empty()) {
+    std::cerr << "fhirshift rollback: " << kBothOrNeither << "\n";
+    return kExitUsage;
+  }
+  if (a.drop_target && a.dst_uri.empty()) {
+    std::cerr << "fhirshift rollback: --drop-target needs the target's --mongoConnectionstring\n";
+    return kExitUsage;
+  }
+  if (a.after_cutover && (a.drop_target || !a.migrator_pid_file.empty())) {
+    std::cerr << "fhirshift rollback: --after-cutover keeps both stores (the new one holds writes "
+                 "made after the switch): --drop-target/--migrator-pid-file do not apply\n";
+    return kExitUsage;
+  }
+  try {
+    return a.after_cutover ? run_after_cutover(a) : run_before_switch(a);
+  } catch (const cutover::RollbackError& e) {
+    spdlog::error("rollback: {}", e.what());
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+void add_rollback(CLI::App& app, Action& action) {
+  auto a = std::make_shared<RollbackArgs>();
+  auto& c = a->command;
+  c.config.action = "rollback";
+  c.config.from = "new";
+  c.config.to = "old";
+  auto* sub = app.add_subcommand(
+      "rollback",
+      "Go back to the old server, at any step, without losing a write.\n"
+      "BEFORE the switch (default): the old server never stopped serving. Checks through HAProxy "
+      "that the new server never served, lifts a fence left by an interrupted cut-over, stops the "
+      "migrator (--migrator-pid-file, or stop it yourself) and, for a clean slate, drops the "
+      "target AND deletes the recovery journal (--drop-target --delete-journal DIR: both or "
+      "neither; a journal without its target makes the next migrate refuse, a target without its "
+      "journal makes it copy everything again).\n"
+      "AFTER the switch (--after-cutover): the new server took writes the old store lacks. Run "
+      "`fhirshift migrate --reverse` (current -> legacy) first; then this fences the new server, "
+      "waits for the reverse migrator to drain (--metrics), switches HAProxy back and forwards "
+      "the held writes to the old server: the cut-over's state machine, new -> old.");
+  sub->add_flag("--after-cutover", a->after_cutover,
+                "Traffic is on the new server: move it back behind reverse replication");
+  sub->add_option("--proxy-socket", c.proxy_socket, "HAProxy runtime API socket (level admin)");
+  sub->add_option("--backend", c.config.backend, "HAProxy backend")->capture_default_str();
+  sub->add_option("--from", c.config.from, "HAProxy server traffic leaves (the new server)")
+      ->capture_default_str();
+  sub->add_option("--to", c.config.to, "HAProxy server traffic returns to (the old server)")
+      ->capture_default_str();
+  sub->add_option("--old-url", c.to_url, "Old server's base URL, http://host:port");
+  sub->add_option("--new-url", c.from_url, "New server's base URL, http://host:port");
+  sub->add_option("--metrics", c.metrics_url,
+                  "--after-cutover: the REVERSE migrator's metrics URL (migrate --reverse "
+                  "--metrics-port)");
+  sub->add_option("--max-lag", a->max_lag, "Largest reverse-migrator lag accepted before fencing")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--max-pause", a->max_pause, "Longest write pause before the switch back")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--drain-timeout", a->drain_timeout, "Wait for the reverse migrator after the fence")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--switch-timeout", a->switch_timeout, "How long HAProxy may take to report UP")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--verify-margin", a->verify_margin, "Final verify since fence time minus this")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--poll-interval", a->poll_interval, "How often /progress is read")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--final-verify-mode", c.config.final_verify_mode, "Mode of the final verify")
+      ->check(CLI::IsMember({"full", "sample", "counts"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_flag("--no-verify", a->no_verify, "--after-cutover: switch back without the verify steps");
+  sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
+                  "Legacy store (verify; and never dropped: --drop-target refuses it)");
+  sub->add_option("--srcMongoCollection", a->src_collection, "Legacy collection")
+      ->capture_default_str();
+  sub->add_option("--mongoConnectionstring,--mongoConnectionString", a->dst_uri,
+                  "Current-schema target (verify; what --drop-target drops)");
+  sub->add_option("--mongoCollection", a->dst_collection, "Target collection")->capture_default_str();
+  sub->add_option("--migrator-pid-file", a->migrator_pid_file,
+                  "Before the switch: stop the migrator whose pid this file holds (SIGTERM, wait)");
+  sub->add_option("--stop-timeout", a->stop_timeout, "How long to wait for the migrator to exit")
+      ->check(kDuration)->capture_default_str();
+  sub->add_flag("--migrator-stopped", a->migrator_stopped,
+                "Before the switch: you stopped the migrator yourself");
+  sub->add_flag("--drop-target", a->drop_target,
+                "Before the switch: drop the target collection (needs --delete-journal too)");
+  sub->add_option("--delete-journal", a->delete_journal,
+                  "Before the switch: delete this recovery journal directory (needs --drop-target "
+                  "too)");
+  sub->add_option("--report", c.report_path, "--after-cutover: write a JSON summary to this file");
+  sub->add_flag("--dry-run", c.config.dry_run,
+                "--after-cutover: print the plan and run only the read-only checks");
+  sub->add_flag("-v,--verbose", a->verbose, "Debug logging");
+  sub->callback([a, &action] { action = [a] { return run_rollback(*a); }; });
 }
 
 }  // namespace fhirshift::cli

@@ -1,0 +1,84 @@
+// Real implementations of the cut-over's interfaces (ports.h): HTTP to `fhirshift serve` and to the
+// migrator's progress endpoint, the HAProxy runtime API, and `fhirshift verify` run as a child of
+// the same binary.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cutover/haproxy_runtime.h"
+#include "cutover/http_client.h"
+#include "cutover/ports.h"
+
+namespace fhirshift::cutover {
+
+class HttpServerAdmin : public ServerAdmin {
+ public:
+  // `timeout` bounds every call; the fence call waits for in-progress writes, so give it room.
+  explicit HttpServerAdmin(const std::string& url,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(35));
+  std::string url() const override { return client_.base_url(); }
+  ReadyCheck ready() override;
+  FenceResult fence() override;
+  ReleaseResult release(const std::string& forward_to) override;
+  ServerStatus status() override;
+
+ private:
+  HttpClient client_;
+  HttpClient quick_;
+};
+
+class HttpProgressSource : public ProgressSource {
+ public:
+  explicit HttpProgressSource(const std::string& url);
+  std::string url() const override { return client_.base_url() + "/progress"; }
+  Progress progress() override;
+
+ private:
+  HttpClient client_;
+};
+
+class HaproxyProxy : public Proxy {
+ public:
+  explicit HaproxyProxy(const std::string& socket_path) : runtime_(socket_path) {}
+  std::string describe() const override {
+    return "HAProxy runtime API at " + runtime_.socket_path();
+  }
+  ServerState state(const std::string& backend, const std::string& server) override {
+    return runtime_.server_state(backend, server);
+  }
+  void set_state(const std::string& backend, const std::string& server, AdminState s) override {
+    runtime_.set_server_state(backend, server, s);
+  }
+  void set_weight(const std::string& backend, const std::string& server,
+                  const std::string& weight) override {
+    runtime_.set_weight(backend, server, weight);
+  }
+  int64_t sessions_total(const std::string& backend, const std::string& server) override;
+  const HaproxyRuntime& runtime() const { return runtime_; }
+
+ private:
+  HaproxyRuntime runtime_;
+};
+
+// Runs `<exe> verify <connection args> --mode M [--since S] --report <tmp>.json`. The connection
+// arguments are passed through as the operator gave them (passwords are redacted in describe()).
+class SubprocessVerifier : public Verifier {
+ public:
+  SubprocessVerifier(std::string exe, std::vector<std::string> connection_args,
+                     std::chrono::milliseconds timeout);
+  std::string describe(const VerifyRequest& request) const override;
+  VerifyOutcome verify(const VerifyRequest& request) override;
+
+ private:
+  std::vector<std::string> argv(const VerifyRequest& request, const std::string& report) const;
+  std::string exe_;
+  std::vector<std::string> connection_args_;
+  std::chrono::milliseconds timeout_;
+};
+
+// "mongodb://user:****@host/db": the password of a connection string hidden, for logs.
+std::string redact_connection_string(const std::string& s);
+
+}  // namespace fhirshift::cutover

@@ -1,0 +1,638 @@
+#include "cutover/switchover.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+
+namespace fhirshift::cutover {
+
+namespace {
+
+constexpr int kSteps = 9;
+
+class CheckFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string seconds(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+std::string lag_text(double lag) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", lag);
+  return buf;
+}
+
+std::string progress_text(const Progress& p) {
+  std::ostringstream o;
+  o << "caughtUp=" << (p.caught_up ? "true" : "false") << " lag=" << lag_text(p.lag_seconds)
+    << " read=" << p.entries_read << " written=" << p.entries_written;
+  if (p.quarantined) o << " quarantined=" << p.quarantined;
+  if (p.conflicts) o << " conflicts=" << p.conflicts;
+  if (p.errors) o << " errors=" << p.errors;
+  if (p.last_poll_at) o << " lastPollAt=" << format_iso8601(*p.last_poll_at);
+  return o.str();
+}
+
+}  // namespace
+
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::kSwitched:
+      return "SWITCHED";
+    case Outcome::kAlreadySwitched:
+      return "ALREADY SWITCHED";
+    case Outcome::kAbortedSafely:
+      return "ABORTED SAFELY";
+    case Outcome::kDryRun:
+      return "DRY RUN OK";
+    case Outcome::kDryRunFailed:
+      return "DRY RUN: A CHECK FAILS";
+    case Outcome::kNeedsOperator:
+      return "NEEDS OPERATOR";
+  }
+  return "?";
+}
+
+int exit_code(Outcome o) {
+  return (o == Outcome::kSwitched || o == Outcome::kAlreadySwitched || o == Outcome::kDryRun) ? 0 : 1;
+}
+
+struct Switchover::State {
+  SwitchResult result;
+  SteadyTime start;
+  bool fenced = false;
+  SteadyTime fence_sent;
+  WallTime fence_sent_wall;
+  WallTime fence_acked_wall;
+  SteadyTime fence_acked;
+  bool to_made_ready = false;
+  int64_t to_sessions_before = -1;
+  bool committed = false;  // `to` may have received requests: forward only from here
+  bool from_in_maint = false;
+  bool released = false;
+};
+
+Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
+                       ProgressSource& progress, Verifier* verifier, Clock& clock, LogFn log)
+    : cfg_(std::move(config)),
+      proxy_(proxy),
+      from_(from),
+      to_(to),
+      progress_(progress),
+      verifier_(verifier),
+      clock_(clock),
+      log_(std::move(log)) {}
+
+std::string Switchover::ms(std::chrono::milliseconds d) const { return seconds(d); }
+
+std::vector<std::string> Switchover::plan() const {
+  const std::string b = cfg_.backend;
+  const std::string f = b + "/" + cfg_.from;
+  const std::string t = b + "/" + cfg_.to;
+  VerifyRequest counts{"counts", std::nullopt, std::chrono::milliseconds(0)};
+  VerifyRequest final_req{cfg_.final_verify_mode,
+                          std::string("<fence time - ") + seconds(cfg_.verify_margin) + ">",
+                          std::chrono::milliseconds(0)};
+  std::vector<std::string> p;
+  p.push_back("1. proxy state   (read-only) " + proxy_.describe() + ": `show servers state " + b +
+              "`: expect " + f + " serving (UP, ready) and " + t + " in maintenance");
+  p.push_back("2. target ready  (read-only) GET " + to_.url() + "/readyz -> 200");
+  p.push_back("3. caught up     (read-only) GET " + progress_.url() +
+              " -> caughtUp=true and lagSeconds <= " + seconds(cfg_.max_lag));
+  p.push_back("4. verify counts (read-only) " +
+              (verifier_ ? verifier_->describe(counts) + " -> EQUAL"
+                         : std::string("skipped: no --srcMongoConnectionString/--mongoConnectionstring given")));
+  p.push_back("5. fence         POST " + from_.url() +
+              "/admin/fence -> {\"fenced\":true}: writes held from here (reads flow); budget " +
+              seconds(cfg_.max_pause) + " until the switch");
+  p.push_back("6. drain         GET " + progress_.url() + " every " + seconds(cfg_.poll_interval) +
+              " until caughtUp with a poll after the fence (at most " +
+              seconds(cfg_.drain_timeout) + ")");
+  p.push_back("7. final verify  " +
+              (verifier_ ? verifier_->describe(final_req) + " -> EQUAL"
+                         : std::string("skipped: no connection strings given")));
+  p.push_back("8. switch        GET " + to_.url() + "/admin/status (if fenced or forwarding: POST " +
+              to_.url() + "/admin/release so it applies writes itself), `set weight " + t +
+              " 0`, `set server " + t +
+              " state ready`, wait until a health check of " + t + " passed (at most " +
+              seconds(cfg_.switch_timeout) + "), `set weight " + t + " 100%`, `set server " + f +
+              " state maint`");
+  p.push_back("9. release       POST " + from_.url() + "/admin/release?forward=" + to_.url() +
+              ": held writes are forwarded to " + to_.url() + ", the write pause ends");
+  p.push_back("on a failed check in 1-4: nothing was changed. In 5-8 before " + t +
+              " received a request: `set server " + t + " state maint`, `set weight " + t +
+              " 100%`, POST " + from_.url() +
+              "/admin/release (held writes proceed on " + cfg_.from +
+              "). Once " + t + " received a request: forward only (finish 8 and 9).");
+  return p;
+}
+
+bool Switchover::step(State& st, int number, const std::string& name,
+                      const std::function<std::string(StepRecord&)>& body) {
+  StepRecord rec;
+  rec.number = number;
+  rec.name = name;
+  rec.started = clock_.wall_now();
+  auto t0 = clock_.steady_now();
+  auto since_start = std::chrono::duration_cast<std::chrono::milliseconds>(t0 - st.start);
+  log(LogLevel::kInfo, cfg_.action + " step " + std::to_string(number) + "/" +
+                           std::to_string(kSteps) + " [t+" + seconds(since_start) + "] " + name +
+                           " ...");
+  try {
+    rec.detail = body(rec);
+    rec.ok = true;
+  } catch (const std::exception& e) {
+    rec.ok = false;
+    rec.detail = e.what();
+  }
+  rec.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - t0);
+  std::string head = cfg_.action + " step " + std::to_string(number) + "/" + std::to_string(kSteps) +
+                     " " + name;
+  if (rec.skipped) {
+    log(LogLevel::kWarn, head + ": SKIPPED: " + rec.detail);
+  } else if (rec.ok) {
+    log(LogLevel::kInfo, head + ": ok in " + seconds(rec.took) + (rec.detail.empty() ? "" : ": ") +
+                             rec.detail);
+  } else {
+    log(LogLevel::kError, head + ": FAILED after " + seconds(rec.took) + ": " + rec.detail);
+    st.result.failed_step = std::to_string(number) + " " + name;
+    st.result.reason = rec.detail;
+  }
+  st.result.steps.push_back(rec);
+  return rec.ok;
+}
+
+void Switchover::check_budget(State& st, const std::string& before_what) {
+  auto held = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
+  if (held > cfg_.max_pause)
+    throw CheckFailed("writes have been held for " + seconds(held) + ", over the budget of " +
+                      seconds(cfg_.max_pause) + " (--max-pause) before " + before_what);
+}
+
+bool Switchover::release_local(State& st) {
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    try {
+      ReleaseResult r = from_.release("");
+      st.released = true;
+      st.result.released_writes = r.released_writes;
+      log(LogLevel::kWarn, "abort: fence lifted on " + from_.url() +
+                               ": held writes proceed there (" + r.body + ")");
+      return true;
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "abort: release on " + from_.url() + " failed (attempt " +
+                                std::to_string(attempt) + "/3): " + e.what());
+      clock_.sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  return false;
+}
+
+bool Switchover::release_forward(State& st) {
+  auto deadline = st.fence_sent + cfg_.release_deadline;
+  int attempt = 0;
+  while (true) {
+    ++attempt;
+    try {
+      ReleaseResult r = from_.release(to_.url());
+      st.released = true;
+      st.result.released_writes = r.released_writes;
+      st.result.write_pause =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
+      return true;
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "release with forward on " + from_.url() + " failed (attempt " +
+                                std::to_string(attempt) + "): " + e.what());
+      if (clock_.steady_now() + std::chrono::milliseconds(500) >= deadline) return false;
+      clock_.sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+void Switchover::roll_forward(State& st) {
+  const std::string f = cfg_.backend + "/" + cfg_.from;
+  const std::string t = cfg_.backend + "/" + cfg_.to;
+  if (st.to_made_ready) {
+    try {
+      proxy_.set_weight(cfg_.backend, cfg_.to, "100%");
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "set weight " + t + " 100% failed: " + e.what());
+    }
+  }
+  if (!st.from_in_maint) {
+    for (int attempt = 1; attempt <= 3 && !st.from_in_maint; ++attempt) {
+      try {
+        proxy_.set_state(cfg_.backend, cfg_.from, AdminState::kMaint);
+        st.from_in_maint = proxy_.state(cfg_.backend, cfg_.from).in_maintenance();
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, "set server " + f + " state maint failed (attempt " +
+                                  std::to_string(attempt) + "/3): " + e.what());
+        clock_.sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    if (!st.from_in_maint) {
+      st.result.manual_actions.push_back(
+          "HAProxy still sends requests to " + f + " (its writes are held and forwarded to " +
+          cfg_.to + ", but its reads may be stale): run `echo 'set server " + f +
+          " state maint' | socat stdio <stats socket>`");
+    }
+  }
+  if (!st.released) {
+    if (!release_forward(st)) {
+      st.result.manual_actions.push_back(
+          "writes held on " + from_.url() +
+          " could not be forwarded; each held write is answered 503 + Retry-After after 30 s and "
+          "the client's retry goes through HAProxy to " + cfg_.to + ". Then run: curl -X POST '" +
+          from_.url() + "/admin/release?forward=" + to_.url() + "' (never a plain release: " +
+          cfg_.from + " no longer receives traffic and must not take writes)");
+    }
+  }
+  st.result.traffic_on_to = true;
+  try {
+    ServerState ts = proxy_.state(cfg_.backend, cfg_.to);
+    if (!ts.serving())
+      st.result.manual_actions.push_back(
+          t + " is " + ts.describe() + ": HAProxy has no healthy server for new requests. Fix " +
+          to_.url() + " (its /healthz), or send traffic to " + f + " meanwhile: `set server " + f +
+          " state ready` (it forwards writes to " + cfg_.to + "; its reads may be stale)");
+  } catch (const std::exception& e) {
+    st.result.manual_actions.push_back("cannot read " + t + "'s state from HAProxy: " + e.what());
+  }
+}
+
+void Switchover::abort(State& st) {
+  const std::string t = cfg_.backend + "/" + cfg_.to;
+  if (st.committed) {
+    log(LogLevel::kWarn, "abort: " + t + " has already received requests, so traffic cannot go "
+                             "back to " + cfg_.from + " without losing writes: finishing forward");
+    roll_forward(st);
+    st.result.outcome = st.result.manual_actions.empty() ? Outcome::kSwitched : Outcome::kNeedsOperator;
+    return;
+  }
+  if (!st.fenced && !st.to_made_ready) {
+    log(LogLevel::kWarn, "abort: nothing was changed; traffic stays on " + cfg_.backend + "/" +
+                             cfg_.from);
+    st.result.outcome = Outcome::kAbortedSafely;
+    return;
+  }
+  if (st.to_made_ready) {
+    bool in_maint = false;
+    for (int attempt = 1; attempt <= 3 && !in_maint; ++attempt) {
+      try {
+        proxy_.set_state(cfg_.backend, cfg_.to, AdminState::kMaint);
+        in_maint = proxy_.state(cfg_.backend, cfg_.to).in_maintenance();
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, "abort: set server " + t + " state maint failed: " + e.what());
+        clock_.sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    try {
+      proxy_.set_weight(cfg_.backend, cfg_.to, "100%");  // as configured, for the next attempt
+    } catch (const std::exception& e) {
+      log(LogLevel::kWarn, "abort: set weight " + t + " 100%: " + e.what());
+    }
+    // Did `to` take a request while it was out of maintenance? Then it may hold writes `from`
+    // never saw, and going back would lose them.
+    bool served = true;
+    try {
+      served = proxy_.sessions_total(cfg_.backend, cfg_.to) > st.to_sessions_before;
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "abort: cannot read HAProxy's session counter for " + t + ": " + e.what());
+    }
+    if (served || !in_maint) {
+      st.committed = true;
+      try {
+        proxy_.set_state(cfg_.backend, cfg_.to, AdminState::kReady);
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, std::string("abort: set server ") + t + " state ready: " + e.what());
+      }
+      log(LogLevel::kWarn, "abort: " + t + " received requests while it was ready: finishing the "
+                               "switch forward instead of going back");
+      roll_forward(st);
+      st.result.outcome =
+          st.result.manual_actions.empty() ? Outcome::kSwitched : Outcome::kNeedsOperator;
+      return;
+    }
+    log(LogLevel::kWarn, "abort: " + t + " is back in maintenance and never received a request");
+  }
+  if (st.fenced && !st.released) {
+    if (!release_local(st)) {
+      st.result.manual_actions.push_back(
+          "lift the fence on " + from_.url() + " so held writes proceed there: curl -X POST " +
+          from_.url() + "/admin/release (until then held writes are answered 503 + Retry-After "
+          "after 30 s)");
+    }
+    st.result.write_pause =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
+  }
+  st.result.outcome =
+      st.result.manual_actions.empty() ? Outcome::kAbortedSafely : Outcome::kNeedsOperator;
+}
+
+SwitchResult Switchover::run() {
+  State st;
+  st.start = clock_.steady_now();
+  const std::string b = cfg_.backend;
+  const std::string f = b + "/" + cfg_.from;
+  const std::string t = b + "/" + cfg_.to;
+
+  if (cfg_.dry_run) {
+    log(LogLevel::kInfo, cfg_.action + " plan (dry run: only the read-only checks 1-4 run, nothing "
+                                       "is changed):");
+    for (const auto& line : plan()) log(LogLevel::kInfo, "  " + line);
+  }
+
+  bool already_switched = false;
+  // 1. Where does traffic go now?
+  if (!step(st, 1, "proxy state", [&](StepRecord&) {
+        ServerState fs = proxy_.state(b, cfg_.from);
+        ServerState ts = proxy_.state(b, cfg_.to);
+        std::string states = f + " " + fs.describe() + ", " + t + " " + ts.describe();
+        if (ts.serving() && fs.in_maintenance()) {
+          already_switched = true;
+          return states + ": traffic is already on " + cfg_.to;
+        }
+        if (!fs.serving())
+          throw CheckFailed(states + ": " + f + " does not serve traffic, so there is nothing to " +
+                            "move from (fix HAProxy or the server first)");
+        if (ts.serving() || !ts.in_maintenance())
+          throw CheckFailed(states + ": " + t + " must be in maintenance before the " + cfg_.action +
+                            " (`set server " + t + " state maint`)");
+        return states;
+      })) {
+    abort(st);
+    if (cfg_.dry_run) st.result.outcome = Outcome::kDryRunFailed;
+    return st.result;
+  }
+
+  if (already_switched) {
+    // A previous run may have switched and died before the release: finish it.
+    try {
+      ServerStatus s = from_.status();
+      if (s.fenced && s.forward_to.empty() && !cfg_.dry_run) {
+        log(LogLevel::kWarn, from_.url() + " is still fenced from a previous run: forwarding its "
+                                           "held writes to " + to_.url());
+        st.fenced = true;
+        st.fence_sent = clock_.steady_now();
+        st.from_in_maint = true;
+        st.committed = true;
+        roll_forward(st);
+        st.result.write_pause.reset();
+        st.result.outcome =
+            st.result.manual_actions.empty() ? Outcome::kSwitched : Outcome::kNeedsOperator;
+        return st.result;
+      }
+    } catch (const std::exception& e) {
+      log(LogLevel::kWarn, "cannot read " + from_.url() + "/admin/status: " + e.what());
+    }
+    st.result.traffic_on_to = true;
+    st.result.outcome = Outcome::kAlreadySwitched;
+    return st.result;
+  }
+
+  auto preflight_fails = [&] {
+    abort(st);
+    if (cfg_.dry_run) st.result.outcome = Outcome::kDryRunFailed;
+    return st.result;
+  };
+
+  // 2. The server that will take the traffic answers ready.
+  if (!step(st, 2, "target ready", [&](StepRecord&) {
+        ReadyCheck r = to_.ready();
+        if (!r.ok) throw CheckFailed(to_.url() + "/readyz: " + r.detail);
+        return to_.url() + "/readyz: " + r.detail;
+      }))
+    return preflight_fails();
+
+  // 3. The migrator is close enough that the drain under the fence is short.
+  if (!step(st, 3, "migrator caught up", [&](StepRecord&) {
+        Progress p = progress_.progress();
+        st.result.last_progress = p;
+        if (!p.caught_up)
+          throw CheckFailed("the migrator is not caught up (" + progress_text(p) +
+                            "): wait for `caughtUp: true` at " + progress_.url());
+        if (p.lag_seconds * 1000.0 > static_cast<double>(cfg_.max_lag.count()))
+          throw CheckFailed("migrator lag " + lag_text(p.lag_seconds) + " is over --max-lag " +
+                            seconds(cfg_.max_lag));
+        return progress_text(p);
+      }))
+    return preflight_fails();
+
+  // 4. The copy is equal so far (counts: cheap, read-only).
+  if (!step(st, 4, "verify counts", [&](StepRecord& rec) {
+        if (!verifier_) {
+          rec.skipped = true;
+          return std::string("no connection strings given (pass --srcMongoConnectionString, "
+                             "--mongoConnectionstring to verify)");
+        }
+        VerifyOutcome v = verifier_->verify({"counts", std::nullopt, std::chrono::milliseconds(0)});
+        if (!v.equal) throw CheckFailed(v.verdict);
+        return v.verdict + " (" + seconds(v.took) + ")";
+      }))
+    return preflight_fails();
+
+  if (cfg_.dry_run) {
+    st.result.outcome = Outcome::kDryRun;
+    log(LogLevel::kInfo, "dry run: the read-only checks pass; steps 5-9 were not run, nothing "
+                         "was changed");
+    return st.result;
+  }
+
+  // 5. Fence: from here writes on `from` wait; the clock of the write pause runs.
+  if (!step(st, 5, "fence writes on " + cfg_.from, [&](StepRecord&) {
+        st.fence_sent = clock_.steady_now();
+        st.fence_sent_wall = clock_.wall_now();
+        st.result.fence_at = format_iso8601(st.fence_sent_wall);
+        st.fenced = true;  // even if the answer is lost, the server may be fenced: undo on abort
+        FenceResult r = from_.fence();
+        st.fence_acked = clock_.steady_now();
+        st.fence_acked_wall = clock_.wall_now();
+        if (!r.fenced) throw CheckFailed("the server did not confirm the fence: " + r.body);
+        if (r.in_flight_writes != 0)
+          throw CheckFailed("the fence answered with " + std::to_string(r.in_flight_writes) +
+                            " writes still in flight");
+        st.result.held_at_fence = r.held_writes;
+        return "writes held on " + from_.url() + " (held now: " + std::to_string(r.held_writes) +
+               ", in flight: 0); reads flow";
+      })) {
+    abort(st);
+    return st.result;
+  }
+
+  // 6. Drain: the migrator copies what was written before the fence.
+  if (!step(st, 6, "drain the migrator", [&](StepRecord&) {
+        auto deadline = st.fence_acked + cfg_.drain_timeout;
+        int post_fence_caught_up = 0;
+        std::optional<WallTime> last_counted;
+        std::string last_error;
+        Progress last;
+        while (true) {
+          try {
+            last = progress_.progress();
+            st.result.last_progress = last;
+            last_error.clear();
+            if (last.last_poll_at) {
+              if (*last.last_poll_at > st.fence_acked_wall && last.last_poll_at != last_counted) {
+                last_counted = last.last_poll_at;
+                post_fence_caught_up = last.caught_up ? post_fence_caught_up + 1 : 0;
+              }
+            } else {
+              throw CheckFailed("the migrator's /progress has no lastPollAt: cannot prove a poll "
+                                "after the fence");
+            }
+            if (post_fence_caught_up >= cfg_.post_fence_polls && last.caught_up) {
+              st.result.drain_time = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  clock_.steady_now() - st.fence_acked);
+              return "caught up after the fence: " + progress_text(last);
+            }
+          } catch (const CheckFailed&) {
+            throw;
+          } catch (const std::exception& e) {
+            last_error = e.what();  // a blip of the progress endpoint: retry until the deadline
+          }
+          if (clock_.steady_now() >= deadline)
+            throw CheckFailed("the migrator did not drain within " + seconds(cfg_.drain_timeout) +
+                              " (--drain-timeout): " +
+                              (last_error.empty() ? progress_text(last) : last_error));
+          check_budget(st, "the drain finished");
+          clock_.sleep_for(cfg_.poll_interval);
+        }
+      })) {
+    abort(st);
+    return st.result;
+  }
+
+  // 7. Final verify of everything written since shortly before the fence.
+  if (!step(st, 7, "final verify", [&](StepRecord& rec) {
+        check_budget(st, "the final verify");
+        WallTime since = st.fence_sent_wall - cfg_.verify_margin;
+        st.result.verify_since = format_iso8601(since);
+        if (!verifier_) {
+          rec.skipped = true;
+          return std::string("no connection strings given");
+        }
+        auto held = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() -
+                                                                          st.fence_sent);
+        VerifyRequest req{cfg_.final_verify_mode, st.result.verify_since, cfg_.max_pause - held};
+        VerifyOutcome v = verifier_->verify(req);
+        st.result.final_verify_time = v.took;
+        if (!v.equal) throw CheckFailed(v.verdict);
+        check_budget(st, "the switch");
+        return v.verdict + " (" + seconds(v.took) + ", since " + st.result.verify_since + ")";
+      })) {
+    abort(st);
+    return st.result;
+  }
+
+  // 8. Switch HAProxy. `to` leaves maintenance with weight 0 (UP but given no request) until a
+  // health check has passed; only then does it get its weight back, and `from` goes to maintenance.
+  if (!step(st, 8, "switch " + b + " to " + cfg_.to, [&](StepRecord&) {
+        ReadyCheck r = to_.ready();
+        if (!r.ok) throw CheckFailed(to_.url() + "/readyz just before the switch: " + r.detail);
+        // `to` must apply writes itself. After a cut-over the old server forwards its writes to the
+        // new one; a rollback that sent traffic back without ending that would loop writes between
+        // the two. Safe now: `from` is fenced and drained, so no write is anywhere in between.
+        ServerStatus ts_admin = to_.status();
+        if (ts_admin.fenced || !ts_admin.forward_to.empty()) {
+          ReleaseResult rel = to_.release("");
+          log(LogLevel::kInfo, to_.url() + " was " +
+                                   (ts_admin.fenced ? std::string("fenced")
+                                                    : "forwarding writes to " + ts_admin.forward_to) +
+                                   ": released locally, it applies writes itself again (" +
+                                   rel.body + ")");
+        }
+        st.to_sessions_before = proxy_.sessions_total(b, cfg_.to);
+        st.to_made_ready = true;  // from here an abort restores `to` (maint, full weight)
+        proxy_.set_weight(b, cfg_.to, "0");
+        proxy_.set_state(b, cfg_.to, AdminState::kReady);
+        auto deadline = clock_.steady_now() + cfg_.switch_timeout;
+        while (true) {
+          ServerState ts = proxy_.state(b, cfg_.to);
+          if (ts.check_confirmed() && !ts.in_maintenance()) break;
+          if (clock_.steady_now() >= deadline)
+            throw CheckFailed(t + " did not pass HAProxy's health check within " +
+                              seconds(cfg_.switch_timeout) + " (state " + ts.describe() +
+                              ", check health " + std::to_string(ts.check_health) +
+                              "): check its /healthz from the HAProxy host");
+          clock_.sleep_for(std::chrono::milliseconds(20));
+        }
+        // Point of no return: `to` serves and may take writes from now on.
+        st.committed = true;
+        proxy_.set_weight(b, cfg_.to, "100%");
+        proxy_.set_state(b, cfg_.from, AdminState::kMaint);
+        ServerState fs = proxy_.state(b, cfg_.from);
+        if (!fs.in_maintenance())
+          throw CheckFailed(f + " did not go to maintenance (state " + fs.describe() + ")");
+        st.from_in_maint = true;
+        ServerState ts = proxy_.state(b, cfg_.to);
+        if (!ts.serving())
+          throw CheckFailed(t + " is " + ts.describe() + " right after the switch");
+        return t + " " + ts.describe() + ", " + f + " " + fs.describe() + ": new requests go to " +
+               cfg_.to;
+      })) {
+    abort(st);
+    return st.result;
+  }
+
+  // 9. Release the held writes toward `to`.
+  if (!step(st, 9, "release held writes to " + cfg_.to, [&](StepRecord&) {
+        roll_forward(st);
+        if (!st.released) throw CheckFailed("held writes could not be forwarded (see manual actions)");
+        return "forwarded to " + to_.url() +
+               (st.result.released_writes >= 0
+                    ? " (" + std::to_string(st.result.released_writes) + " held writes)"
+                    : std::string()) +
+               "; write pause " + seconds(*st.result.write_pause);
+      })) {
+    st.result.outcome = Outcome::kNeedsOperator;
+    return st.result;
+  }
+  st.result.outcome = st.result.manual_actions.empty() ? Outcome::kSwitched : Outcome::kNeedsOperator;
+  return st.result;
+}
+
+std::string summarize(const SwitchConfig& cfg, const SwitchResult& r) {
+  std::ostringstream o;
+  const std::string f = cfg.backend + "/" + cfg.from;
+  const std::string t = cfg.backend + "/" + cfg.to;
+  o << cfg.action << ": " << to_string(r.outcome);
+  switch (r.outcome) {
+    case Outcome::kSwitched:
+      o << ": traffic on " << t << "\n";
+      break;
+    case Outcome::kAlreadySwitched:
+      o << ": traffic was already on " << t << ", nothing to do\n";
+      break;
+    case Outcome::kAbortedSafely:
+      o << ": traffic stays on " << f << "\n";
+      break;
+    case Outcome::kDryRun:
+    case Outcome::kDryRunFailed:
+      o << ": nothing was changed\n";
+      break;
+    case Outcome::kNeedsOperator:
+      o << ": traffic on " << (r.traffic_on_to ? t : f) << ", see the manual actions below\n";
+      break;
+  }
+  if (!r.failed_step.empty()) o << "  failed step:  " << r.failed_step << ": " << r.reason << "\n";
+  if (!r.fence_at.empty()) o << "  fence at:     " << r.fence_at << "\n";
+  if (r.write_pause)
+    o << "  write pause:  " << seconds(*r.write_pause) << " (fence -> release; reads never paused)\n";
+  if (r.held_at_fence || r.released_writes >= 0)
+    o << "  held writes:  " << (r.released_writes >= 0 ? std::to_string(r.released_writes) : "?")
+      << (r.traffic_on_to ? " forwarded to " + cfg.to : " released on " + cfg.from) << "\n";
+  if (r.drain_time) o << "  drain:        " << seconds(*r.drain_time) << " (fence -> migrator caught up)\n";
+  if (r.final_verify_time)
+    o << "  final verify: " << seconds(*r.final_verify_time) << " (since " << r.verify_since << ")\n";
+  if (r.last_progress)
+    o << "  migrator:     " << progress_text(*r.last_progress) << "\n";
+  for (const auto& m : r.manual_actions) o << "  MANUAL ACTION: " << m << "\n";
+  return o.str();
+}
+
+}  // namespace fhirshift::cutover

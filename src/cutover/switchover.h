@@ -1,0 +1,132 @@
+// The cut-over state machine: moves client traffic of one HAProxy backend from the server that
+// serves it (`from`) to the one waiting in maintenance (`to`), without a failed client request and
+// without losing a write. `fhirshift cutover` runs it old -> new; `fhirshift rollback
+// --after-cutover` runs the same machine new -> old (with the reverse migrator's progress).
+//
+//   1 proxy state     `from` serves, `to` is in maintenance                         (read-only)
+//   2 target ready    GET <to>/readyz is 200                                       (read-only)
+//   3 caught up       migrator GET /progress: caughtUp, lagSeconds <= --max-lag     (read-only)
+//   4 verify counts   fhirshift verify --mode counts: EQUAL                         (read-only)
+//   5 fence           POST <from>/admin/fence: writes are held from here, reads flow
+//   6 drain           GET /progress until the migrator polled after the fence and is caught up
+//   7 final verify    fhirshift verify --mode full --since <fence time - margin>: EQUAL
+//   8 switch          set server B/<to> state ready; wait until UP; set server B/<from> state maint
+//   9 release         POST <from>/admin/release?forward=<to-url>: held writes go to `to`
+//
+// A failed check before the switch aborts SAFELY: `to` back to maintenance, the fence lifted with a
+// local release (held writes then proceed on `from`), nothing else changed. Once `to` has received
+// a request (HAProxy's session counter says so), the only safe direction is forward: finish the
+// switch and forward held writes; the machine never sends traffic back to a server that missed
+// writes. Whatever it cannot make safe by itself is listed as exact manual actions.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cutover/ports.h"
+
+namespace fhirshift::cutover {
+
+struct SwitchConfig {
+  std::string action = "cutover";  // word used in messages ("cutover" or "rollback")
+  std::string backend = "fhir";
+  std::string from = "old";  // HAProxy server names
+  std::string to = "new";
+  std::chrono::milliseconds max_lag{5000};
+  // Writes are held from the fence on and the server answers a held write 503 after 30 s; the
+  // switch must happen well before that, else the machine aborts (writes proceed on `from`).
+  std::chrono::milliseconds max_pause{20000};
+  std::chrono::milliseconds drain_timeout{15000};
+  std::chrono::milliseconds switch_timeout{5000};
+  std::chrono::milliseconds verify_margin{60000};
+  std::chrono::milliseconds poll_interval{200};
+  // How long the final release keeps retrying (it must land before held writes time out).
+  std::chrono::milliseconds release_deadline{27000};
+  // Polls of the migrator that must have happened after the fence (and found nothing new) before
+  // the copy counts as drained.
+  int post_fence_polls = 1;
+  std::string final_verify_mode = "full";
+  bool dry_run = false;
+};
+
+enum class Outcome {
+  kSwitched,         // traffic on `to`, held writes released toward it
+  kAlreadySwitched,  // traffic was already on `to`: nothing to do
+  kAbortedSafely,    // a check failed; traffic stays on `from`, its writes flow again
+  kDryRun,           // plan printed, the read-only checks pass
+  kDryRunFailed,     // plan printed, a read-only check fails
+  kNeedsOperator,    // something could not be made safe automatically: see manual_actions
+};
+std::string_view to_string(Outcome o);
+// 0 for kSwitched, kAlreadySwitched and kDryRun; 1 otherwise.
+int exit_code(Outcome o);
+
+struct StepRecord {
+  int number = 0;
+  std::string name;
+  WallTime started;
+  std::chrono::milliseconds took{0};
+  bool ok = false;
+  bool skipped = false;
+  std::string detail;
+};
+
+struct SwitchResult {
+  Outcome outcome = Outcome::kAbortedSafely;
+  std::string failed_step;
+  std::string reason;
+  std::vector<StepRecord> steps;
+  std::optional<std::chrono::milliseconds> write_pause;  // fence sent -> release acknowledged
+  std::optional<std::chrono::milliseconds> drain_time;   // fence acknowledged -> drained
+  std::optional<std::chrono::milliseconds> final_verify_time;
+  int64_t held_at_fence = 0;
+  int64_t released_writes = -1;
+  std::optional<Progress> last_progress;
+  std::string fence_at;      // ISO-8601, when the fence was requested
+  std::string verify_since;  // what the final verify was given
+  bool traffic_on_to = false;
+  std::vector<std::string> manual_actions;
+};
+
+enum class LogLevel { kInfo, kWarn, kError };
+using LogFn = std::function<void(LogLevel, const std::string&)>;
+
+class Switchover {
+ public:
+  // `verifier` may be null: the verify steps are then skipped (and say so).
+  Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
+             ProgressSource& progress, Verifier* verifier, Clock& clock, LogFn log);
+
+  // The steps with the exact commands and checks, one line each (what --dry-run prints).
+  std::vector<std::string> plan() const;
+  SwitchResult run();
+
+ private:
+  struct State;
+  bool step(State& st, int number, const std::string& name,
+            const std::function<std::string(StepRecord&)>& body);
+  void check_budget(State& st, const std::string& before_what);
+  void abort(State& st);
+  void roll_forward(State& st);
+  bool release_forward(State& st);
+  bool release_local(State& st);
+  std::string ms(std::chrono::milliseconds d) const;
+  void log(LogLevel level, const std::string& text) const { log_(level, text); }
+
+  SwitchConfig cfg_;
+  Proxy& proxy_;
+  ServerAdmin& from_;
+  ServerAdmin& to_;
+  ProgressSource& progress_;
+  Verifier* verifier_;
+  Clock& clock_;
+  LogFn log_;
+};
+
+// A few lines for the operator: outcome, write pause, drain, verify, manual actions.
+std::string summarize(const SwitchConfig& config, const SwitchResult& result);
+
+}  // namespace fhirshift::cutover

@@ -1,0 +1,239 @@
+// `fhirshift cutover` and `fhirshift rollback --after-cutover` (the real CLI) against a real HAProxy,
+// under a continuous write load, with stand-ins for the FHIR servers' admin contract and the
+// migrator's /progress (the end-to-end test in tests/integration/e2e runs the real ones).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cutover/haproxy_runtime.h"
+#include "haproxy_fixture.h"
+#include "write_load.h"
+
+namespace fhirshift::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CutoverCliTest : public ::testing::Test {
+ protected:
+  CutoverCliTest()
+      : old_server("old"), new_server("new"), proxy(old_server.addr(), new_server.addr()), dir("fhirshift-cutover-cli") {
+    EXPECT_TRUE(proxy.wait_until_up("old", 10s));
+  }
+
+  std::vector<std::string> switch_args(const std::string& command, bool back = false) {
+    std::vector<std::string> a{cli_path(), command};
+    if (back) a.push_back("--after-cutover");
+    a.insert(a.end(), {"--proxy-socket", proxy.socket(), "--old-url", old_server.url(), "--new-url",
+                       new_server.url(), "--metrics", migrator.url(), "--no-verify", "--report",
+                       report_path()});
+    return a;
+  }
+  std::string report_path() const { return (dir.path() / "report.json").string(); }
+  nlohmann::json report() const {
+    std::ifstream in(report_path());
+    return nlohmann::json::parse(in);
+  }
+  cutover::ServerState state(const std::string& server) {
+    return cutover::HaproxyRuntime(proxy.socket()).server_state("fhir", server);
+  }
+  // Every acknowledged write exists on exactly one of the two stand-in stores.
+  void expect_every_ack_stored(WriteLoad& load) {
+    auto on_old = old_server.applied();
+    auto on_new = new_server.applied();
+    size_t missing = 0;
+    for (const auto& id : load.acked())
+      if (!on_old.count(id) && !on_new.count(id)) ++missing;
+    EXPECT_EQ(missing, 0u);
+  }
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < 10; ++i) out += v[i] + "\n";
+    return out;
+  }
+
+  TinyFhirServer old_server, new_server;
+  FakeMigratorProgress migrator;
+  HaproxyProcess proxy;
+  TempDir dir;
+};
+
+TEST_F(CutoverCliTest, CutoverUnderLoadHasNoFailedRequestAndMovesTraffic) {
+  WriteLoad load(proxy.url(), 4);
+  while (load.acked_count() < 50) std::this_thread::sleep_for(10ms);
+
+  RunResult r = run_command(switch_args("cutover"), 2min);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("cutover: SWITCHED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("write pause"), std::string::npos) << r.out;
+  for (int step = 1; step <= 9; ++step)
+    EXPECT_NE(r.err.find("cutover step " + std::to_string(step) + "/9"), std::string::npos) << r.err;
+
+  size_t at_switch = load.acked_count();
+  while (load.acked_count() < at_switch + 50) std::this_thread::sleep_for(10ms);
+  load.stop();
+
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  expect_every_ack_stored(load);
+  EXPECT_TRUE(state("new").serving());
+  EXPECT_TRUE(state("old").in_maintenance());
+  EXPECT_GT(load.served_by()["new"], 0);
+  EXPECT_FALSE(old_server.fenced());
+
+  auto j = report();
+  EXPECT_EQ(j["outcome"], "SWITCHED");
+  EXPECT_EQ(j["trafficOn"], "new");
+  ASSERT_TRUE(j["writePauseMs"].is_number());
+  EXPECT_LT(j["writePauseMs"].get<int64_t>(), 20000);
+  EXPECT_EQ(j["steps"].size(), 9u);
+  // Held writes were forwarded, not applied on the old store after the fence.
+  EXPECT_EQ(j["releasedWrites"].get<int64_t>() > 0, old_server.forwarded() > 0);
+
+  // A second run finds the work done.
+  RunResult again = run_command(switch_args("cutover"), 1min);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("ALREADY SWITCHED"), std::string::npos) << again.out;
+}
+
+TEST_F(CutoverCliTest, RollbackAfterCutoverBringsTrafficBackUnderLoad) {
+  WriteLoad load(proxy.url(), 3);
+  RunResult r = run_command(switch_args("cutover"), 2min);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  size_t mark = load.acked_count();
+  while (load.acked_count() < mark + 30) std::this_thread::sleep_for(10ms);
+
+  RunResult back = run_command(switch_args("rollback", /*back=*/true), 2min);
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_NE(back.out.find("rollback: SWITCHED"), std::string::npos) << back.out;
+  mark = load.acked_count();
+  while (load.acked_count() < mark + 30) std::this_thread::sleep_for(10ms);
+  load.stop();
+
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  expect_every_ack_stored(load);
+  EXPECT_TRUE(state("old").serving());
+  EXPECT_TRUE(state("new").in_maintenance());
+  EXPECT_FALSE(new_server.fenced());
+  auto j = report();
+  EXPECT_EQ(j["trafficOn"], "old");
+}
+
+TEST_F(CutoverCliTest, NewServerNotReadyAbortsWithoutChangingAnything) {
+  new_server.set_ready(false);
+  WriteLoad load(proxy.url(), 2);
+  RunResult r = run_command(switch_args("cutover"), 1min);
+  load.stop();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("ABORTED SAFELY"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/readyz"), std::string::npos) << r.out;
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  EXPECT_TRUE(state("old").serving());
+  EXPECT_TRUE(state("new").in_maintenance());
+  EXPECT_FALSE(old_server.fenced());
+  EXPECT_EQ(new_server.applied().size(), 0u);
+}
+
+TEST_F(CutoverCliTest, MigratorBehindAbortsBeforeTheFence) {
+  migrator.set_caught_up(false);
+  RunResult r = run_command(switch_args("cutover"), 1min);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("not caught up"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("step 5/9"), std::string::npos) << r.err;
+  EXPECT_FALSE(old_server.fenced());
+  EXPECT_TRUE(state("old").serving());
+}
+
+TEST_F(CutoverCliTest, NewServerFailingHealthChecksAbortsAfterTheFenceAndReleasesLocally) {
+  // /readyz says yes but HAProxy's /healthz check says no: HAProxy must never report it UP.
+  new_server.set_healthy(false);
+  WriteLoad load(proxy.url(), 2);
+  while (load.acked_count() < 20) std::this_thread::sleep_for(10ms);
+  auto args = switch_args("cutover");
+  args.insert(args.end(), {"--switch-timeout", "3s"});
+  RunResult r = run_command(args, 1min);
+  load.stop();
+  // Leaving maintenance HAProxy counts a server UP until a check fails; the cut-over gives it
+  // weight 0 until a check passed, so it never took a request and the abort goes back safely.
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("ABORTED SAFELY"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("health check"), std::string::npos) << r.out;
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  expect_every_ack_stored(load);
+  EXPECT_FALSE(old_server.fenced());
+  EXPECT_TRUE(state("new").in_maintenance());
+  EXPECT_EQ(state("new").weight, 1);
+  EXPECT_TRUE(state("old").serving());
+  EXPECT_EQ(new_server.applied().size(), 0u);
+}
+
+TEST_F(CutoverCliTest, DryRunPrintsThePlanAndChangesNothing) {
+  RunResult r = run_command(switch_args("cutover"), 1min);  // warm: nothing; then a dry run on a fresh state
+  ASSERT_EQ(r.exit_code, 0);
+  // Back to the initial state by the runtime API, then dry-run.
+  cutover::HaproxyRuntime rt(proxy.socket());
+  rt.set_server_state("fhir", "old", cutover::AdminState::kReady);
+  ASSERT_TRUE(proxy.wait_until_up("old", 10s));
+  rt.set_server_state("fhir", "new", cutover::AdminState::kMaint);
+  auto args = switch_args("cutover");
+  args.push_back("--dry-run");
+  RunResult dry = run_command(args, 1min);
+  EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  EXPECT_NE(dry.out.find("DRY RUN OK"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.err.find("set server fhir/new state ready"), std::string::npos) << dry.err;
+  EXPECT_NE(dry.err.find("/admin/release?forward=" + new_server.url()), std::string::npos) << dry.err;
+  EXPECT_EQ(dry.err.find("step 5/9"), std::string::npos) << dry.err;
+  EXPECT_TRUE(state("old").serving());
+  EXPECT_TRUE(state("new").in_maintenance());
+  EXPECT_FALSE(old_server.fenced());
+}
+
+TEST_F(CutoverCliTest, UsageErrors) {
+  RunResult no_verify_args = run_command({cli_path(), "cutover", "--proxy-socket", proxy.socket(),
+                                          "--old-url", old_server.url(), "--new-url",
+                                          new_server.url(), "--metrics", migrator.url()});
+  EXPECT_EQ(no_verify_args.exit_code, 2) << no_verify_args.err;
+  EXPECT_NE(no_verify_args.err.find("--no-verify"), std::string::npos);
+  RunResult bad_duration = run_command({cli_path(), "cutover", "--proxy-socket", proxy.socket(),
+                                        "--old-url", old_server.url(), "--new-url", new_server.url(),
+                                        "--metrics", migrator.url(), "--max-lag", "soon"});
+  EXPECT_EQ(bad_duration.exit_code, 2);
+  RunResult bad_socket = run_command({cli_path(), "cutover", "--proxy-socket", "/nonexistent.sock",
+                                      "--old-url", old_server.url(), "--new-url", new_server.url(),
+                                      "--metrics", migrator.url(), "--no-verify"});
+  EXPECT_EQ(bad_socket.exit_code, 1);
+  EXPECT_NE(bad_socket.out.find("/nonexistent.sock"), std::string::npos) << bad_socket.out;
+}
+
+TEST_F(CutoverCliTest, RollbackBeforeTheSwitchRefusesOnceTrafficMoved) {
+  // Before any switch: confirms traffic on old, nothing else to do.
+  RunResult before = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(),
+                                  "--old-url", old_server.url(), "--migrator-stopped"});
+  EXPECT_EQ(before.exit_code, 0) << before.out << before.err;
+  EXPECT_NE(before.out.find("traffic on fhir/old"), std::string::npos) << before.out;
+
+  ASSERT_EQ(run_command(switch_args("cutover"), 1min).exit_code, 0);
+  {
+    // The new server has now served requests.
+    WriteLoad load(proxy.url(), 1);
+    while (load.acked_count() < 3) std::this_thread::sleep_for(10ms);
+  }
+  RunResult after = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(),
+                                 "--old-url", old_server.url()});
+  EXPECT_EQ(after.exit_code, 1) << after.out << after.err;
+  EXPECT_NE(after.err.find("--after-cutover"), std::string::npos) << after.err;
+  EXPECT_TRUE(state("new").serving());
+}
+
+TEST_F(CutoverCliTest, RollbackLiftsAFenceLeftByAnInterruptedCutover) {
+  httplib::Client cli(old_server.url());
+  ASSERT_TRUE(cli.Post("/admin/fence"));
+  ASSERT_TRUE(old_server.fenced());
+  RunResult r = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(), "--old-url",
+                             old_server.url(), "--migrator-stopped"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(old_server.fenced());
+}
+
+}  // namespace
+}  // namespace fhirshift::testing

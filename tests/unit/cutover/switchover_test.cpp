@@ -1,0 +1,608 @@
+// The cut-over state machine against fakes: every abort path must leave traffic and writes where
+// they are safe, and the happy path must do its steps in the one safe order.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "cutover/switchover.h"
+
+namespace fhirshift::cutover {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock : public Clock {
+ public:
+  WallTime wall_now() override { return wall_; }
+  SteadyTime steady_now() override { return steady_; }
+  void sleep_for(std::chrono::milliseconds d) override { advance(d); }
+  void advance(std::chrono::milliseconds d) {
+    wall_ += d;
+    steady_ += d;
+  }
+
+ private:
+  WallTime wall_ = *parse_iso8601("2024-05-01T12:00:00.000Z");
+  SteadyTime steady_{};
+};
+
+// Every call of every fake lands in one journal, so tests can assert the order across components.
+using Journal = std::vector<std::string>;
+
+// Models what HAProxy does (checked against Debian's 2.6 in the integration tests): leaving
+// maintenance a server is UP at once with check health = rise, and a passed check raises it to
+// rise + fall - 1; a failing check takes it DOWN.
+class FakeProxy : public Proxy {
+ public:
+  explicit FakeProxy(Journal& j) : journal_(j) {
+    servers_["old"] = {ServerState::kOpRunning, 0, 1, 3};
+    servers_["new"] = {ServerState::kOpStopped,
+                       ServerState::kAdmForcedMaint | ServerState::kAdmConfigMaint, 1, 0};
+  }
+  std::string describe() const override { return "fake HAProxy"; }
+  ServerState state(const std::string& backend, const std::string& server) override {
+    if (fail_reads) throw std::runtime_error("socket gone");
+    if (on_state_read) on_state_read(server);
+    auto& s = servers_.at(server);
+    ServerState out;
+    out.backend = backend;
+    out.server = server;
+    out.op_state = s.op;
+    out.admin_state = s.admin;
+    out.weight = s.weight;
+    out.check_health = s.health;
+    out.check_rise = 2;
+    out.check_fall = 2;
+    // The next health check runs between two reads.
+    if (!(s.admin & ServerState::kAdmForcedMaint)) {
+      if (unhealthy.count(server)) {
+        s.op = ServerState::kOpStopped;
+        s.health = 0;
+      } else {
+        s.health = 3;
+      }
+    }
+    return out;
+  }
+  void set_state(const std::string& backend, const std::string& server, AdminState st) override {
+    journal_.push_back("proxy " + backend + "/" + server + " " + std::string(to_string(st)));
+    if (refuse_set.count(server + ":" + std::string(to_string(st))))
+      throw std::runtime_error("HAProxy refused");
+    auto& s = servers_.at(server);
+    if (st == AdminState::kMaint) {
+      s.admin |= ServerState::kAdmForcedMaint;
+      s.op = ServerState::kOpStopped;
+    } else if (st == AdminState::kReady) {
+      s.admin &= ~(ServerState::kAdmForcedMaint | ServerState::kAdmForcedDrain);
+      s.op = ServerState::kOpRunning;
+      s.health = 2;
+      if (s.weight > 0) sessions[server] += sessions_when_serving;
+    }
+  }
+  void set_weight(const std::string& backend, const std::string& server,
+                  const std::string& weight) override {
+    journal_.push_back("proxy " + backend + "/" + server + " weight " + weight);
+    auto& s = servers_.at(server);
+    s.weight = weight == "0" ? 0 : 1;
+    if (s.weight > 0 && s.op == ServerState::kOpRunning &&
+        !(s.admin & ServerState::kAdmForcedMaint))
+      sessions[server] += sessions_when_serving;
+  }
+  int64_t sessions_total(const std::string&, const std::string& server) override {
+    return sessions[server];
+  }
+  bool serving(const std::string& server) { return state("fhir", server).serving(); }
+  bool in_maint(const std::string& server) { return state("fhir", server).in_maintenance(); }
+  int weight(const std::string& server) { return servers_.at(server).weight; }
+  void put(const std::string& server, int op, int admin) {
+    servers_[server] = {op, admin, 1, op == ServerState::kOpRunning ? 3 : 0};
+  }
+
+  std::set<std::string> refuse_set;  // "server:state"
+  std::set<std::string> unhealthy;
+  std::function<void(const std::string&)> on_state_read;
+  std::map<std::string, int64_t> sessions;
+  int64_t sessions_when_serving = 5;
+  bool fail_reads = false;
+
+ private:
+  struct S {
+    int op;
+    int admin;
+    int weight;
+    int health;
+  };
+  Journal& journal_;
+  std::map<std::string, S> servers_;
+};
+
+class FakeServer : public ServerAdmin {
+ public:
+  FakeServer(Journal& j, std::string name, std::string url)
+      : journal_(j), name_(std::move(name)), url_(std::move(url)) {}
+  std::string url() const override { return url_; }
+  ReadyCheck ready() override {
+    journal_.push_back(name_ + " readyz");
+    return {ready_ok, ready_ok ? "HTTP 200" : "HTTP 503 not ready"};
+  }
+  FenceResult fence() override {
+    journal_.push_back(name_ + " fence");
+    if (fence_throws) throw std::runtime_error("POST " + url_ + "/admin/fence: Read timeout");
+    fenced = fence_confirms;
+    return {fence_confirms, 3, 0, "{}"};
+  }
+  ReleaseResult release(const std::string& forward_to) override {
+    journal_.push_back(name_ + " release" + (forward_to.empty() ? "" : " forward=" + forward_to));
+    if (release_failures > 0) {
+      --release_failures;
+      throw std::runtime_error("POST " + url_ + "/admin/release: Connection refused");
+    }
+    fenced = false;
+    forwarding = forward_to;
+    return {3, "{\"released\":3}"};
+  }
+  ServerStatus status() override {
+    journal_.push_back(name_ + " status");
+    return {fenced, forwarding, "{}"};
+  }
+
+  bool ready_ok = true;
+  bool fence_throws = false;
+  bool fence_confirms = true;
+  int release_failures = 0;
+  bool fenced = false;
+  std::string forwarding;
+
+ private:
+  Journal& journal_;
+  std::string name_, url_;
+};
+
+// A migrator that polls continuously: each /progress shows a poll that happened "just now".
+class FakeProgress : public ProgressSource {
+ public:
+  FakeProgress(Journal& j, FakeClock& c) : journal_(j), clock_(c) {}
+  std::string url() const override { return "http://migrator:9100/progress"; }
+  Progress progress() override {
+    journal_.push_back("progress");
+    if (script) return script();
+    Progress p;
+    p.mode = "Continuous";
+    p.caught_up = caught_up;
+    p.lag_seconds = lag;
+    p.entries_read = p.entries_written = 1000;
+    if (!stuck_poll) p.last_poll_at = clock_.wall_now() - 10ms;
+    else p.last_poll_at = *parse_iso8601("2024-05-01T11:00:00Z");
+    return p;
+  }
+  bool caught_up = true;
+  double lag = 0.2;
+  bool stuck_poll = false;  // the migrator stopped polling
+  std::function<Progress()> script;
+
+ private:
+  Journal& journal_;
+  FakeClock& clock_;
+};
+
+class FakeVerifier : public Verifier {
+ public:
+  FakeVerifier(Journal& j, FakeClock& c) : journal_(j), clock_(c) {}
+  std::string describe(const VerifyRequest& r) const override {
+    return "fhirshift verify --mode " + r.mode + (r.since ? " --since " + *r.since : "");
+  }
+  VerifyOutcome verify(const VerifyRequest& r) override {
+    journal_.push_back("verify " + r.mode + (r.since ? " since=" + *r.since : ""));
+    clock_.advance(takes);
+    VerifyOutcome o;
+    bool eq = r.mode == "counts" ? counts_equal : full_equal;
+    o.equal = eq;
+    o.exit_code = eq ? 0 : 1;
+    o.verdict = eq ? "EQUAL" : "DIFFERENT: 2 entries missing in the target";
+    o.took = takes;
+    return o;
+  }
+  bool counts_equal = true;
+  bool full_equal = true;
+  std::chrono::milliseconds takes = 300ms;
+
+ private:
+  Journal& journal_;
+  FakeClock& clock_;
+};
+
+class SwitchoverTest : public ::testing::Test {
+ protected:
+  SwitchoverTest()
+      : proxy(journal),
+        old_server(journal, "old", "http://old:8080"),
+        new_server(journal, "new", "http://new:8081"),
+        progress(journal, clock),
+        verifier(journal, clock) {}
+
+  SwitchResult run(Verifier* v = nullptr, bool use_verifier = true) {
+    Switchover sw(cfg, proxy, old_server, new_server, progress,
+                  use_verifier ? (v ? v : &verifier) : nullptr, clock,
+                  [this](LogLevel, const std::string& line) { log.push_back(line); });
+    return sw.run();
+  }
+  size_t index_of(const std::string& entry) {
+    for (size_t i = 0; i < journal.size(); ++i)
+      if (journal[i] == entry) return i;
+    return std::string::npos;
+  }
+  bool called(const std::string& prefix) {
+    for (const auto& e : journal)
+      if (e.rfind(prefix, 0) == 0) return true;
+    return false;
+  }
+  std::string dump() {
+    std::string out;
+    for (const auto& e : journal) out += "  " + e + "\n";
+    for (const auto& l : log) out += "  log: " + l + "\n";
+    return out;
+  }
+  void expect_untouched_and_released_locally() {
+    EXPECT_TRUE(proxy.serving("old")) << dump();
+    EXPECT_EQ(proxy.weight("new"), 1) << dump();
+    EXPECT_TRUE(proxy.in_maint("new")) << dump();
+    EXPECT_FALSE(old_server.fenced) << dump();
+    EXPECT_TRUE(called("old release")) << dump();
+    EXPECT_FALSE(called("old release forward")) << dump();
+  }
+
+  SwitchConfig cfg;
+  Journal journal;
+  std::vector<std::string> log;
+  FakeClock clock;
+  FakeProxy proxy;
+  FakeServer old_server, new_server;
+  FakeProgress progress;
+  FakeVerifier verifier;
+};
+
+TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_EQ(exit_code(r.outcome), 0);
+  EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_TRUE(proxy.in_maint("old"));
+  EXPECT_TRUE(r.traffic_on_to);
+  EXPECT_TRUE(r.manual_actions.empty());
+
+  size_t counts = index_of("verify counts");
+  size_t fence = index_of("old fence");
+  size_t final_verify = index_of("verify full since=2024-05-01T11:59:00.300Z");
+  size_t weight0 = index_of("proxy fhir/new weight 0");
+  size_t ready = index_of("proxy fhir/new ready");
+  size_t weight100 = index_of("proxy fhir/new weight 100%");
+  size_t maint = index_of("proxy fhir/old maint");
+  size_t release = index_of("old release forward=http://new:8081");
+  ASSERT_NE(counts, std::string::npos) << dump();
+  ASSERT_NE(final_verify, std::string::npos) << dump();
+  ASSERT_NE(release, std::string::npos) << dump();
+  EXPECT_LT(counts, fence);
+  EXPECT_LT(fence, final_verify);
+  EXPECT_LT(final_verify, weight0);
+  EXPECT_LT(weight0, ready);
+  EXPECT_LT(ready, weight100);
+  EXPECT_LT(weight100, maint);
+  EXPECT_LT(maint, release);
+  EXPECT_FALSE(called("old release\n"));
+  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.300Z");  // fence time (12:00:00.300) - 60 s
+  ASSERT_TRUE(r.write_pause.has_value());
+  // The fake pause: drain poll (no wait: the migrator polled after the fence) + 300 ms verify.
+  EXPECT_GE(*r.write_pause, 300ms);
+  EXPECT_LT(*r.write_pause, 2s);
+  EXPECT_EQ(r.released_writes, 3);
+  ASSERT_EQ(r.steps.size(), 9u);
+  for (const auto& s : r.steps) EXPECT_TRUE(s.ok) << s.name;
+  std::string summary = summarize(cfg, r);
+  EXPECT_NE(summary.find("write pause"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("SWITCHED"), std::string::npos) << summary;
+}
+
+TEST_F(SwitchoverTest, StepLinesAreNumbered) {
+  run();
+  bool found = false;
+  for (const auto& l : log)
+    if (l.find("cutover step 5/9") != std::string::npos) found = true;
+  EXPECT_TRUE(found) << dump();
+}
+
+TEST_F(SwitchoverTest, NewServerNotReadyChangesNothing) {
+  new_server.ready_ok = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_EQ(exit_code(r.outcome), 1);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy"));
+  EXPECT_NE(r.failed_step.find("target ready"), std::string::npos);
+}
+
+TEST_F(SwitchoverTest, MigratorBehindChangesNothing) {
+  progress.caught_up = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_NE(r.reason.find("not caught up"), std::string::npos) << r.reason;
+}
+
+TEST_F(SwitchoverTest, LagOverMaxLagChangesNothing) {
+  progress.lag = 12.0;
+  cfg.max_lag = 5s;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_NE(r.reason.find("--max-lag"), std::string::npos) << r.reason;
+}
+
+TEST_F(SwitchoverTest, CountsDifferentChangesNothing) {
+  verifier.counts_equal = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_NE(r.reason.find("DIFFERENT"), std::string::npos);
+}
+
+TEST_F(SwitchoverTest, TrafficNotWhereExpectedChangesNothing) {
+  proxy.put("new", ServerState::kOpRunning, 0);  // both serving: someone half-switched by hand
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy"));
+  EXPECT_NE(r.reason.find("must be in maintenance"), std::string::npos) << r.reason;
+}
+
+TEST_F(SwitchoverTest, ProxyUnreachableChangesNothing) {
+  proxy.fail_reads = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
+  EXPECT_FALSE(called("old fence"));
+}
+
+TEST_F(SwitchoverTest, FenceNotConfirmedIsLiftedAgain) {
+  old_server.fence_confirms = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  expect_untouched_and_released_locally();
+}
+
+TEST_F(SwitchoverTest, FenceAnswerLostIsLiftedAgain) {
+  old_server.fence_throws = true;  // it may have fenced anyway: release to be sure
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  expect_untouched_and_released_locally();
+}
+
+TEST_F(SwitchoverTest, DrainTimeoutReleasesLocallyAndKeepsTrafficOnOld) {
+  progress.caught_up = false;
+  int calls = 0;
+  progress.script = [&] {
+    // Caught up for the preflight, then never again.
+    Progress p;
+    p.caught_up = calls++ == 0;
+    p.lag_seconds = 1;
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  cfg.drain_timeout = 3s;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("did not drain"), std::string::npos) << r.reason;
+  expect_untouched_and_released_locally();
+  EXPECT_FALSE(called("proxy"));
+  ASSERT_TRUE(r.write_pause.has_value());
+  EXPECT_GE(*r.write_pause, 3s);
+}
+
+TEST_F(SwitchoverTest, DrainWaitsForAPollAfterTheFence) {
+  // The migrator's last poll predates the fence for 1 s; only a later poll proves the drain.
+  WallTime poll_at = clock.wall_now();
+  int calls = 0;
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = true;
+    if (++calls > 6) poll_at = clock.wall_now();
+    p.last_poll_at = poll_at;
+    return p;
+  };
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  ASSERT_TRUE(r.drain_time.has_value());
+  EXPECT_GE(*r.drain_time, 800ms);
+}
+
+TEST_F(SwitchoverTest, MigratorWithoutPollTimestampCannotProveTheDrain) {
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = true;
+    return p;
+  };
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  expect_untouched_and_released_locally();
+}
+
+TEST_F(SwitchoverTest, ProgressBlipDuringDrainIsRetried) {
+  int calls = 0;
+  progress.script = [&]() -> Progress {
+    ++calls;
+    if (calls == 2 || calls == 3) throw std::runtime_error("GET /progress: Connection refused");
+    Progress p;
+    p.caught_up = true;
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+}
+
+TEST_F(SwitchoverTest, FinalVerifyDifferentReleasesLocallyWithoutSwitching) {
+  verifier.full_equal = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  expect_untouched_and_released_locally();
+  EXPECT_FALSE(called("proxy"));
+}
+
+TEST_F(SwitchoverTest, PauseBudgetExceededAbortsBeforeTheSwitch) {
+  verifier.takes = 12s;  // counts 12 s (before the fence: fine), final 12 s: over the 10 s budget
+  cfg.max_pause = 10s;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("--max-pause"), std::string::npos) << r.reason;
+  expect_untouched_and_released_locally();
+}
+
+TEST_F(SwitchoverTest, NewServerDoesNotComeUpGoesBackToMaintenance) {
+  proxy.unhealthy.insert("new");
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("did not pass HAProxy's health check"), std::string::npos) << r.reason;
+  expect_untouched_and_released_locally();
+  EXPECT_LT(index_of("proxy fhir/new maint"), index_of("old release"));
+}
+
+TEST_F(SwitchoverTest, NewServerThatServedIsNeverAbandoned) {
+  // The health check wait times out, but HAProxy's counter says `new` took requests meanwhile (an
+  // operator raised its weight by hand, say): going back would lose its writes, so go forward.
+  proxy.unhealthy.insert("new");
+  cfg.switch_timeout = 1s;
+  proxy.on_state_read = [&](const std::string& server) {
+    if (server == "new" && called("proxy fhir/new ready")) proxy.sessions["new"] = 7;
+  };
+  SwitchResult r = run();
+  EXPECT_TRUE(r.traffic_on_to) << dump();
+  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+  for (const auto& e : journal) EXPECT_NE(e, "old release") << dump();
+}
+
+TEST_F(SwitchoverTest, OldRefusingMaintenanceStillEndsForwardNeverBack) {
+  // New is UP (may have taken writes); HAProxy refuses to put old in maintenance. Going back would
+  // lose new's writes, so the machine goes forward: release with forward and tell the operator.
+  proxy.refuse_set.insert("old:maint");
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kNeedsOperator) << dump();
+  EXPECT_EQ(exit_code(r.outcome), 1);
+  EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+  EXPECT_FALSE(called("proxy fhir/new maint")) << dump();
+  ASSERT_FALSE(r.manual_actions.empty());
+  EXPECT_NE(r.manual_actions[0].find("set server fhir/old state maint"), std::string::npos);
+}
+
+TEST_F(SwitchoverTest, ForwardReleaseRetriesThenSucceeds) {
+  old_server.release_failures = 2;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_TRUE(proxy.serving("new"));
+}
+
+TEST_F(SwitchoverTest, ForwardReleaseImpossibleNeverReleasesLocally) {
+  old_server.release_failures = 1000;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kNeedsOperator) << dump();
+  EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_TRUE(proxy.in_maint("old"));
+  for (const auto& e : journal) EXPECT_NE(e, "old release") << dump();
+  ASSERT_FALSE(r.manual_actions.empty());
+  EXPECT_NE(r.manual_actions.back().find("503 + Retry-After"), std::string::npos);
+  // It gave up before held writes time out on the server (30 s).
+  EXPECT_LT(clock.steady_now().time_since_epoch(), 35s);
+}
+
+TEST_F(SwitchoverTest, AlreadySwitchedIsANoOp) {
+  proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
+  proxy.put("new", ServerState::kOpRunning, 0);
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAlreadySwitched) << dump();
+  EXPECT_EQ(exit_code(r.outcome), 0);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy"));
+  EXPECT_FALSE(called("old release"));
+}
+
+TEST_F(SwitchoverTest, ResumesAReleaseAPreviousRunDidNotFinish) {
+  proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
+  proxy.put("new", ServerState::kOpRunning, 0);
+  old_server.fenced = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+}
+
+TEST_F(SwitchoverTest, DryRunRunsOnlyReadOnlyChecks) {
+  cfg.dry_run = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kDryRun) << dump();
+  EXPECT_EQ(exit_code(r.outcome), 0);
+  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy"));
+  EXPECT_FALSE(called("old release"));
+  EXPECT_TRUE(called("verify counts"));
+  bool plan_printed = false;
+  for (const auto& l : log)
+    if (l.find("set server fhir/new state ready") != std::string::npos) plan_printed = true;
+  EXPECT_TRUE(plan_printed) << dump();
+}
+
+TEST_F(SwitchoverTest, DryRunReportsAFailingCheck) {
+  cfg.dry_run = true;
+  new_server.ready_ok = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kDryRunFailed);
+  EXPECT_EQ(exit_code(r.outcome), 1);
+  EXPECT_FALSE(called("old fence"));
+}
+
+TEST_F(SwitchoverTest, WithoutVerifierTheVerifyStepsAreSkippedAndSaySo) {
+  SwitchResult r = run(nullptr, /*use_verifier=*/false);
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  ASSERT_EQ(r.steps.size(), 9u);
+  EXPECT_TRUE(r.steps[3].skipped);
+  EXPECT_TRUE(r.steps[6].skipped);
+}
+
+TEST_F(SwitchoverTest, RollbackDirectionUsesTheSameMachine) {
+  cfg.action = "rollback";
+  cfg.from = "new";
+  cfg.to = "old";
+  proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
+  proxy.put("new", ServerState::kOpRunning, 0);
+  Switchover sw(cfg, proxy, new_server, old_server, progress, nullptr, clock,
+                [this](LogLevel, const std::string& l) { log.push_back(l); });
+  SwitchResult r = sw.run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_TRUE(proxy.serving("old"));
+  EXPECT_TRUE(proxy.in_maint("new"));
+  EXPECT_TRUE(called("new fence"));
+  EXPECT_TRUE(called("new release forward=http://old:8080")) << dump();
+}
+
+TEST_F(SwitchoverTest, RollbackStopsTheOldServerForwardingBeforeTrafficReturns) {
+  // After the cut-over the old server forwards writes to the new one; going back must end that
+  // first, or writes would bounce between the two servers.
+  cfg.action = "rollback";
+  cfg.from = "new";
+  cfg.to = "old";
+  proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
+  proxy.put("new", ServerState::kOpRunning, 0);
+  old_server.forwarding = "http://new:8081";
+  Switchover sw(cfg, proxy, new_server, old_server, progress, nullptr, clock,
+                [this](LogLevel, const std::string& l) { log.push_back(l); });
+  SwitchResult r = sw.run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  size_t local = index_of("old release");
+  size_t back = index_of("proxy fhir/old ready");
+  ASSERT_NE(local, std::string::npos) << dump();
+  EXPECT_LT(index_of("new fence"), local);
+  EXPECT_LT(local, back);
+  EXPECT_TRUE(old_server.forwarding.empty());
+}
+
+}  // namespace
+}  // namespace fhirshift::cutover
