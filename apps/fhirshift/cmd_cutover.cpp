@@ -69,15 +69,24 @@ void add_cutover(CLI::App& app, Action& action) {
   c.config.action = "cutover";
   auto* sub = app.add_subcommand(
       "cutover",
-      "Switch client traffic from the old to the new FHIR server through HAProxy's runtime API, "
-      "without a failed request and without losing a write:\n"
-      "  1-4 (read-only) HAProxy state, new server /readyz, migrator caught up, verify counts\n"
-      "  5 fence writes on the old server (reads keep flowing)   6 wait until the migrator drained\n"
-      "  7 final verify since the fence                          8 switch HAProxy old -> new\n"
+      "Switch client traffic from the old to the new server through HAProxy's runtime API: no "
+      "failed request, no lost write, a short measured write pause.");
+  sub->footer(
+      "Steps (each logged, numbered, timed and checked):\n"
+      "  1-4 read-only: HAProxy state, new server /readyz, migrator caught up (--max-lag),\n"
+      "      verify --mode counts\n"
+      "  5 fence writes on the old server (held, reads keep flowing)\n"
+      "  6 wait until the migrator polled after the fence and is caught up (--drain-timeout)\n"
+      "  7 final verify --since <fence time - --verify-margin>\n"
+      "  8 switch: new leaves maintenance with weight 0, must pass a health check, gets its\n"
+      "    weight back; old goes to maintenance\n"
       "  9 release the held writes, forwarded to the new server\n"
-      "Any failed check before the switch aborts safely: traffic stays on the old server and its "
-      "held writes proceed there. The write pause (fence -> release) is measured and reported. "
-      "--dry-run prints the plan and runs only the read-only checks.");
+      "A failed check before the switch aborts safely: traffic stays on the old server and its "
+      "held writes proceed there. After the new server took a request the only direction is "
+      "forward. Writes held longer than 30 s are answered 503 + Retry-After by the server, so the "
+      "pause is bounded by --max-pause. Exit codes: 0 switched (or already switched, or a dry run "
+      "whose checks pass), 1 aborted or needs the operator (the summary lists exact manual "
+      "actions), 2 usage. See docs/runbook.md.");
   sub->add_option("--proxy-socket", c.proxy_socket,
                   "HAProxy runtime API socket (`stats socket ... level admin`)")
       ->required();

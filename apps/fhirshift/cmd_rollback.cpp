@@ -195,17 +195,23 @@ void add_rollback(CLI::App& app, Action& action) {
   c.config.to = "old";
   auto* sub = app.add_subcommand(
       "rollback",
-      "Go back to the old server, at any step, without losing a write.\n"
-      "BEFORE the switch (default): the old server never stopped serving. Checks through HAProxy "
-      "that the new server never served, lifts a fence left by an interrupted cut-over, stops the "
-      "migrator (--migrator-pid-file, or stop it yourself) and, for a clean slate, drops the "
-      "target AND deletes the recovery journal (--drop-target --delete-journal DIR: both or "
-      "neither; a journal without its target makes the next migrate refuse, a target without its "
-      "journal makes it copy everything again).\n"
-      "AFTER the switch (--after-cutover): the new server took writes the old store lacks. Run "
-      "`fhirshift migrate --reverse` (current -> legacy) first; then this fences the new server, "
-      "waits for the reverse migrator to drain (--metrics), switches HAProxy back and forwards "
-      "the held writes to the old server: the cut-over's state machine, new -> old.");
+      "Go back to the old server at any step without losing a write: before the switch (stop "
+      "the migrator, optionally drop target + journal) or --after-cutover (reverse replication).");
+  sub->footer(
+      "BEFORE the switch (default): the old server never stopped serving. rollback checks through "
+      "HAProxy (--proxy-socket) that the new server never served, lifts a fence an interrupted "
+      "cut-over left on the old server (--old-url), stops the migrator (--migrator-pid-file; or "
+      "stop it yourself and say --migrator-stopped) and, for a clean slate, drops the target AND "
+      "deletes the recovery journal: --drop-target --delete-journal DIR, both or neither. A "
+      "journal without its target makes the next migrate resume past entries that are gone (it "
+      "refuses); a target without its journal makes it copy everything again. The source (a "
+      "legacy store, or the --srcMongoConnectionString namespace) is never dropped.\n\n"
+      "AFTER the switch (--after-cutover): the new server took writes the legacy store lacks. "
+      "First run `fhirshift migrate --reverse` (current -> legacy, with --metrics-port) until it "
+      "is caught up; then rollback fences the new server, waits for the reverse migrator to "
+      "drain (--metrics), makes the old server apply writes itself again, switches HAProxy back "
+      "and forwards the held writes to the old server: the cut-over's state machine, new -> old, "
+      "with the same abort rules. See docs/runbook.md.");
   sub->add_flag("--after-cutover", a->after_cutover,
                 "Traffic is on the new server: move it back behind reverse replication");
   sub->add_option("--proxy-socket", c.proxy_socket, "HAProxy runtime API socket (level admin)");
