@@ -76,6 +76,7 @@ struct Switchover::State {
   bool committed = false;  // `to` may have received requests: forward only from here
   bool from_in_maint = false;
   bool released = false;
+  std::optional<WallTime> poll_at_fence;  // the migrator's lastPollAt read right after the fence
 };
 
 Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
@@ -112,7 +113,7 @@ std::vector<std::string> Switchover::plan() const {
               "/admin/fence -> {\"fenced\":true}: writes held from here (reads flow); budget " +
               seconds(cfg_.max_pause) + " until the switch");
   p.push_back("6. drain         GET " + progress_.url() + " every " + seconds(cfg_.poll_interval) +
-              " until caughtUp with a poll after the fence (at most " +
+              " until it reports two polls newer than at the fence and caughtUp (at most " +
               seconds(cfg_.drain_timeout) + ")");
   p.push_back("7. final verify  " +
               (verifier_ ? verifier_->describe(final_req) + " -> EQUAL"
@@ -453,6 +454,10 @@ SwitchResult Switchover::run() {
         st.fence_acked = clock_.steady_now();
         st.fence_acked_wall = clock_.wall_now();
         if (!r.fenced) throw CheckFailed("the server did not confirm the fence: " + r.body);
+        try {
+          st.poll_at_fence = progress_.progress().last_poll_at;  // the drain counts polls after it
+        } catch (const std::exception&) {
+        }
         if (r.in_flight_writes != 0)
           throw CheckFailed("the fence answered with " + std::to_string(r.in_flight_writes) +
                             " writes still in flight");
@@ -464,11 +469,16 @@ SwitchResult Switchover::run() {
     return st.result;
   }
 
-  // 6. Drain: the migrator copies what was written before the fence.
+  // 6. Drain: the migrator copies what was written before the fence. Proof: two polls newer than
+  // the last one it reported when the fence was acknowledged. The first of them may have started
+  // before the fence; the second started after the first ended, so after the fence, and found
+  // nothing new (caughtUp). Only the migrator's own timestamps are compared, so clock skew between
+  // hosts and whether lastPollAt marks a poll's start or end do not matter.
   if (!step(st, 6, "drain the migrator", [&](StepRecord&) {
         auto deadline = st.fence_acked + cfg_.drain_timeout;
-        int post_fence_caught_up = 0;
+        std::optional<WallTime> baseline = st.poll_at_fence;
         std::optional<WallTime> last_counted;
+        int newer_polls = 0;
         std::string last_error;
         Progress last;
         while (true) {
@@ -476,19 +486,20 @@ SwitchResult Switchover::run() {
             last = progress_.progress();
             st.result.last_progress = last;
             last_error.clear();
-            if (last.last_poll_at) {
-              if (*last.last_poll_at > st.fence_acked_wall && last.last_poll_at != last_counted) {
-                last_counted = last.last_poll_at;
-                post_fence_caught_up = last.caught_up ? post_fence_caught_up + 1 : 0;
-              }
-            } else {
+            if (!last.last_poll_at)
               throw CheckFailed("the migrator's /progress has no lastPollAt: cannot prove a poll "
                                 "after the fence");
+            if (!baseline) {
+              baseline = last.last_poll_at;  // the fence-time read failed: start counting from here
+            } else if (*last.last_poll_at > *baseline && last.last_poll_at != last_counted) {
+              last_counted = last.last_poll_at;
+              ++newer_polls;
             }
-            if (post_fence_caught_up >= cfg_.post_fence_polls && last.caught_up) {
+            if (newer_polls >= cfg_.post_fence_polls && last.caught_up) {
               st.result.drain_time = std::chrono::duration_cast<std::chrono::milliseconds>(
                   clock_.steady_now() - st.fence_acked);
-              return "caught up after the fence: " + progress_text(last);
+              return "caught up after the fence (" + std::to_string(newer_polls) +
+                     " polls since): " + progress_text(last);
             }
           } catch (const CheckFailed&) {
             throw;

@@ -8,7 +8,7 @@
 //   3 caught up       migrator GET /progress: caughtUp, lagSeconds <= --max-lag     (read-only)
 //   4 verify counts   fhirshift verify --mode counts: EQUAL                         (read-only)
 //   5 fence           POST <from>/admin/fence: writes are held from here, reads flow
-//   6 drain           GET /progress until the migrator polled after the fence and is caught up
+//   6 drain           GET /progress until two polls newer than at the fence, caught up
 //   7 final verify    fhirshift verify --mode full --since <fence time - margin>: EQUAL
 //   8 switch          set server B/<to> state ready; wait until UP; set server B/<from> state maint
 //   9 release         POST <from>/admin/release?forward=<to-url>: held writes go to `to`
@@ -45,9 +45,9 @@ struct SwitchConfig {
   std::chrono::milliseconds poll_interval{200};
   // How long the final release keeps retrying (it must land before held writes time out).
   std::chrono::milliseconds release_deadline{27000};
-  // Polls of the migrator that must have happened after the fence (and found nothing new) before
-  // the copy counts as drained.
-  int post_fence_polls = 1;
+  // Migrator polls newer than the one it reported at the fence before the copy counts as drained
+  // (2: the second surely started after the fence).
+  int post_fence_polls = 2;
   std::string final_verify_mode = "full";
   bool dry_run = false;
 };
