@@ -1,7 +1,9 @@
 #include "cutover/command.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -79,6 +81,19 @@ std::string report_json(const SwitchConfig& cfg, const SwitchResult& r) {
   return j.dump(2);
 }
 
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int sig) {
+  g_interrupted = true;
+  // A second Ctrl-C ends the process at once (the operator insists; the summary explains how to
+  // finish by hand).
+  ::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
 int run_switch_command(const SwitchCommand& c) {
   HaproxyProxy proxy(c.proxy_socket);
   HttpServerAdmin from(c.from_url);
@@ -101,7 +116,16 @@ int run_switch_command(const SwitchCommand& c) {
                            break;
                        }
                      });
+  machine.set_interrupt_check([] { return g_interrupted.load(); });
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
   SwitchResult result = machine.run();
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
   std::cout << summarize(c.config, result) << std::flush;
   if (!c.report_path.empty()) {
     std::ofstream out(c.report_path);

@@ -146,6 +146,7 @@ bool Switchover::step(State& st, int number, const std::string& name,
                            std::to_string(kSteps) + " [t+" + seconds(since_start) + "] " + name +
                            " ...");
   try {
+    check_interrupt(st);
     rec.detail = body(rec);
     rec.ok = true;
   } catch (const std::exception& e) {
@@ -174,6 +175,11 @@ void Switchover::check_budget(State& st, const std::string& before_what) {
   if (held > cfg_.max_pause)
     throw CheckFailed("writes have been held for " + seconds(held) + ", over the budget of " +
                       seconds(cfg_.max_pause) + " (--max-pause) before " + before_what);
+}
+
+void Switchover::check_interrupt(const State& st) const {
+  if (interrupted_ && interrupted_() && !st.committed)
+    throw CheckFailed("interrupted by the operator (SIGINT/SIGTERM)");
 }
 
 bool Switchover::release_local(State& st) {
@@ -511,6 +517,7 @@ SwitchResult Switchover::run() {
                               " (--drain-timeout): " +
                               (last_error.empty() ? progress_text(last) : last_error));
           check_budget(st, "the drain finished");
+          check_interrupt(st);
           clock_.sleep_for(cfg_.poll_interval);
         }
       })) {
@@ -534,6 +541,7 @@ SwitchResult Switchover::run() {
         st.result.final_verify_time = v.took;
         if (!v.equal) throw CheckFailed(v.verdict);
         check_budget(st, "the switch");
+        check_interrupt(st);
         return v.verdict + " (" + seconds(v.took) + ", since " + st.result.verify_since + ")";
       })) {
     abort(st);
@@ -570,6 +578,7 @@ SwitchResult Switchover::run() {
                               seconds(cfg_.switch_timeout) + " (state " + ts.describe() +
                               ", check health " + std::to_string(ts.check_health) +
                               "): check its /healthz from the HAProxy host");
+          check_interrupt(st);
           clock_.sleep_for(std::chrono::milliseconds(20));
         }
         // Point of no return: `to` serves and may take writes from now on.

@@ -100,6 +100,10 @@ class Switchover {
   Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
              ProgressSource& progress, Verifier* verifier, Clock& clock, LogFn log);
 
+  // Polled between steps and in every wait: when it returns true (the operator pressed Ctrl-C),
+  // the machine aborts as a failed check would: safely back before the switch, forward after.
+  void set_interrupt_check(std::function<bool()> interrupted) { interrupted_ = std::move(interrupted); }
+
   // The steps with the exact commands and checks, one line each (what --dry-run prints).
   std::vector<std::string> plan() const;
   SwitchResult run();
@@ -109,6 +113,7 @@ class Switchover {
   bool step(State& st, int number, const std::string& name,
             const std::function<std::string(StepRecord&)>& body);
   void check_budget(State& st, const std::string& before_what);
+  void check_interrupt(const State& st) const;
   void abort(State& st);
   void roll_forward(State& st);
   bool release_forward(State& st);
@@ -124,6 +129,7 @@ class Switchover {
   Verifier* verifier_;
   Clock& clock_;
   LogFn log_;
+  std::function<bool()> interrupted_;
 };
 
 // A few lines for the operator: outcome, write pause, drain, verify, manual actions.

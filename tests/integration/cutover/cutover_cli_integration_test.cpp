@@ -3,6 +3,8 @@
 // migrator's /progress (the end-to-end test in tests/integration/e2e runs the real ones).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -165,6 +167,27 @@ TEST_F(CutoverCliTest, NewServerFailingHealthChecksAbortsAfterTheFenceAndRelease
   EXPECT_EQ(state("new").weight, 1);
   EXPECT_TRUE(state("old").serving());
   EXPECT_EQ(new_server.applied().size(), 0u);
+}
+
+TEST_F(CutoverCliTest, CtrlCDuringTheDrainLiftsTheFence) {
+  migrator.set_frozen(true);  // the drain waits (up to --drain-timeout) for polls that never come
+  WriteLoad load(proxy.url(), 2);
+  while (load.acked_count() < 10) std::this_thread::sleep_for(10ms);
+  Subprocess cut(switch_args("cutover"), dir.path(), "cutover-interrupted");
+  ASSERT_TRUE(cut.wait_for_output("step 6/9", 30s)) << cut.stderr_text();
+  ASSERT_TRUE(old_server.fenced());
+  cut.signal(SIGINT);
+  auto rc = cut.wait_for(30s);
+  load.stop();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 1) << cut.stdout_text() << cut.stderr_text();
+  EXPECT_NE(cut.stdout_text().find("ABORTED SAFELY"), std::string::npos) << cut.stdout_text();
+  EXPECT_NE(cut.stdout_text().find("interrupted"), std::string::npos) << cut.stdout_text();
+  EXPECT_FALSE(old_server.fenced());
+  EXPECT_TRUE(state("old").serving());
+  EXPECT_TRUE(state("new").in_maintenance());
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  expect_every_ack_stored(load);
 }
 
 TEST_F(CutoverCliTest, DryRunPrintsThePlanAndChangesNothing) {

@@ -206,7 +206,8 @@ FakeMigratorProgress::FakeMigratorProgress() : server_(std::make_unique<httplib:
     o << R"({"mode":"Continuous","phase":"tailing","caughtUp":)" << (caught_up_ ? "true" : "false")
       << R"(,"lagSeconds":)" << lag_.load() << R"(,"entriesRead":10,"entriesWritten":10,)"
       << R"("quarantined":0,"conflicts":0,"errors":0,"lastPollAt":")"
-      << cutover::format_iso8601(std::chrono::system_clock::now()) << R"(","sourceHighWaterId":null})";
+      << (frozen_ ? frozen_at_ : cutover::format_iso8601(std::chrono::system_clock::now()))
+      << R"(","sourceHighWaterId":null})";
     res.set_content(o.str(), "application/json");
   });
   port_ = start_server(*server_, thread_);

@@ -93,6 +93,8 @@ class FakeMigratorProgress {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_caught_up(bool v) { caught_up_ = v; }
   void set_lag(double v) { lag_ = v; }
+  // A migrator that stopped polling: lastPollAt no longer moves (the drain cannot finish).
+  void set_frozen(bool v) { frozen_ = v; }
 
  private:
   std::unique_ptr<httplib::Server> server_;
@@ -100,6 +102,8 @@ class FakeMigratorProgress {
   int port_ = 0;
   std::atomic<bool> caught_up_{true};
   std::atomic<double> lag_{0.1};
+  std::atomic<bool> frozen_{false};
+  std::string frozen_at_ = "2020-01-01T00:00:00.000Z";
 };
 
 }  // namespace fhirshift::testing

@@ -458,6 +458,38 @@ TEST_F(SwitchoverTest, PauseBudgetExceededAbortsBeforeTheSwitch) {
   expect_untouched_and_released_locally();
 }
 
+TEST_F(SwitchoverTest, CtrlCDuringTheDrainReleasesLocally) {
+  bool interrupted = false;
+  int reads = 0;
+  progress.script = [&] {
+    if (++reads == 4) interrupted = true;  // the operator presses Ctrl-C while the drain waits
+    Progress p;
+    p.caught_up = reads < 3;  // caught up for the preflight, then not
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  Switchover sw(cfg, proxy, old_server, new_server, progress, &verifier, clock,
+                [this](LogLevel, const std::string& l) { log.push_back(l); });
+  sw.set_interrupt_check([&] { return interrupted; });
+  SwitchResult r = sw.run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("interrupted"), std::string::npos) << r.reason;
+  expect_untouched_and_released_locally();
+}
+
+TEST_F(SwitchoverTest, CtrlCAfterTheSwitchFinishesForward) {
+  bool interrupted = false;
+  proxy.on_state_read = [&](const std::string& server) {
+    if (server == "old" && called("proxy fhir/old maint")) interrupted = true;
+  };
+  Switchover sw(cfg, proxy, old_server, new_server, progress, &verifier, clock,
+                [this](LogLevel, const std::string& l) { log.push_back(l); });
+  sw.set_interrupt_check([&] { return interrupted; });
+  SwitchResult r = sw.run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+}
+
 TEST_F(SwitchoverTest, NewServerDoesNotComeUpGoesBackToMaintenance) {
   proxy.unhealthy.insert("new");
   SwitchResult r = run();
