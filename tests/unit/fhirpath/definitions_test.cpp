@@ -1,0 +1,136 @@
+// Every FHIRPath expression of the official R4 SearchParameters compiles for each of its base
+// types and evaluates without error on a resource of that type: a generated corpus resource where
+// the corpus has the type, else a resource synthesised from the model with every element present.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "corpus/generator.h"
+#include "fhirpath/expression.h"
+
+namespace fhirshift::fhirpath {
+namespace {
+
+// A JSON value for a node of context `ctx`, every member filled (choice elements take the
+// variant `choice_pick` modulo their count), down to `depth` levels.
+nlohmann::json synthesize(CtxId ctx, int depth, size_t choice_pick);
+
+nlohmann::json primitive(std::string_view type) {
+  if (type == "boolean") return true;
+  if (type == "integer" || type == "positiveInt" || type == "unsignedInt") return 2;
+  if (type == "decimal") return 1.5;
+  if (type == "date") return "2020-02-03";
+  if (type == "dateTime" || type == "instant") return "2020-02-03T04:05:06Z";
+  if (type == "time") return "04:05:06";
+  if (type == "uri" || type == "url" || type == "canonical") return "http://example.org/x|1";
+  return "text";
+}
+
+nlohmann::json synthesize(CtxId ctx, int depth, size_t choice_pick) {
+  const Model& m = Model::r4();
+  const Context& c = m.ctx(ctx);
+  if (c.primitive) return primitive(m.ctx(c.type).name);
+  if (c.name == "Reference") return {{"reference", "Patient/1"}, {"display", "P"}};
+  if (c.resource && depth < 3) return {{"resourceType", "Patient"}, {"id", "c1"}};
+  nlohmann::json obj = nlohmann::json::object();
+  if (depth <= 0) return obj;
+  for (CtxId base = ctx; base >= 0; base = m.ctx(base).parent) {
+    m.for_each_member(base, [&](const std::string& name, const Member& mem) {
+      if (name == "extension" || name == "modifierExtension" || name == "contained") return;
+      const Variant& v = mem.variants[choice_pick % mem.variants.size()];
+      if (v.ctx == ctx) return;  // recursive element (Questionnaire.item.item)
+      obj[v.key] = synthesize(v.ctx, depth - 1, choice_pick);
+    });
+  }
+  return obj;
+}
+
+struct Param {
+  std::string id, type, expression;
+  std::vector<std::string> base;
+};
+
+std::vector<Param> load_params() {
+  std::ifstream in(FHIRSHIFT_SEARCH_PARAMETERS);
+  auto bundle = nlohmann::json::parse(in);
+  std::vector<Param> out;
+  for (const auto& e : bundle.at("entry")) {
+    const auto& r = e.at("resource");
+    Param p{r.at("id"), r.at("type"), r.value("expression", ""), {}};
+    for (const auto& b : r.at("base")) p.base.push_back(b);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) {
+  auto params = load_params();
+  ASSERT_EQ(params.size(), 1378u);
+  std::set<std::string> corpus_types(corpus::Generator::types().begin(),
+                                     corpus::Generator::types().end());
+  corpus::Generator gen(99);
+  simdjson::dom::parser parser;
+  size_t indexed = 0, evaluations = 0, nonempty = 0;
+  std::vector<std::string> without_expression;
+  for (const auto& p : params) {
+    if (p.type == "composite" || p.type == "special") continue;
+    ++indexed;
+    if (p.expression.empty()) {
+      without_expression.push_back(p.id);
+      continue;
+    }
+    for (const auto& base : p.base) {
+      // "Resource" and "DomainResource" parameters apply to every resource type: try a few.
+      std::vector<std::string> types{base};
+      if (base == "Resource" || base == "DomainResource") types = {"Patient", "Observation", "Bundle"};
+      for (const auto& type : types) {
+        std::shared_ptr<const Expression> expr;
+        ASSERT_NO_THROW(expr = Expression::compile(p.expression, type))
+            << p.id << " on " << type << ": " << p.expression;
+        for (size_t variant = 0; variant < 3; ++variant) {
+          std::string json =
+              corpus_types.count(type)
+                  ? gen.resource(type, "r" + std::to_string(variant))
+                  : [&] {
+                      auto j = synthesize(Model::r4().type(type), 4, variant);
+                      j["resourceType"] = type;
+                      j["id"] = "r1";
+                      return j.dump();
+                    }();
+          simdjson::dom::element doc;
+          ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS);
+          EvalState state;
+          std::vector<Value> out;
+          try {
+            expr->evaluate(doc, state, out);
+          } catch (const std::exception& e) {
+            ADD_FAILURE() << p.id << " on " << type << ": " << p.expression << ": " << e.what()
+                          << "\n" << json;
+          }
+          ++evaluations;
+          if (!out.empty()) ++nonempty;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(indexed, 1331u);
+  EXPECT_EQ(without_expression,
+            (std::vector<std::string>{"DomainResource-text", "Resource-content", "Resource-query"}));
+  // The synthesised resources have every element: most expressions must find something.
+  EXPECT_GT(nonempty * 10, evaluations * 7) << nonempty << " of " << evaluations << " non-empty";
+  std::cout << evaluations << " evaluations, " << nonempty << " non-empty\n";
+}
+
+TEST(FhirPathDefinitions, UnionPartsAndRootTypes) {
+  EXPECT_EQ(union_parts("Patient.name | Practitioner.name | (Observation.value as Quantity)"),
+            (std::vector<std::string>{"Patient.name", "Practitioner.name",
+                                      "(Observation.value as Quantity)"}));
+  EXPECT_EQ(root_type_name("(Observation.value as Quantity)"), "Observation");
+  EXPECT_EQ(root_type_name("Patient.deceased.exists() and Patient.deceased != false"), "Patient");
+  EXPECT_EQ(root_type_name("Bundle.entry[0].resource"), "Bundle");
+}
+
+}  // namespace
+}  // namespace fhirshift::fhirpath
