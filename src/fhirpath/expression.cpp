@@ -266,16 +266,23 @@ void navigate(const Value& in, std::string_view name, const Member* m, Coll& out
     if (!obj.at_key(m->variants[0].key).get(e)) push_member(e, m->variants[0].ctx, name, out);
     return;
   }
+  // A valid resource has one variant; if there are several, the first in the model's order wins
+  // (as in fhirpath.js).
+  size_t best = m->variants.size();
+  simdjson::dom::element best_value;
   for (auto field : obj) {
     std::string_view key = field.key;
     if (key.size() <= name.size() || key.compare(0, name.size(), name) != 0) continue;
-    for (const auto& var : m->variants) {
-      if (var.key == key) {
-        push_member(field.value, var.ctx, key, out);
+    for (size_t i = 0; i < best; ++i) {
+      if (m->variants[i].key == key) {
+        best = i;
+        best_value = field.value;
         break;
       }
     }
   }
+  if (best < m->variants.size())
+    push_member(best_value, m->variants[best].ctx, m->variants[best].key, out);
 }
 
 struct MemberOp final : Op {

@@ -8,44 +8,11 @@
 #include <set>
 
 #include "corpus/generator.h"
+#include "corpus/model_sample.h"
 #include "fhirpath/expression.h"
 
 namespace fhirshift::fhirpath {
 namespace {
-
-// A JSON value for a node of context `ctx`, every member filled (choice elements take the
-// variant `choice_pick` modulo their count), down to `depth` levels.
-nlohmann::json synthesize(CtxId ctx, int depth, size_t choice_pick);
-
-nlohmann::json primitive(std::string_view type) {
-  if (type == "boolean") return true;
-  if (type == "integer" || type == "positiveInt" || type == "unsignedInt") return 2;
-  if (type == "decimal") return 1.5;
-  if (type == "date") return "2020-02-03";
-  if (type == "dateTime" || type == "instant") return "2020-02-03T04:05:06Z";
-  if (type == "time") return "04:05:06";
-  if (type == "uri" || type == "url" || type == "canonical") return "http://example.org/x|1";
-  return "text";
-}
-
-nlohmann::json synthesize(CtxId ctx, int depth, size_t choice_pick) {
-  const Model& m = Model::r4();
-  const Context& c = m.ctx(ctx);
-  if (c.primitive) return primitive(m.ctx(c.type).name);
-  if (c.name == "Reference") return {{"reference", "Patient/1"}, {"display", "P"}};
-  if (c.resource && depth < 3) return {{"resourceType", "Patient"}, {"id", "c1"}};
-  nlohmann::json obj = nlohmann::json::object();
-  if (depth <= 0) return obj;
-  for (CtxId base = ctx; base >= 0; base = m.ctx(base).parent) {
-    m.for_each_member(base, [&](const std::string& name, const Member& mem) {
-      if (name == "extension" || name == "modifierExtension" || name == "contained") return;
-      const Variant& v = mem.variants[choice_pick % mem.variants.size()];
-      if (v.ctx == ctx) return;  // recursive element (Questionnaire.item.item)
-      obj[v.key] = synthesize(v.ctx, depth - 1, choice_pick);
-    });
-  }
-  return obj;
-}
 
 struct Param {
   std::string id, type, expression;
@@ -93,12 +60,7 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
           std::string json =
               corpus_types.count(type)
                   ? gen.resource(type, "r" + std::to_string(variant))
-                  : [&] {
-                      auto j = synthesize(Model::r4().type(type), 4, variant);
-                      j["resourceType"] = type;
-                      j["id"] = "r1";
-                      return j.dump();
-                    }();
+                  : corpus::model_sample(type, "r1", variant);
           simdjson::dom::element doc;
           ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS);
           EvalState state;
