@@ -1,19 +1,192 @@
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
 #include <iostream>
+#include <memory>
+#include <thread>
 
 #include "commands.h"
+#include "common/log.h"
+#include "migrate/engine.h"
+#include "migrate/journal.h"
+#include "mongo/error.h"
+#include "provision/provision.h"
 
 namespace fhirshift::cli {
+namespace {
 
-// Placeholder until issue #5 lands: the subcommand exists so --help lists it.
-void add_migrate(CLI::App& app, Action& action) {
-  auto* sub = app.add_subcommand("migrate", "(not implemented yet: issue #5)");
-  sub->allow_extras();
-  sub->callback([&action] {
-    action = [] {
-      std::cerr << "fhirshift migrate: not implemented yet (issue #5)\n";
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+struct MigrateArgs {
+  std::string fhir_version = "R4";
+  std::string provision = "false";
+  std::string journal;
+  std::string source_type = "MongoDb";
+  std::string source_path;
+  std::string src_uri;
+  std::string src_collection = "vonkentries";
+  std::string running_mode = "AdHoc";
+  std::string policy = "ErrorOnConflict";
+  std::string db_type = "MongoDb";
+  std::string dst_uri;
+  std::string dst_collection = "vonkentries";
+  std::string license;
+  std::string poll_interval = "5s";
+  std::string late_window = "30s";
+  std::string retry_timeout = "10m";
+  std::string search_parameters;
+  int64_t limit = 0;
+  bool halt_on_error = false;
+  int batch = 1000;
+  int parallelism = 0;
+  int metrics_port = 0;
+  bool dry_run = false;
+  bool reverse = false;
+  bool verbose = false;
+};
+
+int run_migrate(const MigrateArgs& a) {
+  init_logging(a.verbose);
+  migrate::Options o;
+  try {
+    if (!a.license.empty())
+      spdlog::info("--license {}: accepted for the legacy tool's runbooks and ignored (fhirshift needs no license)",
+                   a.license);
+    if (a.fhir_version != "R4" && a.fhir_version != "r4")
+      spdlog::info("--fhir-version {}: entries keep their own information model (im); STU3 and R4 are both migrated",
+                   a.fhir_version);
+    o.source_uri = a.src_uri;
+    o.source_collection = a.src_collection;
+    o.target_uri = a.dst_uri;
+    o.target_collection = a.dst_collection;
+    o.mode = migrate::parse_running_mode(a.running_mode);
+    o.policy = migrate::parse_conflict_policy(a.policy);
+    o.provision_target = parse_bool_flag(a.provision, "--provisionTargetDatabase");
+    if (!a.journal.empty()) o.journal_dir = a.journal;
+    o.batch_size = a.batch;
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    o.parallelism = a.parallelism > 0 ? a.parallelism : static_cast<int>(std::min(8u, cores * 2));
+    o.poll_interval = migrate::parse_interval(a.poll_interval);
+    o.late_entry_window = migrate::parse_interval(a.late_window);
+    o.retry_timeout = migrate::parse_interval(a.retry_timeout);
+    o.limit = a.limit;
+    o.halt_on_error = a.halt_on_error;
+    o.dry_run = a.dry_run;
+    o.reverse = a.reverse;
+    o.search_parameters = a.search_parameters;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "fhirshift migrate: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (a.source_type != "MongoDb" && a.source_type != "mongodb") {
+    std::cerr << "fhirshift migrate: --sourceType " << a.source_type
+              << " is not supported by this version; use --sourceType MongoDb\n";
+    return kExitUsage;
+  }
+  if (a.src_uri.empty() || a.dst_uri.empty()) {
+    std::cerr << "fhirshift migrate: --srcMongoConnectionString and --mongoConnectionstring are required\n";
+    return kExitUsage;
+  }
+  if (o.batch_size < 1 || o.batch_size > 100000) {
+    std::cerr << "fhirshift migrate: --mongoBatch must be between 1 and 100000\n";
+    return kExitUsage;
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  migrate::Engine engine(o, g_stop);
+
+  std::unique_ptr<httplib::Server> metrics;
+  std::thread metrics_thread;
+  if (a.metrics_port > 0) {
+    metrics = std::make_unique<httplib::Server>();
+    metrics->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_content(engine.progress().to_prometheus(), "text/plain; version=0.0.4");
+    });
+    metrics->Get("/progress", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_content(engine.progress().to_json(), "application/json");
+    });
+    if (!metrics->bind_to_port("127.0.0.1", a.metrics_port)) {
+      std::cerr << "fhirshift migrate: cannot listen on 127.0.0.1:" << a.metrics_port
+                << " for --metrics-port (in use?)\n";
       return kExitFailure;
-    };
-  });
+    }
+    metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
+    spdlog::info("metrics on http://127.0.0.1:{}/metrics and /progress", a.metrics_port);
+  }
+  auto stop_metrics = [&] {
+    if (metrics) {
+      metrics->stop();
+      metrics_thread.join();
+    }
+  };
+
+  int code = kExitFailure;
+  try {
+    migrate::RunResult r = engine.run();
+    std::cout << r.report << std::flush;
+    code = r.exit_code;
+  } catch (const mongo::MongoError& e) {
+    spdlog::error("{}", e.what());
+  } catch (const migrate::JournalError& e) {
+    spdlog::error("{}", e.what());
+  } catch (const provision::ProvisionError& e) {
+    spdlog::error("{}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("migration failed: {}", e.what());
+  }
+  stop_metrics();
+  return code;
+}
+
+}  // namespace
+
+void add_migrate(CLI::App& app, Action& action) {
+  auto a = std::make_shared<MigrateArgs>();
+  auto* sub = app.add_subcommand(
+      "migrate",
+      "Copy every entry of a legacy store into the current schema (search index recomputed), once "
+      "(AdHoc) or continuously until the cut-over (Continuous); resumable with a recovery journal.");
+  sub->add_option("--fhir-version", a->fhir_version, "FHIR version of the store (R4)");
+  sub->add_option("--provisionTargetDatabase", a->provision, "Provision the target first: true or false");
+  sub->add_option("--useRecoveryJournal", a->journal,
+                  "Directory of the recovery journal; a restart resumes where the run stopped");
+  sub->add_option("--sourceType", a->source_type, "MongoDb");
+  sub->add_option("-s,--source", a->source_path, "(with --sourceType Filesystem)");
+  sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
+                  "Source MongoDB connection string; the database is its path (default vonkdata)");
+  sub->add_option("--srcMongoCollection", a->src_collection, "Source collection")->capture_default_str();
+  sub->add_option("--srcMongoRunningMode", a->running_mode, "AdHoc (stop when done) or Continuous")
+      ->capture_default_str();
+  sub->add_option("--update-existing-resources", a->policy,
+                  "true, false, ErrorOnConflict or OnlyIfNewer")->capture_default_str();
+  sub->add_option("--dbType", a->db_type, "Target database type (MongoDb)")
+      ->check(CLI::IsMember({"MongoDb"}, CLI::ignore_case));
+  sub->add_option("--mongoConnectionstring,--mongoConnectionString", a->dst_uri, "Target MongoDB connection string");
+  sub->add_option("--mongoCollection", a->dst_collection, "Target collection")->capture_default_str();
+  sub->add_option("--license", a->license, "Accepted and ignored (the legacy tool needed one)");
+  sub->add_option("--limit", a->limit, "Stop after this many source entries (0: all)");
+  sub->add_flag("--haltOnError", a->halt_on_error, "Stop at the first quarantined entry, conflict or error");
+  sub->add_option("--mongoBatch", a->batch, "Entries per write batch")->capture_default_str();
+  sub->add_option("--mongoPar", a->parallelism, "Parallel write partitions (default: 2 x cores, at most 8)");
+  sub->add_option("--pollInterval", a->poll_interval, "Continuous: wait between polls (5s, 200ms, 00:00:05)")
+      ->capture_default_str();
+  sub->add_option("--lateEntryWindow", a->late_window,
+                  "Continuous: rescan this much of the recent _id range for entries committed late")
+      ->capture_default_str();
+  sub->add_option("--retryTimeout", a->retry_timeout, "Give up when the source or target stays unreachable this long")
+      ->capture_default_str();
+  sub->add_option("--metrics-port", a->metrics_port, "Serve /metrics (Prometheus) and /progress (JSON) on 127.0.0.1:PORT");
+  sub->add_option("--search-parameters", a->search_parameters, "FHIR R4 search-parameters.json (default: the pinned one)");
+  sub->add_flag("--dry-run", a->dry_run, "Read and transform everything, write nothing, print the report");
+  sub->add_flag("--reverse", a->reverse,
+                "Reverse replication: the source is a current-schema store, the target a legacy one "
+                "(rollback after the cut-over)");
+  sub->add_flag("-v,--verbose", a->verbose, "Debug logging");
+  sub->callback([&action, a] { action = [a] { return run_migrate(*a); }; });
 }
 
 }  // namespace fhirshift::cli

@@ -1,0 +1,471 @@
+#include "migrate/apply.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <set>
+#include <simdjson.h>
+#include <thread>
+#include <unordered_map>
+
+#include "migrate/transform.h"
+#include "mongo/collection.h"
+#include "mongo/error.h"
+#include "schema/entry.h"
+#include "schema/layout.h"
+
+namespace fhirshift::migrate {
+namespace {
+
+constexpr size_t kMaxReportedProblems = 20;
+
+void note_problem(Tally& t, const std::string& message) {
+  if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
+}
+
+std::string resource_key(const schema::Entry& e) { return e.im + '\x1f' + e.type + '\x1f' + e.res_id; }
+
+std::string version_key(const schema::Entry& e) {
+  return resource_key(e) + '\x1f' + e.v + '\x1f' +
+         (e.container ? mongo::oid_to_string(*e.container) : std::string());
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool same_entry(const schema::Entry& a, const schema::Entry& b) {
+  return bson_oid_equal(&a.id, &b.id) && a.im == b.im && a.type == b.type && a.res_id == b.res_id &&
+         a.v == b.v && a.lu_ms == b.lu_ms && a.change == b.change && a.cnt == b.cnt &&
+         a.container.has_value() == b.container.has_value() &&
+         (!a.container || bson_oid_equal(&*a.container, &*b.container)) && a.json == b.json;
+}
+
+// (type, id) of each resource in the body's `contained` array.
+// A contained entry's identity: its version key plus its container's `_id`.
+std::string contained_match(std::string_view im, std::string_view type, std::string_view res_id,
+                            std::string_view v, const bson_oid_t& container) {
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", im, type, res_id, v, mongo::oid_to_string(container));
+}
+
+std::vector<std::pair<std::string, std::string>> contained_of(const std::string& json) {
+  std::vector<std::pair<std::string, std::string>> out;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json).get(doc)) return out;
+  simdjson::dom::array contained;
+  if (doc["contained"].get(contained)) return out;
+  for (simdjson::dom::element c : contained) {
+    std::string_view type, id;
+    if (!c["resourceType"].get(type) && !c["id"].get(id)) out.emplace_back(type, id);
+  }
+  return out;
+}
+
+template <class Values, class Append>
+void append_in(mongo::Builder& b, std::string_view field, const Values& values, Append append_one) {
+  b.document(field, [&](mongo::Builder& d) {
+    d.array("$in", [&](mongo::ArrayBuilder& a) {
+      for (const auto& v : values) append_one(a, v);
+    });
+  });
+}
+
+}  // namespace
+
+void Tally::add(const Tally& o) {
+  read += o.read;
+  written += o.written;
+  unchanged += o.unchanged;
+  kept += o.kept;
+  system += o.system;
+  quarantined += o.quarantined;
+  conflicts += o.conflicts;
+  errors += o.errors;
+  index_problems += o.index_problems;
+  skipped_params += o.skipped_params;
+  for (const auto& [type, n] : o.written_by_type) written_by_type[type] += n;
+  for (const auto& p : o.first_problems) note_problem(*this, p);
+}
+
+struct Applier::Partition {
+  std::vector<const mongo::Bson*> docs;
+  Tally tally;
+  std::map<std::string, bool> decisions;  // container entry _id -> cur, for phase 2
+  std::exception_ptr failure;
+};
+
+Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
+                 std::shared_ptr<const index::Indexer> indexer)
+    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)) {}
+
+Tally Applier::apply(const std::vector<mongo::Bson>& docs) {
+  const size_t n = static_cast<size_t>(std::max(1, config_.parallelism));
+  std::vector<Partition> resources(n), contained(n);
+  Tally total;
+  std::hash<std::string> hash;
+  for (const auto& doc : docs) {
+    total.read++;
+    if (schema::is_system_document(doc.get())) {
+      total.system++;
+      continue;
+    }
+    // Partitioning needs only the key fields; a document too broken for them is checked (and
+    // quarantined) by whichever partition gets it.
+    mongo::View v(doc.get());
+    if (v.boolean("cnt").value_or(false)) {
+      auto container = v.oid("container");
+      std::string key = container ? mongo::oid_to_string(*container) : std::string();
+      contained[hash(key) % n].docs.push_back(&doc);
+    } else {
+      std::string key = std::string(v.string("im").value_or("")) + '\x1f' +
+                        std::string(v.string("type").value_or("")) + '\x1f' +
+                        std::string(v.string("res_id").value_or(""));
+      resources[hash(key) % n].docs.push_back(&doc);
+    }
+  }
+  auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase,
+                       const std::map<std::string, bool>& decisions) {
+    std::vector<std::thread> workers;
+    for (auto& part : parts) {
+      if (part.docs.empty()) continue;
+      workers.emplace_back([&, contained_phase] {
+        try {
+          run_partition(part, contained_phase, decisions);
+        } catch (...) {
+          part.failure = std::current_exception();
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    for (auto& part : parts)
+      if (part.failure) std::rethrow_exception(part.failure);
+  };
+  std::map<std::string, bool> none;
+  run_phase(resources, false, none);
+  std::map<std::string, bool> decisions;
+  for (auto& part : resources) decisions.merge(part.decisions);
+  run_phase(contained, true, decisions);
+  for (auto* parts : {&resources, &contained})
+    for (auto& part : *parts) total.add(part.tally);
+  return total;
+}
+
+void Applier::run_partition(Partition& part, bool contained_phase,
+                            const std::map<std::string, bool>& decisions) {
+  Tally& tally = part.tally;
+  mongo::Client client = target_.acquire();
+  mongo::Collection target = client.collection(config_.database, config_.collection);
+  mongo::Collection quarantine =
+      client.collection(config_.database, schema::quarantine_collection(config_.collection));
+  mongo::BulkWriter quarantine_bulk = quarantine.bulk(false);
+
+  auto record = [&](const bson_oid_t& id, const std::string& reason, const std::string& message,
+                    const std::function<void(mongo::Builder&)>& extra) {
+    mongo::Builder q;
+    q.append("_id", id).append("reason", reason).append("message", message);
+    q.append_date("at", now_ms());
+    extra(q);
+    mongo::Builder filter;
+    filter.append("_id", id);
+    mongo::Bson qdoc = q.extract();
+    quarantine_bulk.replace_one(filter.get(), qdoc.get(), true);
+  };
+
+  // 1. Transform checks; a bad entry goes to quarantine with its reason.
+  std::vector<schema::Entry> entries;
+  for (const mongo::Bson* source_doc : part.docs) {
+    const bson_t* doc = source_doc->get();
+    try {
+      entries.push_back(read_source_entry(doc));
+    } catch (const TransformError& e) {
+      tally.quarantined++;
+      note_problem(tally, e.what());
+      spdlog::warn("quarantined: {}", e.what());
+      mongo::View v(doc);
+      bson_oid_t id;
+      if (auto oid = v.oid("_id")) id = *oid;
+      else bson_oid_init(&id, nullptr);
+      bool small = doc->len < 8 * 1024 * 1024;
+      record(id, e.reason(), e.what(), [&](mongo::Builder& q) {
+        if (small) q.append_document("entry", doc);
+      });
+    }
+  }
+
+  // 2. What the target already has: the same _ids, the same versions, the current versions.
+  std::unordered_map<std::string, schema::Entry> by_id, by_version;
+  std::unordered_map<std::string, std::vector<schema::Entry>> current_by_key;
+  if (!entries.empty() && !config_.dry_run) {
+    std::set<std::string> types, res_ids, versions;
+    std::vector<bson_oid_t> ids;
+    for (const auto& e : entries) {
+      types.insert(e.type);
+      res_ids.insert(e.res_id);
+      versions.insert(e.v);
+      ids.push_back(e.id);
+      if (e.container) ids.push_back(*e.container);
+    }
+    mongo::Builder filter;
+    filter.array("$or", [&](mongo::ArrayBuilder& any) {
+      any.document([&](mongo::Builder& d) {
+        append_in(d, "_id", ids, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
+      });
+      any.document([&](mongo::Builder& d) {
+        append_in(d, "type", types, [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
+        append_in(d, "res_id", res_ids,
+                  [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
+        d.array("$or", [&](mongo::ArrayBuilder& which) {
+          if (!contained_phase) which.document([](mongo::Builder& c) { c.append("cur", true); });
+          which.document([&](mongo::Builder& c) {
+            append_in(c, "v", versions, [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
+          });
+        });
+      });
+    });
+    mongo::Builder opts;
+    opts.document("projection", [](mongo::Builder& p) { p.append("idx", int32_t{0}); });
+    mongo::Bson f = filter.extract();
+    mongo::Bson o = opts.extract();
+    mongo::Cursor cursor = target.find(f.get(), o.get());
+    while (const bson_t* doc = cursor.next()) {
+      if (schema::is_system_document(doc)) continue;
+      schema::Entry t;
+      try {
+        t = schema::decode_entry(doc);
+      } catch (const schema::EntryError& e) {
+        spdlog::warn("target entry ignored while deciding versions: {}", e.what());
+        continue;
+      }
+      by_id[t.id_string()] = t;
+      by_version[version_key(t)] = t;
+      if (t.cur && !t.cnt) current_by_key[resource_key(t)].push_back(t);
+    }
+  }
+
+  // 3. The conflict policy, entry by entry.
+  std::vector<schema::Entry> accepted;
+  std::vector<bson_oid_t> to_delete;  // target entries the source overwrites under another _id
+  auto conflict = [&](const schema::Entry& e, const schema::Entry& t, const std::string& what) {
+    std::string message = "conflict: source entry " + e.id_string() + " and target entry " +
+                          t.id_string() + " are both " + e.type + "/" + e.res_id + " version " + e.v +
+                          " with " + what + " (--update-existing-resources ErrorOnConflict)";
+    tally.conflicts++;
+    note_problem(tally, message);
+    spdlog::warn("{}", message);
+    record(e.id, "conflict", message, [&](mongo::Builder& q) {
+      q.append("sourceId", e.id).append("targetId", t.id);
+    });
+  };
+  for (auto& e : entries) {
+    const schema::Entry* t = nullptr;
+    if (auto it = by_id.find(e.id_string()); it != by_id.end()) t = &it->second;
+    else if (auto it2 = by_version.find(version_key(e)); it2 != by_version.end()) t = &it2->second;
+    if (!t) {
+      accepted.push_back(std::move(e));
+      continue;
+    }
+    if (same_entry(e, *t)) {
+      // A rerun: the entry is there. It still takes part in the version decision below.
+      accepted.push_back(std::move(e));
+      continue;
+    }
+    bool same_id = bson_oid_equal(&e.id, &t->id);
+    bool source_wins = false;
+    switch (config_.policy) {
+      case ConflictPolicy::kOverwrite: source_wins = true; break;
+      case ConflictPolicy::kKeep: source_wins = false; break;
+      case ConflictPolicy::kOnlyIfNewer: source_wins = is_newer(e, *t); break;
+      case ConflictPolicy::kErrorOnConflict:
+        conflict(e, *t, same_id ? "different content" : "different _ids");
+        continue;
+    }
+    if (!source_wins) {
+      tally.kept++;
+      continue;
+    }
+    if (!same_id) {
+      to_delete.push_back(t->id);
+      auto& curs = current_by_key[resource_key(*t)];
+      std::erase_if(curs, [&](const schema::Entry& c) { return bson_oid_equal(&c.id, &t->id); });
+    }
+    accepted.push_back(std::move(e));
+  }
+
+  // 4. Version state.
+  std::unordered_map<std::string, const schema::Entry*> newest;  // resource key -> newest incoming
+  if (!contained_phase)
+    for (const auto& e : accepted) {
+      auto& n = newest[resource_key(e)];
+      if (!n || is_newer(e, *n)) n = &e;
+    }
+  mongo::BulkWriter deletes = target.bulk(false);
+  for (const auto& id : to_delete) {
+    mongo::Builder f;
+    f.append("_id", id);
+    deletes.delete_one(f.extract().get());
+  }
+  mongo::BulkWriter bulk = target.bulk(false);
+  std::vector<const schema::Entry*> op_entry;  // bulk op index -> entry (nullptr: a flip)
+  auto flip_to_history = [&](const schema::Entry& old) {
+    mongo::Builder f;
+    f.append("_id", old.id);
+    mongo::Builder u;
+    u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+    u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+    bulk.update_one(f.extract().get(), u.extract().get(), false);
+    op_entry.push_back(nullptr);
+  };
+  // Contained entries follow their container. Their target entries are found by exact version
+  // key (which the unique index serves) from the container's body, all at once after the loop,
+  // and flipped by `_id` only where their `cur` is wrong.
+  struct ContainedCur {
+    mongo::Bson key;  // {im, type, res_id, v, container}
+    std::string match;
+    bool cur;
+  };
+  std::vector<ContainedCur> contained_cur;
+  auto set_contained_cur = [&](const schema::Entry& container, bool cur) {
+    if (!container.json) return;
+    for (const auto& [type, id] : contained_of(*container.json)) {
+      mongo::Builder k;
+      k.append("im", container.im).append("type", type).append("res_id", id).append("v", container.v);
+      k.append("container", container.id);
+      contained_cur.push_back({k.extract(), contained_match(container.im, type, id, container.v, container.id), cur});
+    }
+  };
+  for (auto& e : accepted) {
+    bool cur;
+    if (contained_phase) {
+      std::string container = e.container ? mongo::oid_to_string(*e.container) : "";
+      if (auto d = decisions.find(container); d != decisions.end()) cur = d->second;
+      else if (auto t = by_id.find(container); t != by_id.end()) cur = t->second.cur;
+      else cur = e.cur;  // the container is not migrated yet; it sets this when it comes
+    } else {
+      const std::string key = resource_key(e);
+      cur = newest[key] == &e;
+      if (cur)
+        for (const auto& c : current_by_key[key])
+          if (!bson_oid_equal(&c.id, &e.id) && is_newer(c, e)) cur = false;
+      part.decisions[e.id_string()] = cur;
+    }
+    if (auto t = by_id.find(e.id_string());
+        t != by_id.end() && same_entry(e, t->second) && t->second.cur == cur) {
+      tally.unchanged++;  // already exactly right in the target
+      if (!contained_phase) set_contained_cur(e, cur);
+      continue;
+    }
+    e.cur = cur;
+    index::IndexStats stats;
+    mongo::Bson doc;
+    if (config_.schema == TargetSchema::kCurrent)
+      doc = schema::encode_current(to_current(e, cur, *indexer_, &stats));
+    else
+      doc = schema::encode_legacy(e);
+    tally.index_problems += stats.evaluation_errors;
+    tally.skipped_params += stats.skipped_params;
+    mongo::Builder f;
+    f.append("_id", e.id);
+    bulk.replace_one(f.extract().get(), doc.get(), true);
+    op_entry.push_back(&e);
+    if (!contained_phase) set_contained_cur(e, cur);
+  }
+  if (!contained_phase)
+    for (const auto& [key, n] : newest) {
+      if (!part.decisions[n->id_string()]) continue;
+      for (const auto& old : current_by_key[key])
+        if (!bson_oid_equal(&old.id, &n->id)) {
+          flip_to_history(old);
+          set_contained_cur(old, false);
+        }
+    }
+
+  if (!contained_cur.empty() && !config_.dry_run) {
+    std::unordered_map<std::string, std::pair<bson_oid_t, bool>> found;  // match -> (_id, cur)
+    constexpr size_t kKeysPerQuery = 500;
+    for (size_t from = 0; from < contained_cur.size(); from += kKeysPerQuery) {
+      mongo::Builder f;
+      f.array("$or", [&](mongo::ArrayBuilder& any) {
+        for (size_t i = from; i < std::min(contained_cur.size(), from + kKeysPerQuery); ++i)
+          any.append_document(contained_cur[i].key.get());
+      });
+      mongo::Builder o;
+      o.document("projection", [](mongo::Builder& p) {
+        for (const char* k : {"_id", "im", "type", "res_id", "v", "container", "cur"}) p.append(k, int32_t{1});
+      });
+      mongo::Bson fd = f.extract(), od = o.extract();
+      mongo::Cursor cursor = target.find(fd.get(), od.get());
+      while (const bson_t* d = cursor.next()) {
+        mongo::View v(d);
+        auto id = v.oid("_id");
+        auto container = v.oid("container");
+        if (!id || !container) continue;
+        found[contained_match(std::string(v.string("im").value_or("")), v.string("type").value_or(""),
+                              v.string("res_id").value_or(""), v.string("v").value_or(""), *container)] = {
+            *id, v.boolean("cur").value_or(false)};
+      }
+    }
+    for (const auto& c : contained_cur) {
+      auto it = found.find(c.match);
+      if (it == found.end() || it->second.second == c.cur) continue;
+      mongo::Builder f;
+      f.append("_id", it->second.first);
+      mongo::Builder u;
+      u.document("$set", [&](mongo::Builder& s) { s.append("cur", c.cur); });
+      bulk.update_one(f.extract().get(), u.extract().get(), false);
+      op_entry.push_back(nullptr);
+      it->second.second = c.cur;
+    }
+  }
+  if (config_.dry_run) {
+    for (const auto* e : op_entry)
+      if (e) {
+        tally.written++;
+        tally.written_by_type[e->type]++;
+      }
+    return;
+  }
+  if (deletes.size() > 0) deletes.execute();
+  if (bulk.size() > 0) {
+    mongo::BulkResult result = bulk.execute();
+    std::set<uint32_t> failed;
+    for (const auto& err : result.write_errors) {
+      failed.insert(err.index);
+      const schema::Entry* e = err.index < op_entry.size() ? op_entry[err.index] : nullptr;
+      if (!e) {
+        tally.errors++;
+        note_problem(tally, "version-state update failed: " + err.message);
+        spdlog::error("target refused a version-state update: {} (code {})", err.message, err.code);
+        continue;
+      }
+      bool duplicate = err.code == 11000 || err.code == 11001;
+      std::string message = "target refused entry " + e->id_string() + " (" + e->type + "/" +
+                            e->res_id + " v" + e->v + "): " + err.message;
+      if (duplicate) {
+        tally.conflicts++;
+        record(e->id, "conflict", message + " (another entry holds this version)",
+               [&](mongo::Builder& q) { q.append("sourceId", e->id); });
+      } else {
+        tally.errors++;
+        record(e->id, "write-error", message, [](mongo::Builder&) {});
+      }
+      note_problem(tally, message);
+      spdlog::error("{}", message);
+    }
+    if (!result.write_concern_error.empty())
+      throw mongo::MongoError("writing to " + target.ns(), 0, 0,
+                              "write concern error: " + result.write_concern_error);
+    for (size_t i = 0; i < op_entry.size(); ++i)
+      if (op_entry[i] && !failed.count(static_cast<uint32_t>(i))) {
+        tally.written++;
+        tally.written_by_type[op_entry[i]->type]++;
+      }
+  }
+  if (quarantine_bulk.size() > 0) quarantine_bulk.execute();
+}
+
+}  // namespace fhirshift::migrate

@@ -1,0 +1,663 @@
+#include "migrate/engine.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <condition_variable>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "common/log.h"
+#include "common/version.h"
+#include "migrate/journal.h"
+#include "mongo/collection.h"
+#include "mongo/error.h"
+#include "provision/provision.h"
+#include "schema/entry.h"
+#include "schema/layout.h"
+
+namespace fhirshift::migrate {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kMarkerId = "fhirshift-migration";
+
+std::string iso8601(Clock::time_point t) {
+  auto ms = std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+int64_t peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;
+}
+
+// A source chunk, or a marker that a poll found nothing newer (everything read before it is then
+// applied by the time the consumer sees it), or the end of an AdHoc read.
+struct Chunk {
+  enum class Kind { kEntries, kPollMarker, kEnd, kFailed };
+  std::vector<mongo::Bson> docs;
+  Kind kind = Kind::kEntries;
+  Clock::time_point poll_started{};
+  bool found_nothing = false;
+  std::string error;
+
+  static Chunk end() { return make(Kind::kEnd); }
+  static Chunk poll_marker(Clock::time_point poll_started, bool found_nothing) {
+    Chunk c = make(Kind::kPollMarker);
+    c.poll_started = poll_started;
+    c.found_nothing = found_nothing;
+    return c;
+  }
+  static Chunk failed(std::string error) {
+    Chunk c = make(Kind::kFailed);
+    c.error = std::move(error);
+    return c;
+  }
+
+ private:
+  static Chunk make(Kind kind) {
+    Chunk c;
+    c.kind = kind;
+    return c;
+  }
+};
+
+// A bounded queue between the reader and the writers: the reader blocks when writers lag, so
+// memory holds at most `capacity` chunks.
+class ChunkQueue {
+ public:
+  explicit ChunkQueue(size_t capacity) : capacity_(capacity) {}
+  bool push(Chunk chunk, const std::atomic<bool>& stop) {
+    std::unique_lock lock(mutex_);
+    while (items_.size() >= capacity_ && !stop) not_full_.wait_for(lock, milliseconds(100));
+    if (stop) return false;
+    items_.push_back(std::move(chunk));
+    not_empty_.notify_one();
+    return true;
+  }
+  std::optional<Chunk> pop(const std::atomic<bool>& stop) {
+    std::unique_lock lock(mutex_);
+    while (items_.empty() && !stop) not_empty_.wait_for(lock, milliseconds(100));
+    if (items_.empty()) return std::nullopt;
+    Chunk c = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return c;
+  }
+
+ private:
+  size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Chunk> items_;
+};
+
+// Sleeps up to `d`, waking early when `stop` is set.
+void sleep_unless_stopped(milliseconds d, const std::atomic<bool>& stop) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stop && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(50), d));
+}
+
+// Runs `attempt` until it succeeds, retrying MongoDB failures with backoff for up to `budget`.
+template <class F>
+auto with_retry(const std::string& what, milliseconds budget, const std::atomic<bool>& stop, F attempt) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  milliseconds backoff(250);
+  for (int n = 1;; ++n) {
+    try {
+      return attempt();
+    } catch (const mongo::MongoError& e) {
+      if (stop || std::chrono::steady_clock::now() + backoff > deadline) throw;
+      spdlog::warn("{} failed (attempt {}): {}; retrying in {} ms", what, n, e.what(), backoff.count());
+      sleep_unless_stopped(backoff, stop);
+      backoff = std::min<milliseconds>(backoff * 2, milliseconds(10000));
+    }
+  }
+}
+
+bson_oid_t oid_at_seconds(uint32_t seconds) {
+  uint8_t bytes[12] = {};
+  bytes[0] = static_cast<uint8_t>(seconds >> 24);
+  bytes[1] = static_cast<uint8_t>(seconds >> 16);
+  bytes[2] = static_cast<uint8_t>(seconds >> 8);
+  bytes[3] = static_cast<uint8_t>(seconds);
+  bson_oid_t oid;
+  bson_oid_init_from_data(&oid, bytes);
+  return oid;
+}
+
+}  // namespace
+
+// --- Progress ---------------------------------------------------------------------------------
+
+void Progress::set_phase(const std::string& phase) {
+  std::lock_guard lock(mutex_);
+  phase_ = phase;
+}
+void Progress::set_mode(const std::string& mode) {
+  std::lock_guard lock(mutex_);
+  mode_ = mode;
+}
+void Progress::set_error(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  last_error_ = message;
+}
+void Progress::add(const Tally& chunk, std::chrono::microseconds latency) {
+  std::lock_guard lock(mutex_);
+  tally_.add(chunk);
+  batches_++;
+  last_batch_seconds_ = latency.count() / 1e6;
+  batch_seconds_sum_ += last_batch_seconds_;
+}
+void Progress::poll_done(Clock::time_point poll_started) {
+  std::lock_guard lock(mutex_);
+  last_poll_at_ = poll_started;
+  copied_up_to_ = poll_started;
+  caught_up_ = true;
+}
+void Progress::chunk_read(const std::string& last_id) {
+  std::lock_guard lock(mutex_);
+  if (last_id > high_water_id_) high_water_id_ = last_id;
+  caught_up_ = false;
+}
+void Progress::checkpoint(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  checkpoint_id_ = id;
+}
+Tally Progress::tally() const {
+  std::lock_guard lock(mutex_);
+  return tally_;
+}
+double Progress::lag_seconds() const {
+  std::lock_guard lock(mutex_);
+  auto since = copied_up_to_ == Clock::time_point{} ? started_ : copied_up_to_;
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::string Progress::to_json() const {
+  double lag = lag_seconds();
+  std::lock_guard lock(mutex_);
+  double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+  nlohmann::json j{{"mode", mode_},
+                   {"phase", phase_},
+                   {"caughtUp", caught_up_.load()},
+                   {"lagSeconds", lag},
+                   {"entriesRead", tally_.read},
+                   {"entriesWritten", tally_.written},
+                   {"unchanged", tally_.unchanged},
+                   {"kept", tally_.kept},
+                   {"skippedSystem", tally_.system},
+                   {"quarantined", tally_.quarantined},
+                   {"conflicts", tally_.conflicts},
+                   {"errors", tally_.errors},
+                   {"lateEntries", late_entries_.load()},
+                   {"totalEstimate", total_estimate_.load()},
+                   {"entriesPerSecond", elapsed > 0 ? tally_.read / elapsed : 0},
+                   {"sourceHighWaterId", high_water_id_},
+                   {"checkpointId", checkpoint_id_},
+                   {"startedAt", iso8601(started_)},
+                   {"lastError", last_error_}};
+  j["lastPollAt"] = last_poll_at_ == Clock::time_point{} ? nlohmann::json(nullptr)
+                                                         : nlohmann::json(iso8601(last_poll_at_));
+  return j.dump();
+}
+
+std::string Progress::to_prometheus() const {
+  double lag = lag_seconds();
+  std::lock_guard lock(mutex_);
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  metric("fhirshift_migrate_entries_read_total", "counter", "Source entries read", tally_.read);
+  metric("fhirshift_migrate_entries_written_total", "counter", "Entries written to the target", tally_.written);
+  metric("fhirshift_migrate_entries_unchanged_total", "counter", "Entries already in the target", tally_.unchanged);
+  metric("fhirshift_migrate_entries_quarantined_total", "counter", "Entries quarantined", tally_.quarantined);
+  metric("fhirshift_migrate_conflicts_total", "counter", "Version conflicts recorded", tally_.conflicts);
+  metric("fhirshift_migrate_errors_total", "counter", "Writes the target refused", tally_.errors);
+  metric("fhirshift_migrate_batches_total", "counter", "Chunks applied", static_cast<double>(batches_));
+  metric("fhirshift_migrate_batch_latency_seconds_sum", "counter", "Time spent applying chunks", batch_seconds_sum_);
+  metric("fhirshift_migrate_batch_latency_seconds_last", "gauge", "Latency of the last chunk", last_batch_seconds_);
+  metric("fhirshift_migrate_lag_seconds", "gauge", "Age of the newest moment up to which the source is copied", lag);
+  metric("fhirshift_migrate_caught_up", "gauge", "1 when the last poll found nothing new", caught_up_ ? 1 : 0);
+  double journal_ts = 0;
+  if (auto oid = mongo::oid_from_string(checkpoint_id_)) journal_ts = bson_oid_get_time_t(&*oid);
+  metric("fhirshift_migrate_journal_position_timestamp_seconds", "gauge",
+         "ObjectId time of the journal checkpoint", journal_ts);
+  return out;
+}
+
+std::string Progress::summary_line() const {
+  double lag = lag_seconds();
+  std::lock_guard lock(mutex_);
+  double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+  double rate = elapsed > 0 ? tally_.read / elapsed : 0;
+  int64_t total = total_estimate_;
+  std::string line = with_commas(tally_.read) + " entries read";
+  if (total > 0) {
+    line += fmt::format(" / ~{} ({}%)", with_commas(total),
+                        std::min<int64_t>(100, tally_.read * 100 / std::max<int64_t>(1, total)));
+    if (rate > 0 && total > tally_.read)
+      line += ", ETA " + format_hms(std::chrono::seconds(static_cast<int64_t>((total - tally_.read) / rate)));
+  }
+  line += fmt::format(", {} written, {:.0f} entries/s, lag {:.1f} s", with_commas(tally_.written), rate, lag);
+  if (tally_.quarantined || tally_.conflicts || tally_.errors)
+    line += fmt::format(", {} quarantined, {} conflicts, {} errors", tally_.quarantined, tally_.conflicts,
+                        tally_.errors);
+  return line;
+}
+
+// --- Engine -----------------------------------------------------------------------------------
+
+Engine::Engine(Options options, const std::atomic<bool>& stop)
+    : options_(std::move(options)), stop_(stop) {}
+
+RunResult Engine::run() {
+  const auto started = std::chrono::steady_clock::now();
+  const bool continuous = options_.mode == RunningMode::kContinuous;
+  progress_.set_mode(continuous ? "Continuous" : "AdHoc");
+
+  mongo::Uri source_uri = mongo::Uri::parse(options_.source_uri);
+  mongo::Uri target_uri = mongo::Uri::parse(options_.target_uri);
+  mongo::ClientPool source_pool(source_uri, "fhirshift-migrate");
+  mongo::ClientPool target_pool(target_uri, "fhirshift-migrate");
+  {
+    // Fail fast, naming the host, before anything is written.
+    mongo::Client s = source_pool.acquire();
+    s.ping();
+    mongo::Client t = target_pool.acquire();
+    t.ping();
+  }
+  const std::string source_name = source_uri.redacted() + " " + options_.source_collection;
+  const std::string target_name = target_uri.redacted() + " " + options_.target_collection;
+  spdlog::info("source: {}.{} on {}", source_uri.database(), options_.source_collection, source_uri.hosts());
+  spdlog::info("target: {}.{} on {} ({} schema)", target_uri.database(), options_.target_collection,
+               target_uri.hosts(), options_.reverse ? "legacy" : "current");
+
+  std::string definitions = options_.search_parameters.empty()
+                                ? index::Indexer::default_definitions_path().string()
+                                : options_.search_parameters;
+  auto indexer_started = std::chrono::steady_clock::now();
+  std::shared_ptr<const index::Indexer> indexer = index::Indexer::load(definitions);
+  spdlog::info("search parameters compiled from {} in {} ms", definitions,
+               std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - indexer_started).count());
+
+  mongo::Client target_client = target_pool.acquire();
+  if (options_.provision_target && !options_.reverse && !options_.dry_run) {
+    provision::Options p;
+    p.collection = options_.target_collection;
+    mongo::Builder from;
+    from.append("tool", std::string("fhirshift ") + kVersion)
+        .append("source", source_uri.redacted())
+        .append("collection", options_.source_collection);
+    p.migrated_from = from.extract();
+    provision::Report report = provision::provision(target_client, target_uri.database(), p);
+    for (const auto& a : report.actions) spdlog::info("provision: {}", a);
+  }
+
+  // Journal and target marker: both name the run, so a journal never resumes into a target that
+  // was dropped or belongs to another migration.
+  mongo::Collection target = target_client.collection(target_uri.database(), options_.target_collection);
+  mongo::Builder marker_filter;
+  marker_filter.append("_id", kMarkerId);
+  mongo::Bson marker_filter_doc = marker_filter.extract();
+  std::optional<mongo::Bson> marker = options_.dry_run ? std::nullopt : target.find_one(marker_filter_doc.get());
+  std::string marker_run = marker ? std::string(mongo::View(marker->get()).string("runId").value_or("")) : "";
+  std::unique_ptr<Journal> journal;
+  std::string checkpoint;
+  int64_t applied_before = 0;
+  std::string run_id;
+  if (options_.journal_dir) {
+    journal = std::make_unique<Journal>(*options_.journal_dir);
+    if (auto state = journal->load()) {
+      auto refuse = [&](const std::string& why) {
+        throw JournalError("the recovery journal " + journal->path().string() + " " + why +
+                           ". Fix: delete the journal directory " + *options_.journal_dir +
+                           " and start again (the migration then restarts from the beginning; "
+                           "entries already in the target are recognised as unchanged)");
+      };
+      if (state->source != source_name)
+        refuse("belongs to a migration from " + state->source + ", not from " + source_name);
+      if (state->target != target_name)
+        refuse("belongs to a migration into " + state->target + ", not into " + target_name);
+      if (!options_.dry_run && marker_run != state->run_id)
+        refuse("belongs to run " + state->run_id + ", but the target " +
+               (marker ? "was written by run " + marker_run : "has no migration marker (was it dropped?)"));
+      run_id = state->run_id;
+      checkpoint = state->checkpoint_id;
+      applied_before = state->entries_applied;
+      spdlog::info("resuming run {} from the recovery journal at entry {} ({} entries applied before)",
+                   run_id, checkpoint.empty() ? "(start)" : checkpoint, with_commas(applied_before));
+    }
+  }
+  if (run_id.empty()) {
+    bson_oid_t oid;
+    bson_oid_init(&oid, nullptr);
+    run_id = mongo::oid_to_string(oid);
+    if (journal) journal->begin({run_id, source_name, target_name, "", 0});
+    spdlog::info("starting run {}", run_id);
+  }
+  if (!options_.dry_run) {
+    mongo::Builder m;
+    m.append("_id", kMarkerId).append("runId", run_id).append("source", source_name);
+    m.append_date("updatedAt", std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count());
+    mongo::Bson mdoc = m.extract();
+    mongo::BulkWriter w = target.bulk(true);
+    w.replace_one(marker_filter_doc.get(), mdoc.get(), true);
+    w.execute();
+  }
+  progress_.checkpoint(checkpoint);
+
+  mongo::Client source_client = source_pool.acquire();
+  mongo::Collection source = source_client.collection(source_uri.database(), options_.source_collection);
+  progress_.set_total_estimate(source.estimated_count());
+  std::optional<bson_oid_t> high_water;  // AdHoc: the newest entry at start
+  if (!continuous) {
+    mongo::Builder f;
+    f.document("_id", [](mongo::Builder& d) { d.append("$type", "objectId"); });
+    mongo::Builder o;
+    o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{-1}); });
+    o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
+    auto newest = source.find_one(f.extract().get(), o.extract().get());
+    if (newest) high_water = mongo::View(newest->get()).oid("_id");
+  }
+
+  ApplierConfig ac;
+  ac.database = target_uri.database();
+  ac.collection = options_.target_collection;
+  ac.policy = options_.policy;
+  ac.schema = options_.reverse ? TargetSchema::kLegacy : TargetSchema::kCurrent;
+  ac.parallelism = options_.parallelism;
+  ac.dry_run = options_.dry_run;
+  Applier applier(target_pool, ac, indexer);
+
+  // --- the reader thread -------------------------------------------------------------------
+  const int64_t chunk_size = static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism);
+  ChunkQueue queue(2);
+  std::atomic<bool> reader_stop{false};
+  std::atomic<bool> halt{false};
+  std::thread reader([&] {
+    mongo::Client client = source_pool.acquire();
+    mongo::Collection coll = client.collection(source_uri.database(), options_.source_collection);
+    std::optional<bson_oid_t> position;
+    if (!checkpoint.empty()) position = mongo::oid_from_string(checkpoint);
+    int64_t budget = options_.limit > 0 ? std::max<int64_t>(0, options_.limit - applied_before) : -1;
+    auto should_stop = [&] { return stop_.load() || reader_stop.load(); };
+    try {
+      // One cursor per poll, streamed in `_id` order and cut into chunks: a single index walk on
+      // MongoDB, and a single scan on servers that cannot serve `_id` ranges from an index.
+      while (!should_stop()) {
+        auto poll_started = Clock::now();
+        if (budget == 0) {
+          queue.push(Chunk::end(), reader_stop);
+          return;
+        }
+        int64_t found = 0;
+        with_retry("reading the source", options_.retry_timeout, reader_stop, [&] {
+          mongo::Builder f;
+          f.document("_id", [&](mongo::Builder& d) {
+            d.append("$type", "objectId");
+            if (position) d.append("$gt", *position);
+            if (high_water) d.append("$lte", *high_water);
+          });
+          mongo::Builder o;
+          o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
+          if (budget > 0) o.append("limit", budget);
+          o.append("batchSize", static_cast<int32_t>(std::min<int64_t>(chunk_size, 10000)));
+          mongo::Bson fd = f.extract(), od = o.extract();
+          mongo::Cursor cursor = coll.find(fd.get(), od.get());
+          Chunk chunk;
+          chunk.poll_started = poll_started;
+          // A chunk is handed on only when full or at the cursor's end; after a retry the cursor
+          // restarts after the last chunk handed on, so nothing is read twice or skipped.
+          auto hand_on = [&] {
+            if (chunk.docs.empty()) return true;
+            bson_oid_t last = *mongo::View(chunk.docs.back().get()).oid("_id");
+            int64_t n = static_cast<int64_t>(chunk.docs.size());
+            if (!queue.push(std::move(chunk), reader_stop)) return false;
+            position = last;
+            progress_.chunk_read(mongo::oid_to_string(last));
+            found += n;
+            if (budget > 0) budget -= n;
+            chunk = Chunk{};
+            chunk.poll_started = poll_started;
+            return true;
+          };
+          while (const bson_t* doc = cursor.next()) {
+            chunk.docs.push_back(mongo::Bson::copy_of(doc));
+            if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size && !hand_on()) return 0;
+          }
+          hand_on();
+          return 0;
+        });
+        if (should_stop()) return;
+        if (!continuous) {
+          queue.push(Chunk::end(), reader_stop);
+          return;
+        }
+        // Once the chunks of this poll are applied, the target holds everything committed before
+        // `poll_started` (late entries aside, which the rescan picks up).
+        if (!queue.push(Chunk::poll_marker(poll_started, found == 0), reader_stop)) return;
+        sleep_unless_stopped(options_.poll_interval, reader_stop);
+      }
+    } catch (const std::exception& e) {
+      queue.push(Chunk::failed(std::string("reading the source failed: ") + e.what()), reader_stop);
+    }
+  });
+
+  // --- the consumer: apply, checkpoint, rescan late entries, report progress -----------------
+  RunResult result;
+  std::string fatal;
+  progress_.set_phase("copying");
+  auto last_progress_log = std::chrono::steady_clock::now();
+  auto last_rescan = std::chrono::steady_clock::now();
+  auto last_idle_log = std::chrono::steady_clock::time_point{};
+  bool announced_caught_up = false;
+  int64_t applied = applied_before;
+  std::set<std::string> late_handled;  // late entries handled that the target does not hold
+  const bool terminal = stderr_is_terminal();
+
+  auto apply_with_retry = [&](const std::vector<mongo::Bson>& docs) {
+    auto t0 = std::chrono::steady_clock::now();
+    Tally t = with_retry("writing to the target", options_.retry_timeout, reader_stop,
+                         [&] { return applier.apply(docs); });
+    progress_.add(t, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+    if (options_.halt_on_error && (t.errors || t.conflicts || t.quarantined)) {
+      fatal = "--haltOnError: stopping at the first problem: " +
+              (t.first_problems.empty() ? std::string("see the log") : t.first_problems.front());
+      halt = true;
+    }
+    return t;
+  };
+
+  // Entries whose `_id` is at most `late_entry_window` older than the checkpoint but that the
+  // target does not hold: committed after the reader passed them.
+  auto rescan_late = [&] {
+    auto cp = mongo::oid_from_string(checkpoint);
+    if (!cp) return;
+    int64_t from_s = static_cast<int64_t>(bson_oid_get_time_t(&*cp)) -
+                     std::chrono::duration_cast<std::chrono::seconds>(options_.late_entry_window).count();
+    bson_oid_t lo = oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
+    std::vector<bson_oid_t> ids;
+    with_retry("rescanning the source for late entries", options_.retry_timeout, reader_stop, [&] {
+      ids.clear();
+      mongo::Builder f;
+      f.document("_id", [&](mongo::Builder& d) { d.append("$gt", lo).append("$lte", *cp); });
+      mongo::Builder o;
+      o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
+      mongo::Bson fd = f.extract(), od = o.extract();
+      mongo::Cursor c = source.find(fd.get(), od.get());
+      while (const bson_t* d = c.next())
+        if (auto id = mongo::View(d).oid("_id"); id && !late_handled.count(mongo::oid_to_string(*id)))
+          ids.push_back(*id);
+      return 0;
+    });
+    if (ids.empty()) return;
+    std::set<std::string> present;
+    with_retry("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
+      present.clear();
+      for (const char* coll_name : {"", "q"}) {
+        mongo::Collection c = std::string(coll_name).empty()
+                                  ? target_client.collection(target_uri.database(), options_.target_collection)
+                                  : target_client.collection(target_uri.database(),
+                                                             schema::quarantine_collection(options_.target_collection));
+        mongo::Builder f;
+        f.document("_id", [&](mongo::Builder& d) {
+          d.array("$in", [&](mongo::ArrayBuilder& a) {
+            for (const auto& id : ids) a.append(id);
+          });
+        });
+        mongo::Builder o;
+        o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
+        mongo::Bson fd = f.extract(), od = o.extract();
+        mongo::Cursor cur = c.find(fd.get(), od.get());
+        while (const bson_t* d = cur.next())
+          if (auto id = mongo::View(d).oid("_id")) present.insert(mongo::oid_to_string(*id));
+      }
+      return 0;
+    });
+    std::vector<bson_oid_t> missing;
+    for (const auto& id : ids)
+      if (!present.count(mongo::oid_to_string(id))) missing.push_back(id);
+    if (missing.empty()) return;
+    std::vector<mongo::Bson> docs;
+    with_retry("reading late entries", options_.retry_timeout, reader_stop, [&] {
+      docs.clear();
+      mongo::Builder f;
+      f.document("_id", [&](mongo::Builder& d) {
+        d.array("$in", [&](mongo::ArrayBuilder& a) {
+          for (const auto& id : missing) a.append(id);
+        });
+      });
+      mongo::Builder o;
+      o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
+      mongo::Bson fd = f.extract(), od = o.extract();
+      mongo::Cursor cur = source.find(fd.get(), od.get());
+      while (const bson_t* d = cur.next()) docs.push_back(mongo::Bson::copy_of(d));
+      return 0;
+    });
+    Tally t = apply_with_retry(docs);
+    for (const auto& d : docs)
+      if (auto id = mongo::View(d.get()).oid("_id")) late_handled.insert(mongo::oid_to_string(*id));
+    progress_.late_entries(static_cast<int64_t>(docs.size()));
+    spdlog::info("late entries: {} source entries older than the checkpoint appeared and were applied", docs.size());
+    // Forget ids that fell out of the window: they cannot be rescanned again.
+    std::string lo_hex = mongo::oid_to_string(lo);
+    late_handled.erase(late_handled.begin(), late_handled.lower_bound(lo_hex));
+  };
+
+  try {
+    while (!halt) {
+      std::optional<Chunk> chunk = queue.pop(reader_stop);
+      if (!chunk) break;
+      if (chunk->kind == Chunk::Kind::kEnd) break;
+      if (chunk->kind == Chunk::Kind::kFailed) {
+        fatal = chunk->error;
+        break;
+      }
+      if (chunk->kind == Chunk::Kind::kPollMarker) {
+        progress_.poll_done(chunk->poll_started);
+        progress_.set_phase("polling");
+        if (!announced_caught_up) {
+          spdlog::info("caught up: {}", progress_.summary_line());
+          announced_caught_up = true;
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (chunk->found_nothing &&
+            now - last_idle_log >= std::max<milliseconds>(options_.poll_interval, milliseconds(5000))) {
+          spdlog::info("No new items found in the database. Waiting for {} before retrying...",
+                       format_interval(options_.poll_interval));
+          last_idle_log = now;
+        }
+      } else {
+        apply_with_retry(chunk->docs);
+        applied += static_cast<int64_t>(chunk->docs.size());
+        checkpoint = mongo::oid_to_string(*mongo::View(chunk->docs.back().get()).oid("_id"));
+        if (journal && !options_.dry_run) journal->commit(checkpoint, applied);
+        progress_.checkpoint(checkpoint);
+        announced_caught_up = false;
+        last_idle_log = {};
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (continuous && !options_.dry_run &&
+          now - last_rescan >= std::max<milliseconds>(options_.poll_interval, milliseconds(5000))) {
+        rescan_late();
+        last_rescan = now;
+      }
+      if (now - last_progress_log >= options_.progress_interval) {
+        if (terminal) spdlog::info("progress: {}", progress_.summary_line());
+        else spdlog::info("progress {}", progress_.to_json());
+        last_progress_log = now;
+      }
+      if (stop_) break;
+    }
+  } catch (const std::exception& e) {
+    fatal = e.what();
+  }
+  progress_.set_phase(stop_ ? "stopped" : "done");
+  reader_stop = true;
+  reader.join();
+
+  // --- the report --------------------------------------------------------------------------
+  Tally t = progress_.tally();
+  result.tally = t;
+  result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+  double secs = std::max(0.001, result.duration.count() / 1000.0);
+  std::string r;
+  r += fmt::format("Migration report (run {}{})\n", run_id, options_.dry_run ? ", DRY RUN: nothing written" : "");
+  r += fmt::format("  source  {}\n  target  {}\n", source_name, target_name);
+  r += fmt::format("  read          {:>12}\n", with_commas(t.read));
+  r += fmt::format("  written       {:>12}\n", with_commas(t.written));
+  r += fmt::format("  unchanged     {:>12}  (already in the target)\n", with_commas(t.unchanged));
+  r += fmt::format("  kept          {:>12}  (target's version kept by the policy)\n", with_commas(t.kept));
+  r += fmt::format("  skipped       {:>12}  (system documents)\n", with_commas(t.system));
+  r += fmt::format("  quarantined   {:>12}  (see {})\n", with_commas(t.quarantined),
+                   schema::quarantine_collection(options_.target_collection));
+  r += fmt::format("  conflicts     {:>12}\n", with_commas(t.conflicts));
+  r += fmt::format("  errors        {:>12}\n", with_commas(t.errors));
+  bool balanced = t.read == t.accounted();
+  r += fmt::format("  check: read = written + unchanged + kept + skipped + quarantined + conflicts + errors: {}\n",
+                   balanced ? "OK" : fmt::format("MISMATCH ({} unaccounted)", t.read - t.accounted()));
+  if (t.skipped_params || t.index_problems)
+    r += fmt::format("  search index: {} composite/special parameter evaluations skipped, {} evaluation problems\n",
+                     with_commas(t.skipped_params), with_commas(t.index_problems));
+  if (!t.written_by_type.empty()) {
+    r += "  written by type:";
+    for (const auto& [type, n] : t.written_by_type) r += fmt::format(" {} {},", type, with_commas(n));
+    r.pop_back();
+    r += "\n";
+  }
+  r += fmt::format("  duration {} ({:.1f} s), {:.0f} entries/s, peak RSS {} MB\n",
+                   format_hms(std::chrono::duration_cast<std::chrono::seconds>(result.duration)), secs,
+                   t.read / secs, peak_rss_mb());
+  for (const auto& p : t.first_problems) r += "  problem: " + p + "\n";
+  if (!fatal.empty()) r += "  FAILED: " + fatal + "\n";
+  result.report = r;
+  result.exit_code = (!fatal.empty() || !balanced || t.errors || t.conflicts || t.quarantined) ? 1 : 0;
+  if (!fatal.empty()) {
+    progress_.set_error(fatal);
+    spdlog::error("{}", fatal);
+  }
+  return result;
+}
+
+}  // namespace fhirshift::migrate
