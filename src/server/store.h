@@ -1,0 +1,130 @@
+// The server's view of the entry collection (shared/spec/schema.md): reads pick the newest entry of
+// a resource by (lu, _id); writes add a new entry per version, mark the previous one history, write
+// tombstones and contained entries, and on the current schema compute `idx`.
+//
+// Concurrent writers of one resource never both win, and no lock is held across requests. A write
+// is: read the newest version; claim it with a compare-and-set that marks it history
+// ({_id, cur: true} -> cur: false, exactly one writer can succeed); insert the new version. The
+// loser re-reads and retries, or answers 412 when the client sent If-Match. On the current schema
+// the unique index {im,type,res_id,v,container} backs this up on MongoDB (a duplicate version is
+// refused; the writer undoes its claim and retries). Within one process, writers of the same
+// resource also take a striped mutex for the duration of that one write, which makes first versions
+// (nothing to claim yet) race-free there too; across processes a first version relies on the
+// unique index (current schema on MongoDB; docs/serve.md lists what FerretDB and legacy lack).
+// A newest entry with cur: false is a write between its claim and its insert: others wait; after
+// kStaleClaimMs (its writer died in between) it is made current again.
+#pragma once
+
+#include <bson/bson.h>
+
+#include <array>
+#include <mutex>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "index/indexer.h"
+#include "mongo/client.h"
+#include "schema/entry.h"
+
+namespace fhirshift::server {
+
+enum class Schema { kLegacy, kCurrent };
+std::string_view schema_name(Schema s);
+
+// One version of a resource (a non-contained entry).
+struct StoredVersion {
+  bson_oid_t entry_id{};
+  std::string type;
+  std::string id;
+  std::string v;
+  int64_t lu_ms = 0;
+  bool cur = false;
+  schema::Change change = schema::Change::kCreated;
+  std::optional<std::string> json;  // absent on tombstones
+  bool deleted() const { return change == schema::Change::kDeleted; }
+};
+
+enum class WriteKind { kCreate, kUpdate, kDelete };
+
+struct WriteRequest {
+  WriteKind kind = WriteKind::kUpdate;
+  std::string type;
+  std::string id;  // kCreate: the server-assigned id
+  std::string_view body;
+  std::optional<std::string> if_match;  // version id the client expects to be current
+};
+
+enum class WriteOutcome {
+  kCreated,             // a first version, or a new version of a deleted resource
+  kUpdated,
+  kDeleted,             // a tombstone was written
+  kNothingToDelete,     // absent or already deleted: nothing written
+  kPreconditionFailed,  // If-Match does not name the current version
+  kConflict,            // lost the race kMaxAttempts times in a row (hot resource)
+};
+
+struct WriteResult {
+  WriteOutcome outcome = WriteOutcome::kConflict;
+  std::optional<StoredVersion> version;  // the version written (or the current one on 412)
+  int attempts = 0;
+};
+
+struct HistoryPage {
+  std::vector<StoredVersion> versions;  // newest first
+  int64_t total = 0;
+};
+
+class Store {
+ public:
+  static constexpr int kMaxAttempts = 20;
+  static constexpr int64_t kStaleClaimMs = 5000;
+
+  // `indexer` is required for the current schema (writes compute `idx`), unused on legacy.
+  Store(std::shared_ptr<mongo::ClientPool> pool, std::string collection, Schema schema,
+        std::shared_ptr<const index::Indexer> indexer);
+
+  Schema schema() const { return schema_; }
+  const std::string& collection_name() const { return collection_; }
+  mongo::ClientPool& pool() { return *pool_; }
+  const index::Indexer* indexer() const { return indexer_.get(); }
+
+  // Throws MongoError when the database does not answer.
+  void ping();
+  // Warnings about the store's layout (schema version, missing unique index), for the log.
+  std::vector<std::string> check_layout();
+
+  // The newest version (possibly a tombstone), or nullopt when the resource never existed.
+  std::optional<StoredVersion> read(const std::string& type, const std::string& id);
+  std::optional<StoredVersion> vread(const std::string& type, const std::string& id,
+                                     const std::string& version);
+  // Instance history (`id` set) or type history, newest first, from `since_ms` on.
+  HistoryPage history(const std::string& type, const std::optional<std::string>& id,
+                      std::optional<int64_t> since_ms, int64_t count, int64_t offset);
+
+  WriteResult write(const WriteRequest& request);
+
+  static StoredVersion decode(const bson_t* doc);
+
+ private:
+  struct Attempt;
+  std::optional<StoredVersion> newest(mongo::Collection& c, const std::string& type,
+                                      const std::string& id);
+  // Gives `prev` back its current state (cur: true and, on the current schema, its idx).
+  void restore_current(mongo::Collection& c, const StoredVersion& prev);
+  std::string next_version(mongo::Collection& c, const std::optional<StoredVersion>& prev);
+
+  std::shared_ptr<mongo::ClientPool> pool_;
+  std::string database_;
+  std::string collection_;
+  Schema schema_;
+  std::shared_ptr<const index::Indexer> indexer_;
+  std::array<std::mutex, 256> stripes_;
+};
+
+}  // namespace fhirshift::server
