@@ -2,8 +2,12 @@
 
 #include <charconv>
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <variant>
 #include <nlohmann/json.hpp>
 
+#include "index/normalize.h"
 #include "schema/entry.h"
 
 namespace fhirshift::server {
@@ -13,40 +17,6 @@ using nlohmann::json;
 using index::ParamType;
 
 // --- strings ------------------------------------------------------------------------------------
-
-// U+00C0..U+017F: the base letter of a character that decomposes (NFD) into a letter and
-// combining marks, '.' for one that does not (it is only lower-cased).
-constexpr std::string_view kLatinBase =
-    "aaaaaa.ceeeeiiii.nooooo..uuuuy..aaaaaa.ceeeeiiii.nooooo..uuuuy.y"
-    "aaaaaaccccccccdd..eeeeeeeeeegggggggghh..iiiiiiiii...jjkk.llllll....nnnnnn...oooooo..rrrrrrsss"
-    "sssssstttt..uuuuuuuuuuuuwwyyyzzzzzz.";
-
-uint32_t lower_no_decomposition(uint32_t cp) {
-  switch (cp) {
-    case 0xC6: case 0xD0: case 0xD8: case 0xDE: return cp + 0x20;
-    case 0x110: case 0x126: case 0x132: case 0x13F: case 0x141: case 0x14A: case 0x152:
-    case 0x166: return cp + 1;
-    default: return cp;
-  }
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 std::string regex_escape(std::string_view s) {
   std::string out;
@@ -81,37 +51,6 @@ std::vector<std::string> split(std::string_view s, char sep) {
 }
 
 // --- dates and numbers ---------------------------------------------------------------------------
-
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-unsigned days_in_month(int64_t y, unsigned m) {
-  static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && leap(y) ? 29 : kDays[m - 1];
-}
-
-[[noreturn]] void bad_date(std::string_view v) {
-  throw SearchError("value", "\"" + std::string(v) +
-                                 "\" is not a FHIR date/dateTime (YYYY, YYYY-MM, YYYY-MM-DD, "
-                                 "YYYY-MM-DDThh:mm[:ss[.fff]][Z|+hh:mm])");
-}
-
-int read_int(std::string_view v, size_t pos, size_t len, std::string_view whole) {
-  if (pos + len > v.size()) bad_date(whole);
-  int out = 0;
-  for (size_t i = pos; i < pos + len; ++i) {
-    if (v[i] < '0' || v[i] > '9') bad_date(whole);
-    out = out * 10 + (v[i] - '0');
-  }
-  return out;
-}
 
 struct PrefixedValue {
   std::string prefix = "eq";
@@ -148,98 +87,208 @@ NumberRange parse_number(std::string_view s) {
   return {v, v - half, half == 0 ? std::nextafter(v, INFINITY) : v + half};
 }
 
-// Conditions on a range [lo, hi] stored in a document (fields "lo"/"hi") for a date prefix.
-json date_condition(const std::string& prefix, const index::DateRange& q, std::string_view raw) {
-  if (prefix == "eq" || prefix == "ap")
-    return {{"lo", {{"$gte", date_value(q.lo_ms)}}}, {"hi", {{"$lte", date_value(q.hi_ms)}}}};
-  if (prefix == "lt") return {{"lo", {{"$lt", date_value(q.lo_ms)}}}};
-  if (prefix == "le") return {{"lo", {{"$lte", date_value(q.hi_ms)}}}};
-  if (prefix == "gt") return {{"hi", {{"$gt", date_value(q.hi_ms)}}}};
-  if (prefix == "ge") return {{"hi", {{"$gte", date_value(q.lo_ms)}}}};
-  if (prefix == "sa") return {{"lo", {{"$gt", date_value(q.hi_ms)}}}};
-  if (prefix == "eb") return {{"hi", {{"$lt", date_value(q.lo_ms)}}}};
-  throw SearchError("not-supported", "prefix " + prefix + " is not supported for dates (" +
-                                         std::string(raw) + ")");
+// --- conditions on index values ------------------------------------------------------------------
+// A parameter value becomes conditions on the parts of one index value (`c` and `s` of a token,
+// `lo`/`hi` of a date range, the number itself, ...). MongoDB's $elemMatch would express "one
+// array element satisfies all of them", but FerretDB does not support it on documents, so the
+// database gets the dotted-path conditions (a superset: they may be met by different elements)
+// and the server checks the exact ones on each candidate (`post_filter`).
+
+struct Cond {
+  enum class Op { kEq, kIsNull, kPrefix, kLt, kLte, kGt, kGte };
+  std::string sub;  // "" = the value itself; else a field of it ("s", "c", "t", "lo", "hi", "v", "u")
+  Op op = Op::kEq;
+  std::variant<std::string, double, int64_t> value;  // int64_t: a date in ms
+};
+
+// Some value of idx.<code> meets every condition (or, negated, none does).
+struct ElementTest {
+  std::string code;
+  std::vector<Cond> conds;
+  bool negate = false;
+  bool exact_in_database() const { return !negate && conds.size() <= 1; }
+};
+
+json cond_value(const Cond& c) {
+  if (auto* s = std::get_if<std::string>(&c.value)) return *s;
+  if (auto* d = std::get_if<double>(&c.value)) return *d;
+  return date_value(std::get<int64_t>(c.value));
 }
 
-json number_condition(const std::string& prefix, const NumberRange& n) {
-  if (prefix == "eq" || prefix == "ap") return {{"$gte", n.lo}, {"$lt", n.hi}};
-  if (prefix == "lt") return {{"$lt", n.value}};
-  if (prefix == "le") return {{"$lte", n.value}};
-  if (prefix == "gt" || prefix == "sa") return {{"$gt", n.value}};
-  if (prefix == "ge") return {{"$gte", n.value}};
-  if (prefix == "eb") return {{"$lt", n.value}};
-  throw SearchError("not-supported", "prefix " + prefix + " is not supported for numbers");
+// The dotted-path query for a test (a superset of its matches when !exact_in_database()).
+json database_clause(const ElementTest& t) {
+  json out = json::object();
+  if (t.negate) return out;  // "no element" cannot be narrowed by the database: all candidates
+  for (const auto& c : t.conds) {
+    std::string path = "idx." + t.code + (c.sub.empty() ? "" : "." + c.sub);
+    switch (c.op) {
+      case Cond::Op::kEq: out[path] = cond_value(c); break;
+      case Cond::Op::kIsNull: out[path] = nullptr; break;
+      case Cond::Op::kPrefix: out[path] = regex("^" + regex_escape(std::get<std::string>(c.value))); break;
+      case Cond::Op::kLt: out[path]["$lt"] = cond_value(c); break;
+      case Cond::Op::kLte: out[path]["$lte"] = cond_value(c); break;
+      case Cond::Op::kGt: out[path]["$gt"] = cond_value(c); break;
+      case Cond::Op::kGte: out[path]["$gte"] = cond_value(c); break;
+    }
+  }
+  return out;
 }
 
-// Wraps "not equal": none of the stored values matches.
-json negate(json clause) { return json{{"$nor", json::array({std::move(clause)})}}; }
+bool cond_holds(const Cond& c, const bson_iter_t* target) {
+  if (c.op == Cond::Op::kIsNull) return !target || bson_iter_type(target) == BSON_TYPE_NULL;
+  if (!target) return false;
+  if (auto* s = std::get_if<std::string>(&c.value)) {
+    if (bson_iter_type(target) != BSON_TYPE_UTF8) return false;
+    uint32_t len = 0;
+    const char* str = bson_iter_utf8(target, &len);
+    std::string_view v(str, len);
+    if (c.op == Cond::Op::kEq) return v == *s;
+    if (c.op == Cond::Op::kPrefix) return v.substr(0, s->size()) == *s;
+    return false;
+  }
+  double have = 0, want = 0;
+  if (auto* d = std::get_if<double>(&c.value)) {
+    if (!BSON_ITER_HOLDS_NUMBER(target)) return false;
+    have = bson_iter_as_double(target);
+    want = *d;
+  } else {
+    if (bson_iter_type(target) != BSON_TYPE_DATE_TIME) return false;
+    have = static_cast<double>(bson_iter_date_time(target));
+    want = static_cast<double>(std::get<int64_t>(c.value));
+  }
+  switch (c.op) {
+    case Cond::Op::kEq: return have == want;
+    case Cond::Op::kLt: return have < want;
+    case Cond::Op::kLte: return have <= want;
+    case Cond::Op::kGt: return have > want;
+    case Cond::Op::kGte: return have >= want;
+    default: return false;
+  }
+}
 
-// --- one parameter -------------------------------------------------------------------------------
+bool element_meets(const bson_iter_t& element, const std::vector<Cond>& conds) {
+  for (const auto& c : conds) {
+    if (c.sub.empty()) {
+      if (!cond_holds(c, &element)) return false;
+      continue;
+    }
+    bson_iter_t sub;
+    bool found = BSON_ITER_HOLDS_DOCUMENT(&element) && bson_iter_recurse(&element, &sub) &&
+                 bson_iter_find(&sub, c.sub.c_str());
+    if (!cond_holds(c, found ? &sub : nullptr)) return false;
+  }
+  return true;
+}
+
+bool test_holds(const ElementTest& t, const bson_t* doc) {
+  bson_iter_t it, values;
+  bool any = false;
+  std::string path = "idx." + t.code;
+  if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path.c_str(), &values) &&
+      BSON_ITER_HOLDS_ARRAY(&values)) {
+    bson_iter_t element;
+    bson_iter_recurse(&values, &element);
+    while (!any && bson_iter_next(&element)) any = element_meets(element, t.conds);
+  }
+  return t.negate ? !any : any;
+}
+
+Cond cond(std::string sub, Cond::Op op, std::variant<std::string, double, int64_t> v) {
+  return Cond{std::move(sub), op, std::move(v)};
+}
+
+// Conditions on a date range value {lo, hi} for a prefix (FHIR R4 search, "date").
+std::vector<Cond> date_conds(const std::string& prefix, const index::DateRange& q) {
+  using Op = Cond::Op;
+  if (prefix == "eq" || prefix == "ap" || prefix == "ne")
+    return {cond("lo", Op::kGte, q.lo_ms), cond("hi", Op::kLte, q.hi_ms)};
+  if (prefix == "lt") return {cond("lo", Op::kLt, q.lo_ms)};
+  if (prefix == "le") return {cond("lo", Op::kLte, q.hi_ms)};
+  if (prefix == "gt") return {cond("hi", Op::kGt, q.hi_ms)};
+  if (prefix == "ge") return {cond("hi", Op::kGte, q.lo_ms)};
+  if (prefix == "sa") return {cond("lo", Op::kGt, q.hi_ms)};
+  return {cond("hi", Op::kLt, q.lo_ms)};  // eb
+}
+
+std::vector<Cond> number_conds(const std::string& sub, const std::string& prefix,
+                               const NumberRange& n) {
+  using Op = Cond::Op;
+  if (prefix == "eq" || prefix == "ap" || prefix == "ne")
+    return {cond(sub, Op::kGte, n.lo), cond(sub, Op::kLt, n.hi)};
+  if (prefix == "lt" || prefix == "eb") return {cond(sub, Op::kLt, n.value)};
+  if (prefix == "le") return {cond(sub, Op::kLte, n.value)};
+  if (prefix == "gt" || prefix == "sa") return {cond(sub, Op::kGt, n.value)};
+  return {cond(sub, Op::kGte, n.value)};  // ge
+}
+
+// --- one parameter value -------------------------------------------------------------------------
+
+// A value of a parameter as a database clause, plus the exact test when the clause is a superset.
+struct Alternative {
+  json db;
+  std::optional<ElementTest> test;  // token, date, number and quantity values
+  bool needs_check() const { return test && !test->exact_in_database(); }
+};
+
+Alternative from_test(ElementTest t) { return {database_clause(t), std::move(t)}; }
 
 json any_of(std::vector<json> clauses) {
   if (clauses.size() == 1) return std::move(clauses.front());
   return json{{"$or", std::move(clauses)}};
 }
 
-json value_clause(const std::string& field, ParamType type, const std::string& modifier,
-                  const std::string& value, const std::string& code) {
+Alternative value_clause(const std::string& code, ParamType type, const std::string& modifier,
+                         const std::string& value) {
+  using Op = Cond::Op;
+  const std::string field = "idx." + code;
   switch (type) {
     case ParamType::kString: {
-      std::string n = normalize_string(value);
-      if (modifier == "exact") return {{field, n}};
-      if (modifier == "contains") return {{field, regex(regex_escape(n))}};
+      std::string n = index::normalize_string(value);
+      if (modifier == "exact") return {{{field, n}}, std::nullopt};
+      if (modifier == "contains") return {{{field, regex(regex_escape(n))}}, std::nullopt};
       if (!modifier.empty()) break;
-      return {{field, regex("^" + regex_escape(n))}};
+      return {{{field, regex("^" + regex_escape(n))}}, std::nullopt};
     }
     case ParamType::kToken: {
-      if (modifier == "text")
-        return {{field, {{"$elemMatch", {{"t", regex("^" + regex_escape(normalize_string(value)))}}}}}};
+      if (modifier == "text") return from_test({code, {cond("t", Op::kPrefix, index::lower_case(value))}});
       if (!modifier.empty()) break;
       auto bar = value.find('|');
-      json m = json::object();
-      if (bar == std::string::npos) {
-        m["c"] = value;
-      } else {
-        std::string system = value.substr(0, bar), c = value.substr(bar + 1);
-        m["s"] = system.empty() ? json(nullptr) : json(system);
-        if (!c.empty()) m["c"] = c;
-        if (system.empty() && c.empty())
-          throw SearchError("value", code + "=|: a token needs a system or a code");
-      }
-      return {{field, {{"$elemMatch", m}}}};
+      if (bar == std::string::npos) return from_test({code, {cond("c", Op::kEq, value)}});
+      std::string system = value.substr(0, bar), c = value.substr(bar + 1);
+      if (system.empty() && c.empty())
+        throw SearchError("value", code + "=|: a token needs a system or a code");
+      ElementTest t{code, {}};
+      t.conds.push_back(system.empty() ? cond("s", Op::kIsNull, std::string())
+                                       : cond("s", Op::kEq, system));
+      if (!c.empty()) t.conds.push_back(cond("c", Op::kEq, c));
+      return from_test(std::move(t));
     }
     case ParamType::kReference: {
       if (!modifier.empty()) {
-        // :Type — the id in that resource type.
-        if (modifier.empty() || modifier[0] < 'A' || modifier[0] > 'Z') break;
-        return {{field, modifier + "/" + value}};
+        if (modifier[0] < 'A' || modifier[0] > 'Z') break;  // :Type: the id in that type
+        return {{{field, modifier + "/" + value}}, std::nullopt};
       }
       if (value.find('/') == std::string::npos)
-        return {{field, regex("(^|/)" + regex_escape(value) + "$")}};
+        return {{{field, regex("(^|/)" + regex_escape(value) + "$")}}, std::nullopt};
       if (value.find("://") != std::string::npos) {
         // An absolute URL matches as stored, and as Type/id when it names one.
         auto parts = split(value, '/');
-        std::vector<json> alts{json{{field, value}}};
-        if (parts.size() >= 2)
-          alts.push_back({{field, parts[parts.size() - 2] + "/" + parts.back()}});
-        return any_of(std::move(alts));
+        json ors = json::array({json{{field, value}}});
+        if (parts.size() >= 2) ors.push_back({{field, parts[parts.size() - 2] + "/" + parts.back()}});
+        return {{{"$or", ors}}, std::nullopt};
       }
-      return {{field, value}};
+      return {{{field, value}}, std::nullopt};
     }
     case ParamType::kDate: {
       if (!modifier.empty()) break;
       PrefixedValue pv = split_prefix(value);
-      index::DateRange q = parse_date_range(pv.value);
-      if (pv.prefix == "ne") return negate({{field, {{"$elemMatch", date_condition("eq", q, value)}}}});
-      return {{field, {{"$elemMatch", date_condition(pv.prefix, q, value)}}}};
+      ElementTest t{code, date_conds(pv.prefix, parse_search_date(pv.value)), pv.prefix == "ne"};
+      return from_test(std::move(t));
     }
     case ParamType::kNumber: {
       if (!modifier.empty()) break;
       PrefixedValue pv = split_prefix(value);
-      NumberRange n = parse_number(pv.value);
-      if (pv.prefix == "ne") return negate({{field, {{"$elemMatch", number_condition("eq", n)}}}});
-      return {{field, {{"$elemMatch", number_condition(pv.prefix, n)}}}};
+      return from_test({code, number_conds("", pv.prefix, parse_number(pv.value)), pv.prefix == "ne"});
     }
     case ParamType::kQuantity: {
       if (!modifier.empty()) break;
@@ -247,19 +296,17 @@ json value_clause(const std::string& field, ParamType type, const std::string& m
       if (parts.size() != 1 && parts.size() != 3)
         throw SearchError("value", code + "=" + value + ": expected [prefix]number[|system|code]");
       PrefixedValue pv = split_prefix(parts[0]);
-      NumberRange n = parse_number(pv.value);
-      json m{{"v", number_condition(pv.prefix == "ne" ? "eq" : pv.prefix, n)}};
+      ElementTest t{code, number_conds("v", pv.prefix, parse_number(pv.value)), pv.prefix == "ne"};
       if (parts.size() == 3) {
-        if (!parts[1].empty()) m["s"] = parts[1];
-        if (!parts[2].empty()) m["u"] = parts[2];
+        if (!parts[1].empty()) t.conds.push_back(cond("s", Op::kEq, parts[1]));
+        if (!parts[2].empty()) t.conds.push_back(cond("u", Op::kEq, parts[2]));
       }
-      json c{{field, {{"$elemMatch", m}}}};
-      return pv.prefix == "ne" ? negate(std::move(c)) : c;
+      return from_test(std::move(t));
     }
     case ParamType::kUri: {
-      if (modifier == "below") return {{field, regex("^" + regex_escape(value))}};
+      if (modifier == "below") return {{{field, regex("^" + regex_escape(value))}}, std::nullopt};
       if (!modifier.empty()) break;
-      return {{field, value}};
+      return {{{field, value}}, std::nullopt};
     }
     case ParamType::kComposite:
     case ParamType::kSpecial:
@@ -271,7 +318,7 @@ json value_clause(const std::string& field, ParamType type, const std::string& m
 
 json last_updated_clause(const std::string& value) {
   PrefixedValue pv = split_prefix(value);
-  index::DateRange q = parse_date_range(pv.value);
+  index::DateRange q = parse_search_date(pv.value);
   auto cmp = [](const char* op, int64_t ms) { return json{{"lu", {{op, date_value(ms)}}}}; };
   if (pv.prefix == "eq" || pv.prefix == "ap")
     return {{"lu", {{"$gte", date_value(q.lo_ms)}, {"$lte", date_value(q.hi_ms)}}}};
@@ -293,116 +340,13 @@ int64_t parse_count(const std::string& name, const std::string& v, int64_t max) 
 
 }  // namespace
 
-std::string normalize_string(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool pending_space = false;
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    uint32_t cp = c;
-    size_t len = 1;
-    if (c >= 0xF0 && i + 3 < s.size() + 0) {
-      cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) |
-           (s[i + 3] & 0x3Fu);
-      len = 4;
-    } else if (c >= 0xE0 && i + 2 < s.size()) {
-      cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-      len = 3;
-    } else if (c >= 0xC0 && i + 1 < s.size()) {
-      cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-      len = 2;
-    }
-    i += len;
-    if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v') {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (cp >= 0x300 && cp <= 0x36F) continue;  // combining diacritical marks
-    if (pending_space) {
-      out += ' ';
-      pending_space = false;
-    }
-    if (cp >= 'A' && cp <= 'Z') {
-      out += static_cast<char>(cp + 32);
-    } else if (cp >= 0xC0 && cp <= 0x17F && kLatinBase[cp - 0xC0] != '.') {
-      out += kLatinBase[cp - 0xC0];
-    } else if (cp >= 0xC0 && cp <= 0x17F) {
-      append_utf8(out, lower_no_decomposition(cp));
-    } else {
-      append_utf8(out, cp);
-    }
-  }
-  return out;
-}
-
-index::DateRange parse_date_range(std::string_view v) {
-  const std::string_view whole = v;
-  int year = read_int(v, 0, 4, whole);
-  unsigned month = 1, day = 1;
-  int hour = 0, minute = 0, second = 0, millis = 0;
-  int64_t span_ms;  // length of the period the precision covers
-  enum { kYear, kMonth, kDay, kMinute, kSecond } precision = kYear;
-  size_t pos = 4;
-  if (v.size() > pos) {
-    if (v[pos] != '-') bad_date(whole);
-    month = static_cast<unsigned>(read_int(v, pos + 1, 2, whole));
-    precision = kMonth;
-    pos += 3;
-  }
-  if (v.size() > pos) {
-    if (v[pos] != '-') bad_date(whole);
-    day = static_cast<unsigned>(read_int(v, pos + 1, 2, whole));
-    precision = kDay;
-    pos += 3;
-  }
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) bad_date(whole);
-  int64_t fraction_unit = 1000;
-  int64_t offset_min = 0;
-  if (v.size() > pos) {
-    if (v[pos] != 'T') bad_date(whole);
-    hour = read_int(v, pos + 1, 2, whole);
-    if (v.size() < pos + 6 || v[pos + 3] != ':') bad_date(whole);
-    minute = read_int(v, pos + 4, 2, whole);
-    precision = kMinute;
-    pos += 6;
-    if (v.size() > pos && v[pos] == ':') {
-      second = read_int(v, pos + 1, 2, whole);
-      precision = kSecond;
-      pos += 3;
-      if (v.size() > pos && v[pos] == '.') {
-        size_t start = ++pos;
-        while (pos < v.size() && v[pos] >= '0' && v[pos] <= '9') ++pos;
-        size_t digits = pos - start;
-        if (digits == 0) bad_date(whole);
-        int64_t scale = 1000;
-        for (size_t k = 0; k < digits && k < 3; ++k) {
-          scale /= 10;
-          millis += (v[start + k] - '0') * static_cast<int>(scale);
-        }
-        fraction_unit = digits >= 3 ? 1 : scale;
-      }
-    }
-    if (v.size() > pos) {
-      if (v[pos] == 'Z' && v.size() == pos + 1) {
-      } else if ((v[pos] == '+' || v[pos] == '-') && v.size() == pos + 6 && v[pos + 3] == ':') {
-        offset_min = read_int(v, pos + 1, 2, whole) * 60 + read_int(v, pos + 4, 2, whole);
-        if (v[pos] == '-') offset_min = -offset_min;
-      } else {
-        bad_date(whole);
-      }
-    }
-    if (hour > 23 || minute > 59 || second > 59) bad_date(whole);
-  }
-  int64_t lo = (days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second) *
-                   1000 + millis - offset_min * 60000;
-  switch (precision) {
-    case kYear: span_ms = (days_from_civil(year + 1, 1, 1) - days_from_civil(year, 1, 1)) * 86400000; break;
-    case kMonth: span_ms = int64_t{days_in_month(year, month)} * 86400000; break;
-    case kDay: span_ms = 86400000; break;
-    case kMinute: span_ms = 60000; break;
-    case kSecond: span_ms = fraction_unit == 1000 && millis == 0 ? 1000 : fraction_unit; break;
-  }
-  return {lo, lo + span_ms - 1};
+index::DateRange parse_search_date(std::string_view v) {
+  auto r = index::parse_date_range(v);
+  if (!r)
+    throw SearchError("value", "\"" + std::string(v) +
+                                   "\" is not a FHIR date/dateTime (YYYY, YYYY-MM, YYYY-MM-DD, "
+                                   "YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm))");
+  return *r;
 }
 
 SearchQuery build_search(Schema schema, const std::string& type,
@@ -415,6 +359,7 @@ SearchQuery build_search(Schema schema, const std::string& type,
   else filter["cnt"] = {{"$ne", true}};
   json sort{{"_id", 1}};
   std::vector<json> clauses;
+  std::vector<std::function<bool(const mongo::View&)>> post_checks;
   for (const auto& [raw_name, value] : params) {
     std::string name = raw_name, modifier;
     if (auto colon = raw_name.find(':'); colon != std::string::npos) {
@@ -477,21 +422,50 @@ SearchQuery build_search(Schema schema, const std::string& type,
     if (!info)
       throw SearchError("not-supported",
                         "unknown search parameter " + name + " for " + type);
-    const std::string field = "idx." + name;
     if (modifier == "missing") {
       if (value != "true" && value != "false")
         throw SearchError("value", raw_name + " must be true or false");
-      clauses.push_back({{field, {{"$exists", value == "false"}}}});
+      clauses.push_back({{"idx." + name, {{"$exists", value == "false"}}}});
       continue;
     }
-    std::vector<json> alts;
+    // Comma-separated values: any of them. When one needs the exact check, the server checks
+    // all of this parameter's alternatives (they are all of one type, so all have a test).
+    std::vector<Alternative> alts;
+    bool needs_exact = false;
     for (const auto& v : split(value, ',')) {
       if (v.empty()) throw SearchError("value", raw_name + " has an empty value");
-      alts.push_back(value_clause(field, info->type, modifier, v, name));
+      alts.push_back(value_clause(name, info->type, modifier, v));
+      needs_exact |= alts.back().needs_check();
     }
-    clauses.push_back(any_of(std::move(alts)));
+    if (!needs_exact) {
+      std::vector<json> dbs;
+      for (auto& a : alts) dbs.push_back(std::move(a.db));
+      clauses.push_back(any_of(std::move(dbs)));
+      continue;
+    }
+    // The database narrows by the alternatives whose clause is not "anything" (a negation).
+    std::vector<json> dbs;
+    bool unbounded = false;
+    std::vector<ElementTest> tests;
+    for (auto& a : alts) {
+      unbounded |= a.db.empty();
+      dbs.push_back(std::move(a.db));
+      tests.push_back(std::move(*a.test));
+    }
+    if (!unbounded) clauses.push_back(any_of(std::move(dbs)));
+    post_checks.push_back([tests = std::move(tests)](const mongo::View& doc) {
+      for (const auto& t : tests)
+        if (test_holds(t, doc.get())) return true;
+      return false;
+    });
   }
   if (!clauses.empty()) filter["$and"] = std::move(clauses);
+  if (!post_checks.empty())
+    q.post_filter = [post_checks = std::move(post_checks)](const mongo::View& doc) {
+      for (const auto& c : post_checks)
+        if (!c(doc)) return false;
+      return true;
+    };
   q.filter = mongo::Bson::from_json(filter.dump());
   q.sort = mongo::Bson::from_json(sort.dump());
   return q;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,9 @@ struct SearchQuery {
   int64_t count = kDefaultPageSize;
   int64_t offset = 0;
   bool total_accurate = false;
+  // When set, the filter is a superset: a candidate is a match only if this holds (the exact
+  // test of conditions that must hold on one index value, e.g. a token's system and code).
+  std::function<bool(const mongo::View&)> post_filter;
   // The parameters as understood, for the Bundle's self/next links (in request order).
   std::vector<std::pair<std::string, std::string>> link_params;
 };
@@ -53,13 +57,8 @@ SearchQuery build_search(Schema schema, const std::string& type,
                          const std::vector<std::pair<std::string, std::string>>& params,
                          const index::Indexer* indexer);
 
-// The string normalisation of the index: lower case, Latin diacritics removed, inner whitespace
-// collapsed, trimmed ("Müller " -> "muller").
-std::string normalize_string(std::string_view s);
-
-// A FHIR date/dateTime/instant as the inclusive millisecond range its precision covers
-// ("2020" -> 2020-01-01T00:00:00.000Z .. 2020-12-31T23:59:59.999Z). Times without a zone are UTC.
-// Throws SearchError on a malformed value.
-index::DateRange parse_date_range(std::string_view value);
+// A FHIR date/dateTime/instant as the inclusive range its precision covers (index::parse_date_range);
+// throws SearchError on a malformed value.
+index::DateRange parse_search_date(std::string_view value);
 
 }  // namespace fhirshift::server

@@ -543,7 +543,7 @@ void FhirServer::history(const Request& req, Response& res, const std::string& t
         if (k == "_count") count = std::min<int64_t>(n, kMaxPageSize);
         else offset = n;
       } else if (k == "_since") {
-        since = parse_date_range(v).lo_ms;
+        since = parse_search_date(v).lo_ms;
         kept.emplace_back(k, v);
       } else if (k != "_format" && k != "_pretty") {
         return outcome(res, 400, "not-supported", "history does not support the parameter " + k);
@@ -594,21 +594,42 @@ void FhirServer::search(const Request& req, Response& res, const std::string& ty
   }
   auto client = pool_->acquire();
   auto c = client.collection(pool_->database(), store_->collection_name());
+  std::vector<StoredVersion> hits;
+  bool more = false;
+  std::optional<int64_t> total;
   mongo::Builder opts;
   opts.append_document("sort", q.sort.get());
-  opts.append("skip", q.offset);
-  opts.append("limit", q.count + 1);
-  std::vector<StoredVersion> hits;
-  if (q.count > 0) {
+  if (!q.post_filter) {
+    opts.append("skip", q.offset);
+    opts.append("limit", q.count + 1);
+    if (q.count > 0) {
+      auto cursor = c.find(q.filter.get(), opts.get());
+      while (const bson_t* doc = cursor.next()) hits.push_back(Store::decode(doc));
+    }
+    more = static_cast<int64_t>(hits.size()) > q.count;
+    if (more) hits.pop_back();
+    if (q.total_accurate || q.count == 0) total = c.count(q.filter.get());
+    else if (!more && (q.offset == 0 || !hits.empty()))  // this page ends the result: exact
+      total = q.offset + static_cast<int64_t>(hits.size());
+  } else {
+    // The database returns candidates; the exact test and the paging happen here.
     auto cursor = c.find(q.filter.get(), opts.get());
-    while (const bson_t* doc = cursor.next()) hits.push_back(Store::decode(doc));
+    int64_t matched = 0;
+    while (const bson_t* doc = cursor.next()) {
+      if (!q.post_filter(mongo::View(doc))) continue;
+      ++matched;
+      if (matched <= q.offset) continue;
+      if (static_cast<int64_t>(hits.size()) < q.count) {
+        hits.push_back(Store::decode(doc));
+      } else {
+        more = true;
+        if (!q.total_accurate && q.count > 0) break;
+      }
+    }
+    // Exact when counted to the end: asked for, or this page ends the result.
+    if (q.total_accurate || q.count == 0 || (!more && (q.offset == 0 || !hits.empty())))
+      total = matched;
   }
-  bool more = static_cast<int64_t>(hits.size()) > q.count;
-  if (more) hits.pop_back();
-  std::optional<int64_t> total;
-  if (q.total_accurate || q.count == 0) total = c.count(q.filter.get());
-  else if (!more && (q.offset == 0 || !hits.empty()))  // this page ends the result: exact
-    total = q.offset + static_cast<int64_t>(hits.size());
   const std::string base = base_url(req);
   auto link = [&](int64_t off) {
     auto p = q.link_params;
