@@ -61,21 +61,33 @@ Prim prim(const Value& v) {
   return p;
 }
 
+// Contexts used on every evaluation, looked up once.
+struct Known {
+  CtxId boolean = model().type("boolean");
+  CtxId decimal = model().type("decimal");
+  CtxId string = model().type("string");
+  CtxId resource = model().type("Resource");
+};
+const Known& known() {
+  static const Known kKnown;
+  return kKnown;
+}
+
 Value make_bool(bool b) {
   Value v;
   v.kind = Value::Kind::kBool;
   v.boolean = b;
-  v.ctx = model().type("boolean");
+  v.ctx = known().boolean;
   return v;
 }
 Value make_number(double n) {
   Value v;
   v.kind = Value::Kind::kNumber;
   v.number = n;
-  v.ctx = model().type("decimal");
+  v.ctx = known().decimal;
   return v;
 }
-Value make_string(std::string_view s, CtxId ctx = model().type("string")) {
+Value make_string(std::string_view s, CtxId ctx = known().string) {
   Value v;
   v.kind = Value::Kind::kString;
   v.text = s;
@@ -175,6 +187,11 @@ struct Expression::Op {
   virtual ~Op() = default;
   // Appends the result of this operation on `focus` to `out`.
   virtual void eval(const Coll& focus, Env& env, Coll& out) const = 0;
+  // Adds the keys of the root object without which this operation (evaluated on the root) yields
+  // nothing; false when it may yield something regardless (exists(), literals, operators).
+  virtual bool root_keys(std::vector<std::string>&) const { return false; }
+  // True for the focus itself or a type filter on it (the root, at the top of an expression).
+  virtual bool is_focus() const { return false; }
   CtxId static_ctx = kUnknownCtx;  // the type of the results when known at compile time
 };
 
@@ -184,6 +201,7 @@ using Op = Expression::Op;
 using OpPtr = std::unique_ptr<Op>;
 
 struct ThisOp final : Op {
+  bool is_focus() const override { return true; }
   void eval(const Coll& focus, Env&, Coll& out) const override {
     out.insert(out.end(), focus.begin(), focus.end());
   }
@@ -206,6 +224,7 @@ struct RootOp final : Op {  // %resource, %context, %rootResource
 // A type name at the start of a path ("Patient" in Patient.name): the focus items of that type.
 struct TypeFilterOp final : Op {
   CtxId type = kUnknownCtx;
+  bool is_focus() const override { return true; }
   void eval(const Coll& focus, Env&, Coll& out) const override {
     for (const auto& v : focus)
       if (model().is_a(v.ctx, type)) out.push_back(v);
@@ -291,6 +310,15 @@ struct MemberOp final : Op {
   CtxId static_owner = kUnknownCtx;
   const Member* static_member = nullptr;
 
+  bool root_keys(std::vector<std::string>& keys) const override {
+    if (src && !src->is_focus()) return src->root_keys(keys);
+    if (!static_member) {
+      keys.push_back(name);
+    } else {
+      for (const auto& v : static_member->variants) keys.push_back(v.key);
+    }
+    return true;
+  }
   const Member* member_for(CtxId ctx) const {
     return ctx == static_owner ? static_member : model().member(ctx, name);
   }
@@ -307,6 +335,7 @@ struct MemberOp final : Op {
 
 struct IndexOp final : Op {
   OpPtr src, index;
+  bool root_keys(std::vector<std::string>& keys) const override { return src->root_keys(keys); }
   void eval(const Coll& focus, Env& env, Coll& out) const override {
     Coll in, idx;
     src->eval(focus, env, in);
@@ -378,7 +407,7 @@ void resolve_reference(const Value& v, Env& env, Coll& out) {
     for (auto c : contained) {
       std::string_view id;
       if (!c["id"].get(id) && id == ref.substr(1)) {
-        push_item(c, model().type("Resource"), "contained", out);
+        push_item(c, known().resource, "contained", out);
         return;
       }
     }
@@ -412,6 +441,22 @@ struct FunctionOp final : Op {
   CtxId type_arg = kUnknownCtx;  // ofType/is/as
   std::string string_arg;        // extension(url)
   std::optional<std::regex> regex;  // matches('literal')
+
+  bool root_keys(std::vector<std::string>& keys) const override {
+    switch (spec->fn) {
+      case Fn::kExtension:
+        if (target->is_focus()) {
+          keys.push_back("extension");
+          return true;
+        }
+        return target->root_keys(keys);
+      case Fn::kWhere: case Fn::kSelect: case Fn::kFirst: case Fn::kLast: case Fn::kTail:
+      case Fn::kSkip: case Fn::kTake: case Fn::kSingle: case Fn::kOfType: case Fn::kAs:
+      case Fn::kResolve: case Fn::kDistinct: case Fn::kTrace:
+        return !target->is_focus() && target->root_keys(keys);
+      default: return false;
+    }
+  }
 
   std::optional<Prim> single_prim(const Coll& c) const {
     if (c.empty()) return std::nullopt;
@@ -667,6 +712,9 @@ struct TypeOp final : Op {  // `x is T`, `x as T`
   OpPtr src;
   bool is = true;
   CtxId type = kUnknownCtx;
+  bool root_keys(std::vector<std::string>& keys) const override {
+    return !is && !src->is_focus() && src->root_keys(keys);
+  }
   void eval(const Coll& focus, Env& env, Coll& out) const override {
     Coll in;
     src->eval(focus, env, in);
@@ -690,6 +738,10 @@ enum class Bin {
 struct BinaryOp final : Op {
   Bin op;
   OpPtr lhs, rhs;
+
+  bool root_keys(std::vector<std::string>& keys) const override {
+    return op == Bin::kUnion && lhs->root_keys(keys) && rhs->root_keys(keys);
+  }
 
   static bool equivalent(const Value& a, const Value& b) {
     Prim pa = prim(a), pb = prim(b);
@@ -1072,6 +1124,8 @@ std::shared_ptr<const Expression> Expression::compile(std::string_view text,
   Compiler c(text);
   c.root_ = e->root_ctx_;
   e->root_ = c.compile(*ast, e->root_ctx_);
+  std::vector<std::string> keys;
+  if (e->root_->root_keys(keys)) e->root_keys_ = std::move(keys);
   return e;
 }
 
@@ -1081,7 +1135,7 @@ void Expression::evaluate(simdjson::dom::element resource, EvalState& state, Col
   root.json = resource;
   root.ctx = root_ctx_;
   std::string_view rt;
-  if (!resource["resourceType"].get(rt)) {
+  if (!resource["resourceType"].get(rt) && rt != model().ctx(root_ctx_).name) {
     CtxId real = model().type(rt);
     if (real >= 0) root.ctx = real;
   }

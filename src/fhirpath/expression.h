@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -68,6 +69,10 @@ class Expression {
   }
 
   const std::string& text() const { return text_; }
+  // The keys of the root object without all of which the expression yields nothing, when the
+  // compiler can tell (paths, filters, unions of them); nullopt otherwise. Lets a caller skip the
+  // expressions a resource has no data for.
+  const std::optional<std::vector<std::string>>& root_keys() const { return root_keys_; }
   ~Expression();
 
   struct Op;  // the compiled plan (expression.cpp)
@@ -77,6 +82,7 @@ class Expression {
   std::string text_;
   std::unique_ptr<Op> root_;
   CtxId root_ctx_ = kUnknownCtx;
+  std::optional<std::vector<std::string>> root_keys_;
 };
 
 // The top-level operands of a union `a | b | c` (one part if it is not a union), as source text.

@@ -269,9 +269,18 @@ struct CompiledParam {
   std::shared_ptr<const fp::Expression> expr;  // null: not indexed (composite, special, no expression)
 };
 
+struct Hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct TypePlan {
   std::vector<CompiledParam> params;  // sorted by code
   int64_t skipped = 0;
+  // Which parameters read which key of the root object; `always` are those the compiler cannot
+  // tell (or that yield something without data, like `deceased.exists() and ...`).
+  std::unordered_map<std::string, std::vector<uint32_t>, Hash, std::equal_to<>> by_root_key;
+  std::vector<uint32_t> always;
 };
 
 struct Definition {
@@ -315,6 +324,18 @@ class FhirPathIndexer final : public Indexer {
       }
       std::sort(plan.params.begin(), plan.params.end(),
                 [](const CompiledParam& a, const CompiledParam& b) { return a.info.code < b.info.code; });
+      for (uint32_t i = 0; i < plan.params.size(); ++i) {
+        const auto& expr = plan.params[i].expr;
+        if (!expr) continue;
+        if (!expr->root_keys()) {
+          plan.always.push_back(i);
+          continue;
+        }
+        for (const auto& key : *expr->root_keys()) {
+          auto& list = plan.by_root_key[key];
+          if (list.empty() || list.back() != i) list.push_back(i);
+        }
+      }
     }
   }
 
@@ -328,13 +349,30 @@ class FhirPathIndexer final : public Indexer {
     if (parser.parse(json.data(), json.size()).get(doc) || doc.type() != element_type::OBJECT)
       return {};
     if (stats) stats->skipped_params += plan.skipped;
+    // Only the parameters that read a key the root has (or that the compiler cannot tell) are
+    // evaluated: the others yield nothing. A body of another type than the plan's (which the
+    // caller's checks normally rule out) is evaluated in full.
+    thread_local std::vector<uint8_t> active;
+    std::string_view rt;
+    bool own_type = !doc["resourceType"].get(rt) && rt == resource_type;
+    active.assign(plan.params.size(), own_type ? 0 : 1);
+    if (own_type) {
+      for (uint32_t i : plan.always) active[i] = 1;
+      for (auto field : simdjson::dom::object(doc)) {
+        auto it = plan.by_root_key.find(field.key);
+        if (it != plan.by_root_key.end())
+          for (uint32_t i : it->second) active[i] = 1;
+      }
+    }
     SearchIndex idx;
+    idx.reserve(24);
     std::vector<IndexValue> values;
-    for (const auto& p : plan.params) {
-      if (!p.expr) continue;
+    for (uint32_t pi = 0; pi < plan.params.size(); ++pi) {
+      const auto& p = plan.params[pi];
+      if (!p.expr || !active[pi]) continue;
       results.clear();
       values.clear();
-      state.strings.clear();
+      if (!state.strings.empty()) state.strings.clear();
       try {
         p.expr->evaluate(doc, state, results);
         Converter conv(values);
@@ -368,7 +406,7 @@ class FhirPathIndexer final : public Indexer {
 
  private:
   const TypePlan& plan_for(std::string_view type) const {
-    auto it = plans_.find(std::string(type));
+    auto it = plans_.find(type);
     return it != plans_.end() ? it->second : plans_.at("Resource");
   }
 
@@ -412,7 +450,7 @@ class FhirPathIndexer final : public Indexer {
     return out;
   }
 
-  std::unordered_map<std::string, TypePlan> plans_;
+  std::unordered_map<std::string, TypePlan, Hash, std::equal_to<>> plans_;
 };
 
 }  // namespace
