@@ -1,6 +1,7 @@
 #include "corpus/model_sample.h"
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 
 #include "fhirpath/model.h"
@@ -30,9 +31,18 @@ nlohmann::json synthesize(CtxId ctx, int depth, size_t variant) {
   if (c.resource && depth < 3) return {{"resourceType", "Patient"}, {"id", "c1"}};
   nlohmann::json obj = nlohmann::json::object();
   if (depth <= 0) return obj;
+  // The model also lists each choice variant (valueQuantity, ...) as an element of its own: keep
+  // only the variant chosen through the choice element, as valid FHIR has one.
+  std::set<std::string> variant_keys;
+  for (CtxId base = ctx; base >= 0; base = m.ctx(base).parent)
+    m.for_each_member(base, [&](const std::string&, const fhirpath::Member& mem) {
+      if (mem.choice)
+        for (const auto& v : mem.variants) variant_keys.insert(v.key);
+    });
   for (CtxId base = ctx; base >= 0; base = m.ctx(base).parent) {
     m.for_each_member(base, [&](const std::string& name, const fhirpath::Member& mem) {
       if (name == "extension" || name == "modifierExtension" || name == "contained") return;
+      if (!mem.choice && variant_keys.count(name)) return;
       const auto& v = mem.variants[variant % mem.variants.size()];
       if (v.ctx == ctx) return;  // recursive element (Questionnaire.item.item)
       obj[v.key] = synthesize(v.ctx, depth - 1, variant);

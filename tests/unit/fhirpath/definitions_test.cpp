@@ -39,7 +39,7 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
                                      corpus::Generator::types().end());
   corpus::Generator gen(99);
   simdjson::dom::parser parser;
-  size_t indexed = 0, evaluations = 0, nonempty = 0;
+  size_t indexed = 0, evaluations = 0, nonempty = 0, with_root_keys = 0;
   std::vector<std::string> without_expression;
   for (const auto& p : params) {
     if (p.type == "composite" || p.type == "special") continue;
@@ -73,6 +73,17 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
           }
           ++evaluations;
           if (!out.empty()) ++nonempty;
+          // root_keys() is sound: without those keys the expression yields nothing.
+          if (expr->root_keys()) {
+            ++with_root_keys;
+            auto stripped = nlohmann::json::parse(json);
+            for (const auto& k : *expr->root_keys()) stripped.erase(k);
+            std::string text = stripped.dump();
+            simdjson::dom::parser p2;
+            EvalState s2;
+            EXPECT_TRUE(expr->evaluate(p2.parse(text), s2).empty())
+                << p.id << " on " << type << " without its root keys: " << text;
+          }
         }
       }
     }
@@ -82,7 +93,9 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
             (std::vector<std::string>{"DomainResource-text", "Resource-content", "Resource-query"}));
   // The synthesised resources have every element: most expressions must find something.
   EXPECT_GT(nonempty * 10, evaluations * 7) << nonempty << " of " << evaluations << " non-empty";
-  std::cout << evaluations << " evaluations, " << nonempty << " non-empty\n";
+  EXPECT_GT(with_root_keys * 10, evaluations * 9);  // nearly every expression is a path
+  std::cout << evaluations << " evaluations, " << nonempty << " non-empty, " << with_root_keys
+            << " with root keys\n";
 }
 
 TEST(FhirPathDefinitions, UnionPartsAndRootTypes) {

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "corpus/generator.h"
 #include "index/normalize.h"
+#include "temp_dir.h"
 
 namespace fhirshift::index {
 namespace {
@@ -137,6 +143,45 @@ TEST(Indexer, LoadErrorsNameTheFile) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/search-parameters.json"), std::string::npos);
   }
+}
+
+TEST(Indexer, AnUnsupportedExpressionFailsTheLoadNamingTheParameter) {
+  testing::TempDir dir("indexer-defs");
+  auto path = dir.path() / "search-parameters.json";
+  std::ofstream(path) << R"json({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"SearchParameter",
+    "id":"Patient-odd","code":"odd","type":"string","base":["Patient"],
+    "expression":"Patient.name.descendants()"}}]})json";
+  try {
+    Indexer::load(path);
+    FAIL() << "loaded";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("Patient-odd"), std::string::npos) << what;
+    EXPECT_NE(what.find("descendants"), std::string::npos) << what;
+  }
+}
+
+// index() is called from many migrator threads at once.
+TEST(Indexer, ConcurrentCallsGiveTheSameIndexAsOneThread) {
+  corpus::Generator gen(5);
+  std::vector<std::pair<std::string, std::string>> docs;
+  for (int i = 0; i < 300; ++i) {
+    std::string type(gen.random_type());
+    docs.emplace_back(type, gen.resource(type, "t" + std::to_string(i)));
+  }
+  std::vector<SearchIndex> expected;
+  for (const auto& [type, json] : docs) expected.push_back(indexer().index(type, json));
+  std::vector<std::thread> threads;
+  std::atomic<int> differences{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < docs.size(); ++i) {
+        size_t k = (i * 7 + static_cast<size_t>(t) * 13) % docs.size();
+        if (indexer().index(docs[k].first, docs[k].second) != expected[k]) ++differences;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(differences.load(), 0);
 }
 
 }  // namespace
