@@ -112,7 +112,14 @@ std::string normalize_string(std::string_view s) {
 std::string lower_case(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) append_utf8(out, to_lower(next_code_point(s, i)));
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = next_code_point(s, i);
+    if (cp == 0x130) {  // İ lower-cases to i + combining dot above
+      out += "i\xCC\x87";
+      continue;
+    }
+    append_utf8(out, to_lower(cp));
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 //
 //   node fhirpath-oracle.js eval  <job.jsonl> <out.jsonl>   results of every expression
 //   node fhirpath-oracle.js bench <job.jsonl> [seconds]      resources/s (JSON.parse + evaluation)
+//   node fhirpath-oracle.js normalize <in.json> <out.json>    string and date normalisations
 //
 // Job file: line 1 {"params": {"<Type>": ["<expression>", ...]}}; then one line per resource
 // {"type": "<Type>", "json": "<resource JSON text>"}. Output: one line per resource
@@ -76,7 +77,53 @@ function evaluateAll(fns, resource, errors) {
   });
 }
 
+// An independent rendition of fhirshift's value normalisations (src/index/normalize.h), built on
+// the platform's Unicode decomposition and Date arithmetic, for the differential test.
+const kUndecomposed = { 'ø': 'o', 'Ø': 'o', 'ł': 'l', 'Ł': 'l', 'đ': 'd', 'Đ': 'd', 'æ': 'ae',
+  'Æ': 'ae', 'œ': 'oe', 'Œ': 'oe', 'ß': 'ss', 'þ': 'th', 'Þ': 'th', 'ð': 'd', 'Ð': 'd', 'ħ': 'h',
+  'Ħ': 'h', 'ı': 'i', 'ĸ': 'k', 'ŀ': 'l', 'Ŀ': 'l', 'ŉ': 'n', 'ŋ': 'n', 'Ŋ': 'n', 'ŧ': 't',
+  'Ŧ': 't', 'ſ': 's', 'ĳ': 'ij', 'Ĳ': 'ij' };
+function normalizeString(s) {
+  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '')
+    .replace(/[\u00c0-\u017f]/g, (c) => kUndecomposed[c] || c)
+    .toLowerCase().replace(/[\s\u00a0]+/g, ' ').trim();
+}
+function dateRange(s) {
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(s);
+  if (!m) return null;
+  const [y, mo, d, hh, mi, ss, frac, zone] = [+m[1], m[2] && +m[2], m[3] && +m[3], m[4] && +m[4],
+    m[5] && +m[5], m[6] && +m[6], m[7], m[8]];
+  const check = (v, lo, hi) => v === undefined || (v >= lo && v <= hi);
+  if (!check(mo, 1, 12) || !check(hh, 0, 23) || !check(mi, 0, 59) || !check(ss, 0, 60)) return null;
+  if (d !== undefined && (d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate())) return null;
+  const utc = (...a) => { const t = new Date(0); t.setUTCFullYear(a[0], a[1] || 0, a[2] || 1);
+    t.setUTCHours(a[3] || 0, a[4] || 0, a[5] || 0, a[6] || 0); return t.getTime(); };
+  if (mo === undefined) return [utc(y, 0, 1), utc(y + 1, 0, 1) - 1];
+  if (d === undefined) return [utc(y, mo - 1, 1), utc(y, mo, 1) - 1];
+  if (hh === undefined) return [utc(y, mo - 1, d), utc(y, mo - 1, d + 1) - 1];
+  let offset = 0;
+  if (zone && zone !== 'Z') {
+    const oh = +zone.slice(1, 3), om = +zone.slice(4, 6);
+    if (oh > 14 || om > 59) return null;
+    offset = (oh * 60 + om) * 60000 * (zone[0] === '-' ? -1 : 1);
+  }
+  const ms = frac ? Math.floor(+('0.' + frac) * 1000 + 1e-9) : 0;
+  const lo = utc(y, mo - 1, d, hh, mi, ss || 0, ms) - offset;
+  const span = ss === undefined ? 60000 : !frac ? 1000 : frac.length === 1 ? 100 : frac.length === 2 ? 10 : 1;
+  return [lo, lo + span - 1];
+}
+
 const [mode, jobFile, arg] = process.argv.slice(2);
+if (mode === 'normalize') {
+  // in: {"strings": [...], "dates": [...]}; out: {"strings": [...], "lower": [...], "dates": [[lo, hi] | null]}
+  const job = JSON.parse(fs.readFileSync(jobFile, 'utf8'));
+  fs.writeFileSync(arg, JSON.stringify({
+    strings: job.strings.map(normalizeString),
+    lower: job.strings.map((s) => s.toLowerCase()),
+    dates: job.dates.map(dateRange),
+  }));
+  process.exit(0);
+}
 const { compiled, resources } = readJob(jobFile);
 if (mode === 'eval') {
   const out = [];

@@ -5,12 +5,14 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "corpus/generator.h"
 #include "corpus/model_sample.h"
 #include "fhirpath/expression.h"
 #include "index/indexer.h"
+#include "index/normalize.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -153,6 +155,89 @@ TEST(IndexDifferential, RawResultsAgreeWithFhirpathJsOnCorpusAndEdgeCases) {
   EXPECT_LT(oracle_errors * 100, comparisons);
   EXPECT_GT(comparisons, 20000u);
   EXPECT_GT(nonempty, comparisons / 5);
+}
+
+// Every string of a JSON value, recursively.
+void collect_strings(simdjson::dom::element e, std::set<std::string>& out) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING: out.insert(std::string(std::string_view(e))); break;
+    case simdjson::dom::element_type::ARRAY:
+      for (auto item : simdjson::dom::array(e)) collect_strings(item, out);
+      break;
+    case simdjson::dom::element_type::OBJECT:
+      for (auto field : simdjson::dom::object(e)) collect_strings(field.value, out);
+      break;
+    default: break;
+  }
+}
+
+// Only Latin text: fhirshift lower-cases Latin letters only, JavaScript every script.
+bool latin_only(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0xC0 && c != 0xC3 && c != 0xC4 && c != 0xC5 && c != 0xC2 && c != 0xCC) return false;
+  }
+  return true;
+}
+
+// The string and date normalisations of the index against an independent JavaScript rendition
+// (Unicode NFD decomposition, Date arithmetic) on every string of the corpus plus tricky cases.
+TEST(IndexDifferential, StringAndDateNormalisationsAgreeWithJavaScript) {
+  std::set<std::string> strings{"Müller ", "  José\tMaría  NÚÑEZ\n", "Łukasiewicz Søren Æbelø Straße",
+                                "İstanbul ŒUVRE Ŀa", "\u00a0nbsp\u00a0", "ÿŸ", "tab\tand\nnewline"};
+  std::set<std::string> dates{"2020", "2020-02", "2021-02", "2024-02-29", "2023-02-29", "1900-02",
+                              "2000-02", "0001", "9999-12-31", "2020-03-15T10:20:30.123+02:00",
+                              "2020-03-15T00:20:30-05:30", "2020-12-31T23:59:59.9999Z",
+                              "2020-03-15T10:20", "2020-03-15T10:20:30.5Z", "2020-03-15T10:20:30.05Z",
+                              "2020-01-01T00:00:00+14:00", "2020-01-01T00:00:00-12:00",
+                              "2020-01-01T10:00:00", "2020-13", "2020-00", "2020-02-30",
+                              "2020-01-01T24:00:00Z", "2020-01-01T10:00:00+15:00", "20200101"};
+  corpus::Generator gen(77);
+  simdjson::dom::parser parser;
+  for (int i = 0; i < 1500; ++i) {
+    std::string type(gen.random_type());
+    std::string json = gen.resource(type, "n" + std::to_string(i));
+    std::set<std::string> all;
+    collect_strings(parser.parse(json), all);
+    for (const auto& s : all) {
+      if (!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && s.size() >= 4)
+        dates.insert(s);
+      else
+        strings.insert(s);
+    }
+  }
+  std::vector<std::string> strs(strings.begin(), strings.end()), dts(dates.begin(), dates.end());
+  testing::TempDir dir("normalize-diff");
+  auto in = dir.path() / "in.json", out = dir.path() / "out.json";
+  std::ofstream(in) << nlohmann::json{{"strings", strs}, {"dates", dts}}.dump();
+  auto run = testing::run_command({FHIRSHIFT_NODE, std::string(FHIRSHIFT_SOURCE_DIR) + "/tools/npm/fhirpath-oracle.js",
+                                   "normalize", in.string(), out.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream result_file(out);
+  auto theirs = nlohmann::json::parse(result_file);
+  size_t mismatches = 0, parsed = 0;
+  for (size_t i = 0; i < strs.size(); ++i) {
+    if (index::normalize_string(strs[i]) != theirs["strings"][i].get<std::string>() && ++mismatches < 20)
+      ADD_FAILURE() << "normalize_string('" << strs[i] << "') = '" << index::normalize_string(strs[i])
+                    << "', JavaScript: '" << theirs["strings"][i].get<std::string>() << "'";
+    if (latin_only(strs[i]) && index::lower_case(strs[i]) != theirs["lower"][i].get<std::string>() &&
+        ++mismatches < 20)
+      ADD_FAILURE() << "lower_case('" << strs[i] << "') = '" << index::lower_case(strs[i])
+                    << "', JavaScript: '" << theirs["lower"][i].get<std::string>() << "'";
+  }
+  for (size_t i = 0; i < dts.size(); ++i) {
+    auto mine = index::parse_date_range(dts[i]);
+    nlohmann::json m = mine ? nlohmann::json{mine->lo_ms, mine->hi_ms} : nlohmann::json(nullptr);
+    if (mine) ++parsed;
+    if (m != theirs["dates"][i] && ++mismatches < 20)
+      ADD_FAILURE() << "parse_date_range('" << dts[i] << "') = " << m.dump() << ", JavaScript: "
+                    << theirs["dates"][i].dump();
+  }
+  std::cout << strs.size() << " strings, " << dts.size() << " dates (" << parsed << " valid), "
+            << mismatches << " mismatches\n";
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_GT(strs.size(), 1000u);
+  EXPECT_GT(parsed, 1000u);
 }
 
 }  // namespace
