@@ -1,19 +1,118 @@
+#include <spdlog/spdlog.h>
+
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
+#include "common/log.h"
+#include "index/indexer.h"
+#include "verify/verifier.h"
 
 namespace fhirshift::cli {
+namespace {
 
-// Placeholder until issue #6 lands: the subcommand exists so --help lists it.
+struct VerifyArgs {
+  verify::Options options;
+  std::string mode = "full";
+  std::string since;
+  std::string report;
+  bool verbose = false;
+};
+
+int run_verify(VerifyArgs& a) {
+  init_logging(a.verbose);
+  try {
+    a.options.mode = verify::parse_mode(a.mode);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "fhirshift verify: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (!a.since.empty()) {
+    a.options.since_ms = verify::parse_iso8601(a.since);
+    if (!a.options.since_ms) {
+      std::cerr << "fhirshift verify: --since '" << a.since
+                << "' is not an ISO-8601 time (e.g. 2024-05-01T12:00:00.000Z)\n";
+      return kExitUsage;
+    }
+  }
+  if (a.options.delete_extra && !a.options.repair) {
+    std::cerr << "fhirshift verify: --delete-extra only goes with --repair\n";
+    return kExitUsage;
+  }
+  if (a.options.repair && a.options.mode == verify::Mode::kCounts) {
+    std::cerr << "fhirshift verify: --repair needs --mode full or sample (counts cannot tell "
+                 "which entries differ)\n";
+    return kExitUsage;
+  }
+  try {
+    auto indexer = index::Indexer::load(index::Indexer::default_definitions_path());
+    verify::Result result = verify::run_verify(a.options, indexer);
+    if (!a.report.empty()) {
+      std::ofstream out(a.report);
+      out << result.to_json().dump(2) << "\n";
+      if (!out) {
+        std::cerr << "fhirshift verify: cannot write the report to " << a.report << "\n";
+        std::cout << result.text() << std::flush;
+        return kExitFailure;
+      }
+    }
+    std::cout << result.text() << std::flush;
+    return result.equal() ? kExitOk : kExitFailure;
+  } catch (const std::exception& e) {
+    spdlog::error("verify failed: {}", e.what());
+    std::cerr << "fhirshift verify: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
 void add_verify(CLI::App& app, Action& action) {
-  auto* sub = app.add_subcommand("verify", "(not implemented yet: issue #6)");
-  sub->allow_extras();
-  sub->callback([&action] {
-    action = [] {
-      std::cerr << "fhirshift verify: not implemented yet (issue #6)\n";
-      return kExitFailure;
-    };
-  });
+  auto a = std::make_shared<VerifyArgs>();
+  auto* sub = app.add_subcommand(
+      "verify",
+      "Prove the current-schema target equal to the legacy source, or name what differs "
+      "(exit 0 only when equal); --repair re-copies what differs through the migrator's transform.");
+  sub->footer(
+      "\nModes:\n"
+      "  full    (default) every entry deep-compared in _id order, idx recomputed, version state\n"
+      "          checked; with --since only resources touched since then (the cut-over's final\n"
+      "          verify)\n"
+      "  sample  --sample N random source entries, their resources deep-compared\n"
+      "  counts  entries per (im, type, change) and per cur, side by side\n"
+      "The last line is the verdict: EQUAL (...) or DIFFERENT: n missing, n extra, n changed,\n"
+      "n bad state (...). Entries newer than the start point are reported as in flight, not as\n"
+      "differences; verify again once writes are fenced for a final answer. See docs/verify.md.\n");
+  auto& o = a->options;
+  sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", o.source_uri,
+                  "Legacy source connection string (database in the path, default vonkdata)")
+      ->required();
+  sub->add_option("--srcMongoCollection", o.source_collection, "Source collection")
+      ->capture_default_str();
+  sub->add_option("--mongoConnectionstring,--mongoConnectionString", o.target_uri,
+                  "Current-schema target connection string")
+      ->required();
+  sub->add_option("--mongoCollection", o.target_collection, "Target collection")
+      ->capture_default_str();
+  sub->add_option("--mode", a->mode, "counts, sample or full")
+      ->check(CLI::IsMember({"counts", "sample", "full"}))
+      ->capture_default_str();
+  sub->add_option("--since", a->since,
+                  "Only resources with an entry whose lu is at or after this ISO-8601 time");
+  sub->add_option("--sample", o.sample, "Entries to sample in --mode sample")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--sample-seed", o.sample_seed, "Replays a sample (the report prints the seed)");
+  sub->add_option("--report", a->report, "Write the JSON report to this file");
+  sub->add_flag("--repair", o.repair,
+                "Re-copy missing and changed entries and fix version state, then re-verify them");
+  sub->add_flag("--delete-extra", o.delete_extra,
+                "With --repair: also delete target entries the source does not have");
+  sub->add_option("--parallelism", o.parallelism, "Repair write workers")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  sub->add_flag("-v,--verbose", a->verbose, "Debug logging");
+  sub->callback([a, &action] { action = [a] { return run_verify(*a); }; });
 }
 
 }  // namespace fhirshift::cli

@@ -1,0 +1,89 @@
+// What a verify found, and how it is told: the verdict line the cut-over parses, the text for the
+// operator and the JSON report (docs/verify.md lists every key).
+#pragma once
+
+#include <bson/bson.h>
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace fhirshift::verify {
+
+enum class Kind { kMissing, kExtra, kChanged, kBadState };
+const char* kind_name(Kind kind);  // "missing", "extra", "changed", "bad state"
+
+// A resource: (im, type, res_id). Contained ids are unique only inside their container, so for a
+// contained entry the key can name several resources; callers treat it as a lookup key only.
+struct ResourceKey {
+  std::string im, type, res_id;
+  auto operator<=>(const ResourceKey&) const = default;
+};
+
+struct Difference {
+  Kind kind = Kind::kChanged;
+  std::string id;                // the entry's _id; for bad state, the resource's newest entry
+  std::optional<bson_oid_t> oid;  // when `id` is an ObjectId
+  std::optional<ResourceKey> key;
+  std::string resource;  // "Fhir4.0 Patient/123 v2" when known
+  std::optional<int64_t> lu_ms;  // decides "in flight"
+  std::string detail;
+  bool in_flight = false;
+  std::string quarantine;  // "<reason>: <message>" when the target's quarantine collection has it
+  int64_t count = 1;       // entries it stands for (counts mode: a whole cell)
+};
+
+// Counts every difference, keeps the first ones for the report and for --repair. Memory stays
+// bounded: beyond `kMaxKept` differences only the counts grow.
+class Findings {
+ public:
+  static constexpr size_t kMaxKept = 100000;
+
+  // Entries newer than the start point are "in flight": source-side differences are judged by the
+  // source's high-water `lu`, target-only ones (extra, bad state) by the target's. nullopt: the
+  // side was empty at the start, so everything on it is new.
+  Findings(std::optional<int64_t> source_high_water_ms, std::optional<int64_t> target_high_water_ms)
+      : source_hw_(source_high_water_ms), target_hw_(target_high_water_ms) {}
+
+  void add(Difference d);
+  // Entries newer than the start point that were only counted (counts mode).
+  void add_in_flight(int64_t n) { in_flight_ += n; }
+  // Moves `other`'s differences and counters in (results of a parallel pass).
+  void merge(Findings&& other);
+
+  int64_t count(Kind kind) const { return counts_[static_cast<int>(kind)]; }
+  int64_t in_flight() const { return in_flight_; }
+  int64_t quarantined() const { return quarantined_; }
+  int64_t total() const;  // differences that are not in flight
+  bool equal() const { return total() == 0; }
+  // Every difference is kept (so --repair can handle them all).
+  bool complete() const { return dropped_ == 0; }
+  std::vector<Difference>& kept() { return kept_; }
+  const std::vector<Difference>& kept() const { return kept_; }
+  // Marks a kept difference as quarantined (counted once).
+  void set_quarantine(Difference& d, std::string why);
+
+  // "EQUAL (...)" or "DIFFERENT: 1 missing, 0 extra, 2 changed, 0 bad state (...)".
+  std::string verdict(int64_t entries_compared) const;
+
+ private:
+  std::optional<int64_t> source_hw_, target_hw_;
+  int64_t counts_[4] = {0, 0, 0, 0};
+  int64_t in_flight_ = 0;
+  int64_t quarantined_ = 0;
+  int64_t dropped_ = 0;
+  std::vector<Difference> kept_;
+};
+
+nlohmann::json to_json(const Difference& d);
+
+// ISO-8601 UTC with milliseconds, as the cut-over prints and parses it.
+std::string format_iso8601(int64_t ms);
+// Accepts what format_iso8601 prints, plain dates and offsets; nullopt when unparsable.
+std::optional<int64_t> parse_iso8601(const std::string& text);
+
+}  // namespace fhirshift::verify

@@ -1,0 +1,820 @@
+#include "verify/verifier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "migrate/transform.h"
+#include "mongo/client.h"
+#include "mongo/collection.h"
+#include "mongo/error.h"
+#include "schema/entry.h"
+#include "schema/layout.h"
+#include "verify/compare.h"
+#include "verify/repair.h"
+
+namespace fhirshift::verify {
+namespace {
+
+using mongo::Bson;
+using mongo::Builder;
+using mongo::View;
+
+constexpr size_t kInBatch = 200;  // values per $in query
+constexpr int32_t kBatchSize = 1000;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<ResourceKey> key_of(const bson_t* doc) {
+  View v(doc);
+  auto im = v.string("im");
+  auto type = v.string("type");
+  auto res_id = v.string("res_id");
+  if (!im || !type || !res_id) return std::nullopt;
+  return ResourceKey{std::string(*im), std::string(*type), std::string(*res_id)};
+}
+
+std::string key_name(const ResourceKey& k) { return k.im + " " + k.type + "/" + k.res_id; }
+
+Bson oid_filter() {
+  Builder f;
+  f.document("_id", [](Builder& d) { d.append("$type", "objectId"); });
+  return f.extract();
+}
+
+Bson sorted_by_id_opts() {
+  Builder o;
+  o.document("sort", [](Builder& s) { s.append("_id", int32_t{1}); });
+  o.append("batchSize", kBatchSize);
+  return o.extract();
+}
+
+// The part of the verify that talks to both stores.
+class Session {
+ public:
+  Session(const Options& options, std::shared_ptr<const index::Indexer> indexer)
+      : opt_(options),
+        indexer_(std::move(indexer)),
+        comparator_(*indexer_),
+        source_uri_(mongo::Uri::parse(options.source_uri)),
+        target_uri_(mongo::Uri::parse(options.target_uri)),
+        source_pool_(source_uri_, "fhirshift-verify"),
+        target_pool_(target_uri_, "fhirshift-verify") {}
+
+  Result run();
+
+  // Compares every version of `keys` and the entries `ids` (24-hex `_id`s) on both sides.
+  void run_scoped(const std::set<ResourceKey>& keys, const std::set<std::string>& ids,
+                  Findings& findings, int64_t& compared);
+
+ private:
+  mongo::Collection source(mongo::Client& c) {
+    return c.collection(source_uri_.database(), opt_.source_collection);
+  }
+  mongo::Collection target(mongo::Client& c) {
+    return c.collection(target_uri_.database(), opt_.target_collection);
+  }
+  std::optional<int64_t> high_water(mongo::Collection& coll);
+  void run_full(Result& r);
+  void run_counts(Result& r);
+  std::set<ResourceKey> since_keys(std::set<std::string>& ids);
+  std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
+  void version_pass(Findings& out);
+  void attach_quarantine(Findings& findings);
+
+  // The three outcomes of joining by `_id`.
+  void source_only(const bson_t* doc, Findings& f, int64_t& compared);
+  void target_only(const bson_t* doc, Findings& f, int64_t& compared);
+  void pair(const bson_t* s, const bson_t* t, Findings& f, int64_t& compared);
+  void resolve_contained(Findings& f);
+
+  struct ContainedCheck {
+    Difference diff;  // filled in case the container disagrees
+    bson_oid_t container;
+    bool cur;
+  };
+
+  Options opt_;
+  std::shared_ptr<const index::Indexer> indexer_;
+  EntryComparator comparator_;
+  mongo::Uri source_uri_, target_uri_;
+  mongo::ClientPool source_pool_, target_pool_;
+  std::vector<ContainedCheck> contained_checks_;
+  int64_t source_entries_ = 0, target_entries_ = 0, source_system_ = 0, target_system_ = 0;
+};
+
+std::optional<int64_t> Session::high_water(mongo::Collection& coll) {
+  Builder f;
+  f.document("lu", [](Builder& d) { d.append("$type", "date"); });
+  Builder o;
+  o.document("sort", [](Builder& s) { s.append("lu", int32_t{-1}); });
+  o.document("projection", [](Builder& p) { p.append("lu", int32_t{1}); });
+  o.append("limit", int64_t{1});
+  auto doc = coll.find_one(f.get(), o.extract().get());
+  if (!doc) return std::nullopt;
+  return View(doc->get()).date("lu");
+}
+
+void Session::source_only(const bson_t* doc, Findings& f, int64_t& compared) {
+  if (schema::is_system_document(doc)) {
+    ++source_system_;
+    return;
+  }
+  ++source_entries_;
+  ++compared;
+  Difference d;
+  d.kind = Kind::kMissing;
+  d.id = id_of(doc);
+  if (auto oid = View(doc).oid("_id")) d.oid = *oid;
+  d.key = key_of(doc);
+  d.lu_ms = lu_of(doc);
+  try {
+    schema::Entry e = migrate::read_source_entry(doc);
+    d.resource = describe(e);
+    d.detail = "not in the target";
+  } catch (const migrate::TransformError& e) {
+    d.detail = std::string("not in the target; the source entry cannot be migrated (") +
+               e.reason() + ": " + e.what() + ")";
+  }
+  f.add(std::move(d));
+}
+
+void Session::target_only(const bson_t* doc, Findings& f, int64_t& compared) {
+  if (schema::is_system_document(doc)) {
+    ++target_system_;
+    return;
+  }
+  ++target_entries_;
+  ++compared;
+  Difference d;
+  d.kind = Kind::kExtra;
+  d.id = id_of(doc);
+  if (auto oid = View(doc).oid("_id")) d.oid = *oid;
+  d.key = key_of(doc);
+  d.lu_ms = lu_of(doc);
+  try {
+    d.resource = describe(schema::decode_entry(doc));
+    d.detail = "in the target only";
+  } catch (const schema::EntryError& e) {
+    d.detail = std::string("in the target only, and invalid: ") + e.what();
+  }
+  f.add(std::move(d));
+}
+
+void Session::pair(const bson_t* s, const bson_t* t, Findings& f, int64_t& compared) {
+  const bool s_system = schema::is_system_document(s);
+  const bool t_system = schema::is_system_document(t);
+  if (s_system || t_system) {
+    // A system document is never a resource; one that shares an `_id` with a resource is reported
+    // through the resource side.
+    if (s_system && t_system) {
+      ++source_system_;
+      ++target_system_;
+      return;
+    }
+    if (s_system) {
+      ++source_system_;
+      target_only(t, f, compared);
+    } else {
+      ++target_system_;
+      source_only(s, f, compared);
+    }
+    return;
+  }
+  ++source_entries_;
+  ++target_entries_;
+  ++compared;
+  Comparison c = comparator_.compare(s, t);
+  Difference d;
+  d.kind = Kind::kChanged;
+  d.id = id_of(s);
+  if (auto oid = View(s).oid("_id")) d.oid = *oid;
+  d.key = key_of(s);
+  d.lu_ms = lu_of(s);
+  if (auto tl = lu_of(t); tl && (!d.lu_ms || *tl > *d.lu_ms)) d.lu_ms = tl;
+  if (c.source)
+    d.resource = describe(*c.source);
+  else if (c.target)
+    d.resource = describe(*c.target);
+  if (!c.problems.empty()) {
+    std::string detail;
+    for (const auto& p : c.problems) detail += (detail.empty() ? "" : "; ") + p;
+    d.detail = std::move(detail);
+    f.add(std::move(d));
+    return;
+  }
+  if (c.contained_cur_differs && c.target && c.target->container &&
+      contained_checks_.size() < Findings::kMaxKept) {
+    d.kind = Kind::kBadState;
+    contained_checks_.push_back({std::move(d), *c.target->container, c.target->cur});
+  }
+}
+
+// A contained entry's `cur` must be its container's, in the target.
+void Session::resolve_contained(Findings& f) {
+  if (contained_checks_.empty()) return;
+  auto client = target_pool_.acquire();
+  auto coll = target(client);
+  for (size_t i = 0; i < contained_checks_.size(); i += kInBatch) {
+    size_t end = std::min(contained_checks_.size(), i + kInBatch);
+    Builder filter;
+    filter.document("_id", [&](Builder& d) {
+      d.array("$in", [&](mongo::ArrayBuilder& a) {
+        for (size_t j = i; j < end; ++j) a.append(contained_checks_[j].container);
+      });
+    });
+    Builder opts;
+    opts.document("projection", [](Builder& p) { p.append("cur", int32_t{1}); });
+    std::map<std::string, std::optional<bool>> containers;
+    auto cursor = coll.find(filter.get(), opts.extract().get());
+    while (const bson_t* doc = cursor.next()) containers[id_of(doc)] = View(doc).boolean("cur");
+    for (size_t j = i; j < end; ++j) {
+      auto& check = contained_checks_[j];
+      auto it = containers.find(mongo::oid_to_string(check.container));
+      if (it == containers.end()) {
+        check.diff.detail = "contained entry whose container " +
+                            mongo::oid_to_string(check.container) + " is not in the target";
+      } else if (it->second != check.cur) {
+        check.diff.detail = std::string("contained entry has cur: ") +
+                            (check.cur ? "true" : "false") + " but its container " + it->first +
+                            " has cur: " + (it->second ? (*it->second ? "true" : "false") : "?");
+      } else {
+        continue;  // follows its container, as the migrator keeps it
+      }
+      f.add(std::move(check.diff));
+    }
+  }
+  contained_checks_.clear();
+}
+
+// Streams the target in resource order (key fields only) and checks each resource's versions.
+void Session::version_pass(Findings& out) {
+  auto client = target_pool_.acquire();
+  auto coll = target(client);
+  Builder f;
+  f.document("type", [](Builder& d) { d.append("$exists", true); });
+  Builder o;
+  o.document("sort", [](Builder& s) {
+    s.append("im", int32_t{1}).append("type", int32_t{1}).append("res_id", int32_t{1});
+  });
+  o.document("projection", [](Builder& p) {
+    for (const char* k : {"im", "type", "res_id", "lu", "cur", "cnt"}) p.append(k, int32_t{1});
+  });
+  o.append("batchSize", int32_t{5000});
+  auto cursor = coll.find(f.get(), o.extract().get());
+  std::optional<ResourceKey> current;
+  std::vector<VersionFacts> versions;
+  auto flush = [&] {
+    if (!current || versions.empty()) return;
+    if (auto problem = check_version_state(versions)) {
+      Difference d;
+      d.kind = Kind::kBadState;
+      const VersionFacts* newest = &versions.front();
+      int64_t max_lu = newest->lu_ms;
+      for (const auto& v : versions) {
+        if (v.lu_ms > newest->lu_ms ||
+            (v.lu_ms == newest->lu_ms && bson_oid_compare(&v.id, &newest->id) > 0))
+          newest = &v;
+        max_lu = std::max(max_lu, v.lu_ms);
+      }
+      d.id = mongo::oid_to_string(newest->id);
+      d.oid = newest->id;
+      d.key = current;
+      d.resource = key_name(*current);
+      d.lu_ms = max_lu;
+      d.detail = *problem;
+      out.add(std::move(d));
+    }
+    versions.clear();
+  };
+  while (const bson_t* doc = cursor.next()) {
+    View v(doc);
+    if (v.boolean("cnt").value_or(false)) continue;  // contained: checked against the container
+    auto key = key_of(doc);
+    auto id = v.oid("_id");
+    auto lu = v.date("lu");
+    auto cur = v.boolean("cur");
+    if (!key || !id || !lu || !cur) continue;  // invalid: the entry pass reports it
+    if (!current || *key != *current) {
+      flush();
+      current = std::move(key);
+    }
+    versions.push_back({*id, *lu, *cur});
+  }
+  flush();
+}
+
+void Session::run_full(Result& r) {
+  Findings versions(r.source.high_water_ms, r.target.high_water_ms);
+  std::exception_ptr version_failure;
+  // The version pass reads only the target's key fields: it runs beside the entry pass.
+  std::thread version_thread([&] {
+    try {
+      version_pass(versions);
+    } catch (...) {
+      version_failure = std::current_exception();
+    }
+  });
+  try {
+    auto sc = source_pool_.acquire();
+    auto tc = target_pool_.acquire();
+    auto scoll = source(sc);
+    auto tcoll = target(tc);
+    Bson filter = oid_filter();
+    Bson opts = sorted_by_id_opts();
+    auto s_cursor = scoll.find(filter.get(), opts.get());
+    auto t_cursor = tcoll.find(filter.get(), opts.get());
+    const bson_t* s = s_cursor.next();
+    const bson_t* t = t_cursor.next();
+    bson_oid_t s_id{}, t_id{};
+    auto load_id = [](const bson_t* doc, bson_oid_t& out) {
+      if (doc) out = *View(doc).oid("_id");
+    };
+    load_id(s, s_id);
+    load_id(t, t_id);
+    auto last_log = std::chrono::steady_clock::now();
+    while (s || t) {
+      int cmp = !t ? -1 : !s ? 1 : bson_oid_compare(&s_id, &t_id);
+      if (cmp < 0) {
+        source_only(s, r.findings, r.entries_compared);
+        s = s_cursor.next();
+        load_id(s, s_id);
+      } else if (cmp > 0) {
+        target_only(t, r.findings, r.entries_compared);
+        t = t_cursor.next();
+        load_id(t, t_id);
+      } else {
+        pair(s, t, r.findings, r.entries_compared);
+        s = s_cursor.next();
+        t = t_cursor.next();
+        load_id(s, s_id);
+        load_id(t, t_id);
+      }
+      if (auto now = std::chrono::steady_clock::now(); now - last_log > std::chrono::seconds(10)) {
+        last_log = now;
+        spdlog::info("verify: {} entries compared, {} differences so far", r.entries_compared,
+                     r.findings.total());
+      }
+    }
+
+    // Documents whose `_id` is not an ObjectId (the system document, broken entries): few, so
+    // joined in memory.
+    Builder nf;
+    nf.document("_id", [](Builder& d) {
+      d.document("$not", [](Builder& n) { n.append("$type", "objectId"); });
+    });
+    Bson not_oid = nf.extract();
+    std::map<std::string, Bson> s_odd, t_odd;
+    {
+      auto c = scoll.find(not_oid.get());
+      while (const bson_t* doc = c.next()) s_odd.emplace(id_of(doc), Bson::copy_of(doc));
+    }
+    {
+      auto c = tcoll.find(not_oid.get());
+      while (const bson_t* doc = c.next()) t_odd.emplace(id_of(doc), Bson::copy_of(doc));
+    }
+    for (auto& [id, doc] : s_odd) {
+      auto it = t_odd.find(id);
+      if (it == t_odd.end()) {
+        source_only(doc.get(), r.findings, r.entries_compared);
+      } else {
+        pair(doc.get(), it->second.get(), r.findings, r.entries_compared);
+        t_odd.erase(it);
+      }
+    }
+    for (auto& [id, doc] : t_odd) target_only(doc.get(), r.findings, r.entries_compared);
+    resolve_contained(r.findings);
+  } catch (...) {
+    version_thread.join();
+    throw;
+  }
+  version_thread.join();
+  if (version_failure) std::rethrow_exception(version_failure);
+  r.findings.merge(std::move(versions));
+}
+
+void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::string>& ids,
+                         Findings& findings, int64_t& compared) {
+  auto sc = source_pool_.acquire();
+  auto tc = target_pool_.acquire();
+  auto scoll = source(sc);
+  auto tcoll = target(tc);
+  std::set<std::string> seen;
+  auto fetch = [](mongo::Collection& coll, const bson_t* filter) {
+    std::map<std::string, Bson> out;
+    auto c = coll.find(filter);
+    while (const bson_t* doc = c.next()) out.emplace(id_of(doc), Bson::copy_of(doc));
+    return out;
+  };
+  auto join = [&](std::map<std::string, Bson>& s, std::map<std::string, Bson>& t) {
+    for (auto& [id, doc] : s) {
+      if (!seen.insert(id).second) continue;
+      auto it = t.find(id);
+      if (it == t.end())
+        source_only(doc.get(), findings, compared);
+      else
+        pair(doc.get(), it->second.get(), findings, compared);
+    }
+    for (auto& [id, doc] : t)
+      if (seen.insert(id).second) target_only(doc.get(), findings, compared);
+  };
+
+  // Resources, grouped by (im, type) so that each query is one index range per res_id.
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> by_type;
+  for (const auto& k : keys) by_type[{k.im, k.type}].push_back(k.res_id);
+  for (const auto& [im_type, res_ids] : by_type) {
+    for (size_t i = 0; i < res_ids.size(); i += kInBatch) {
+      size_t end = std::min(res_ids.size(), i + kInBatch);
+      Builder f;
+      f.append("im", im_type.first).append("type", im_type.second);
+      f.document("res_id", [&](Builder& d) {
+        d.array("$in", [&](mongo::ArrayBuilder& a) {
+          for (size_t j = i; j < end; ++j) a.append(res_ids[j]);
+        });
+      });
+      Bson filter = f.extract();
+      auto s = fetch(scoll, filter.get());
+      auto t = fetch(tcoll, filter.get());
+      join(s, t);
+      // Version state of these resources in the target.
+      std::map<std::string, std::vector<VersionFacts>> versions;
+      for (auto& [id, doc] : t) {
+        View v(doc.get());
+        auto oid = v.oid("_id");
+        auto lu = v.date("lu");
+        auto cur = v.boolean("cur");
+        auto res_id = v.string("res_id");
+        if (v.boolean("cnt").value_or(false) || !oid || !lu || !cur || !res_id) continue;
+        versions[std::string(*res_id)].push_back({*oid, *lu, *cur});
+      }
+      for (auto& [res_id, facts] : versions) {
+        if (auto problem = check_version_state(facts)) {
+          Difference d;
+          d.kind = Kind::kBadState;
+          const VersionFacts* newest = &facts.front();
+          int64_t max_lu = newest->lu_ms;
+          for (const auto& v : facts) {
+            if (v.lu_ms > newest->lu_ms ||
+                (v.lu_ms == newest->lu_ms && bson_oid_compare(&v.id, &newest->id) > 0))
+              newest = &v;
+            max_lu = std::max(max_lu, v.lu_ms);
+          }
+          d.id = mongo::oid_to_string(newest->id);
+          d.oid = newest->id;
+          d.key = ResourceKey{im_type.first, im_type.second, res_id};
+          d.resource = key_name(*d.key);
+          d.lu_ms = max_lu;
+          d.detail = *problem;
+          findings.add(std::move(d));
+        }
+      }
+    }
+  }
+  // Single entries (those whose key fields are broken, extra entries of a resource).
+  std::vector<bson_oid_t> oids;
+  for (const auto& id : ids)
+    if (!seen.count(id))
+      if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
+  for (size_t i = 0; i < oids.size(); i += kInBatch) {
+    size_t end = std::min(oids.size(), i + kInBatch);
+    Builder f;
+    f.document("_id", [&](Builder& d) {
+      d.array("$in", [&](mongo::ArrayBuilder& a) {
+        for (size_t j = i; j < end; ++j) a.append(oids[j]);
+      });
+    });
+    Bson filter = f.extract();
+    auto s = fetch(scoll, filter.get());
+    auto t = fetch(tcoll, filter.get());
+    join(s, t);
+  }
+  resolve_contained(findings);
+}
+
+std::set<ResourceKey> Session::since_keys(std::set<std::string>& ids) {
+  std::set<ResourceKey> keys;
+  Builder f;
+  f.document("lu", [&](Builder& d) { d.append_date("$gte", *opt_.since_ms); });
+  Builder o;
+  o.document("projection", [](Builder& p) {
+    for (const char* k : {"im", "type", "res_id"}) p.append(k, int32_t{1});
+  });
+  Bson filter = f.extract();
+  Bson opts = o.extract();
+  for (bool src : {true, false}) {
+    auto client = src ? source_pool_.acquire() : target_pool_.acquire();
+    auto coll = src ? source(client) : target(client);
+    auto c = coll.find(filter.get(), opts.get());
+    while (const bson_t* doc = c.next()) {
+      if (schema::is_system_document(doc)) continue;
+      if (auto k = key_of(doc))
+        keys.insert(std::move(*k));
+      else
+        ids.insert(id_of(doc));
+    }
+  }
+  return keys;
+}
+
+// N entries drawn uniformly from the source: one pass over its `_id`s (an index-only scan on
+// MongoDB) with reservoir sampling, so memory is N whatever the store's size. ($sample is not
+// available on every MongoDB-compatible server.)
+std::set<ResourceKey> Session::sample_keys(uint64_t seed, std::set<std::string>& ids) {
+  std::set<ResourceKey> keys;
+  auto client = source_pool_.acquire();
+  auto coll = source(client);
+  Bson filter = oid_filter();
+  Builder o;
+  o.document("projection", [](Builder& p) { p.append("_id", int32_t{1}); });
+  o.append("batchSize", int32_t{10000});
+  std::vector<bson_oid_t> reservoir;
+  reservoir.reserve(static_cast<size_t>(opt_.sample));
+  std::mt19937_64 rng(seed);
+  int64_t seen = 0;
+  {
+    auto c = coll.find(filter.get(), o.extract().get());
+    while (const bson_t* doc = c.next()) {
+      auto oid = View(doc).oid("_id");
+      if (!oid) continue;
+      if (seen < opt_.sample) {
+        reservoir.push_back(*oid);
+      } else {
+        uint64_t j = std::uniform_int_distribution<uint64_t>(0, static_cast<uint64_t>(seen))(rng);
+        if (j < reservoir.size()) reservoir[j] = *oid;
+      }
+      ++seen;
+    }
+  }
+  Builder po;
+  po.document("projection", [](Builder& p) {
+    for (const char* k : {"im", "type", "res_id"}) p.append(k, int32_t{1});
+  });
+  Bson opts = po.extract();
+  for (size_t i = 0; i < reservoir.size(); i += kInBatch) {
+    size_t end = std::min(reservoir.size(), i + kInBatch);
+    Builder f;
+    f.document("_id", [&](Builder& d) {
+      d.array("$in", [&](mongo::ArrayBuilder& a) {
+        for (size_t j = i; j < end; ++j) a.append(reservoir[j]);
+      });
+    });
+    auto c = coll.find(f.extract().get(), opts.get());
+    while (const bson_t* doc = c.next()) {
+      if (schema::is_system_document(doc)) continue;
+      if (auto k = key_of(doc))
+        keys.insert(std::move(*k));
+      else
+        ids.insert(id_of(doc));
+    }
+  }
+  return keys;
+}
+
+void Session::attach_quarantine(Findings& findings) {
+  std::vector<Difference*> missing;
+  for (auto& d : findings.kept())
+    if (d.kind == Kind::kMissing && d.oid) missing.push_back(&d);
+  if (missing.empty()) return;
+  auto client = target_pool_.acquire();
+  auto q = client.collection(target_uri_.database(),
+                             schema::quarantine_collection(opt_.target_collection));
+  for (size_t i = 0; i < missing.size(); i += kInBatch) {
+    size_t end = std::min(missing.size(), i + kInBatch);
+    Builder f;
+    f.document("_id", [&](Builder& d) {
+      d.array("$in", [&](mongo::ArrayBuilder& a) {
+        for (size_t j = i; j < end; ++j) a.append(*missing[j]->oid);
+      });
+    });
+    std::map<std::string, std::string> reasons;
+    auto c = q.find(f.extract().get());
+    while (const bson_t* doc = c.next()) {
+      View v(doc);
+      reasons[id_of(doc)] = std::string(v.string("reason").value_or("?")) + ": " +
+                            std::string(v.string("message").value_or(""));
+    }
+    for (size_t j = i; j < end; ++j)
+      if (auto it = reasons.find(missing[j]->id); it != reasons.end())
+        findings.set_quarantine(*missing[j], it->second);
+  }
+}
+
+void Session::run_counts(Result& r) {
+  // The same population on both sides: entries not newer than the source's start point (newer
+  // ones are in flight), and not older than --since.
+  auto match = [&](bool in_flight) {
+    Builder m;
+    m.document("type", [](Builder& d) { d.append("$exists", true); });
+    if (r.source.high_water_ms || opt_.since_ms)
+      m.document("lu", [&](Builder& d) {
+        if (r.source.high_water_ms)
+          d.append_date(in_flight ? "$gt" : "$lte", *r.source.high_water_ms);
+        if (opt_.since_ms) d.append_date("$gte", *opt_.since_ms);
+      });
+    return m.extract();
+  };
+  std::map<std::pair<std::string, std::string>, CountRow> rows;
+  for (bool src : {true, false}) {
+    auto client = src ? source_pool_.acquire() : target_pool_.acquire();
+    auto coll = src ? source(client) : target(client);
+    Bson m = match(false);
+    Builder p;
+    p.array("pipeline", [&](mongo::ArrayBuilder& stages) {
+      stages.document([&](Builder& s) { s.append_document("$match", m.get()); });
+      stages.document([](Builder& s) {
+        s.document("$group", [](Builder& g) {
+          g.document("_id", [](Builder& id) {
+            id.append("im", "$im").append("type", "$type").append("cur", "$cur").append(
+                "change", "$change");
+          });
+          g.document("n", [](Builder& n) { n.append("$sum", int32_t{1}); });
+        });
+      });
+    });
+    Bson pipeline = p.extract();
+    bson_iter_t it;
+    bson_iter_init_find(&it, pipeline.get(), "pipeline");
+    uint32_t len;
+    const uint8_t* data;
+    bson_iter_array(&it, &len, &data);
+    bson_t stages;
+    bson_init_static(&stages, data, len);
+    auto c = coll.aggregate(&stages);
+    while (const bson_t* doc = c.next()) {
+      auto id = View(doc).document("_id");
+      if (!id) continue;
+      int64_t n = View(doc).integer("n").value_or(0);
+      std::string im(id->string("im").value_or("?"));
+      std::string type(id->string("type").value_or("?"));
+      auto& row = rows[{im, type}];
+      row.im = im;
+      row.type = type;
+      CountCells& cells = src ? row.source : row.target;
+      cells.total += n;
+      if (id->boolean("cur").value_or(false)) cells.cur += n;
+      std::string change(id->string("change").value_or(""));
+      if (change == "c") cells.created += n;
+      else if (change == "u") cells.updated += n;
+      else if (change == "d") cells.deleted += n;
+    }
+    Builder sys;
+    sys.document("type", [](Builder& d) { d.append("$exists", false); });
+    (src ? r.source : r.target).system_documents = coll.count(sys.extract().get());
+    if (r.source.high_water_ms) {
+      Bson in_flight = match(true);
+      r.findings.add_in_flight(coll.count(in_flight.get()));
+    }
+  }
+  for (auto& [k, row] : rows) {
+    r.source.entries += row.source.total;
+    r.target.entries += row.target.total;
+    r.entries_compared += std::max(row.source.total, row.target.total);
+    auto diff = [&](const char* change, int64_t s, int64_t t) {
+      if (s == t) return;
+      Difference d;
+      d.kind = s > t ? Kind::kMissing : Kind::kExtra;
+      d.resource = row.im + " " + row.type;
+      d.detail = std::string("entries with change \"") + change + "\": source " +
+                 std::to_string(s) + ", target " + std::to_string(t);
+      d.count = std::abs(s - t);
+      r.findings.add(std::move(d));
+    };
+    diff("c", row.source.created, row.target.created);
+    diff("u", row.source.updated, row.target.updated);
+    diff("d", row.source.deleted, row.target.deleted);
+    r.counts.push_back(row);
+  }
+}
+
+Result Session::run() {
+  Result r;
+  r.mode = opt_.mode;
+  r.since_ms = opt_.since_ms;
+  r.started_at_ms = now_ms();
+  auto t0 = std::chrono::steady_clock::now();
+  r.source.ns = source_uri_.database() + "." + opt_.source_collection;
+  r.target.ns = target_uri_.database() + "." + opt_.target_collection;
+  r.source.hosts = source_uri_.hosts();
+  r.target.hosts = target_uri_.hosts();
+  {
+    auto sc = source_pool_.acquire();
+    auto tc = target_pool_.acquire();
+    sc.ping();
+    tc.ping();
+    auto scoll = source(sc);
+    auto tcoll = target(tc);
+    // The start point: entries newer than this are in flight.
+    r.source.high_water_ms = high_water(scoll);
+    r.target.high_water_ms = high_water(tcoll);
+    r.source.quarantine =
+        sc.collection(source_uri_.database(), schema::quarantine_collection(opt_.source_collection))
+            .estimated_count();
+    r.target.quarantine =
+        tc.collection(target_uri_.database(), schema::quarantine_collection(opt_.target_collection))
+            .estimated_count();
+  }
+  r.findings = Findings(r.source.high_water_ms, r.target.high_water_ms);
+  spdlog::info("verify {} of {} (on {}) against {} (on {}); start point: source lu {}, target lu {}",
+               mode_name(opt_.mode), r.target.ns, r.target.hosts, r.source.ns, r.source.hosts,
+               r.source.high_water_ms ? format_iso8601(*r.source.high_water_ms) : "none (empty)",
+               r.target.high_water_ms ? format_iso8601(*r.target.high_water_ms) : "none (empty)");
+
+  if (opt_.mode == Mode::kCounts) {
+    run_counts(r);
+  } else if (opt_.mode == Mode::kFull && !opt_.since_ms) {
+    run_full(r);
+  } else {
+    std::set<std::string> ids;
+    std::set<ResourceKey> keys;
+    if (opt_.mode == Mode::kSample) {
+      r.sample_seed = opt_.sample_seed ? opt_.sample_seed : std::random_device{}();
+      keys = sample_keys(r.sample_seed, ids);
+    } else {
+      keys = since_keys(ids);
+    }
+    spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
+    run_scoped(keys, ids, r.findings, r.entries_compared);
+  }
+  if (opt_.mode != Mode::kCounts) {
+    r.source.entries = source_entries_;
+    r.target.entries = target_entries_;
+    r.source.system_documents = source_system_;
+    r.target.system_documents = target_system_;
+    attach_quarantine(r.findings);
+  }
+
+  if (opt_.repair && opt_.mode != Mode::kCounts && !r.findings.equal()) {
+    RepairSummary summary;
+    summary.verdict_before = r.verdict();
+    spdlog::info("repair: {}", summary.verdict_before);
+    RepairScope scope = repair_differences(
+        RepairTarget{source_pool_, source_uri_.database(), opt_.source_collection, target_pool_,
+                     target_uri_.database(), opt_.target_collection},
+        r.findings, opt_.delete_extra, opt_.parallelism, indexer_, summary);
+    // Re-verify what the repair touched (or everything, when there were too many to keep).
+    Findings after(r.source.high_water_ms, r.target.high_water_ms);
+    int64_t compared = 0;
+    source_entries_ = target_entries_ = source_system_ = target_system_ = 0;
+    if (r.findings.complete()) {
+      run_scoped(scope.keys, scope.ids, after, compared);
+      // In-flight differences were left to the migrator: still reported as such.
+      for (auto& d : r.findings.kept())
+        if (d.in_flight) after.add(std::move(d));
+      r.findings = std::move(after);
+    } else {
+      r.findings = std::move(after);
+      r.entries_compared = 0;
+      run_full(r);
+      compared = 0;
+    }
+    r.entries_compared = std::max(r.entries_compared, compared);
+    attach_quarantine(r.findings);
+    r.repair = std::move(summary);
+  }
+  r.took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+  return r;
+}
+
+}  // namespace
+
+Mode parse_mode(const std::string& text) {
+  if (text == "counts") return Mode::kCounts;
+  if (text == "sample") return Mode::kSample;
+  if (text == "full") return Mode::kFull;
+  throw std::invalid_argument("unknown verify mode '" + text + "' (counts, sample or full)");
+}
+
+const char* mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::kCounts: return "counts";
+    case Mode::kSample: return "sample";
+    case Mode::kFull: return "full";
+  }
+  return "?";
+}
+
+bool CountRow::entries_differ() const {
+  return source.total != target.total || source.created != target.created ||
+         source.updated != target.updated || source.deleted != target.deleted;
+}
+
+Result run_verify(const Options& options, std::shared_ptr<const index::Indexer> indexer) {
+  mongo::ensure_driver_initialized();
+  Session session(options, std::move(indexer));
+  return session.run();
+}
+
+}  // namespace fhirshift::verify

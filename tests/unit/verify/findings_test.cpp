@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include "verify/findings.h"
+
+namespace fhirshift::verify {
+namespace {
+
+Difference diff(Kind kind, std::optional<int64_t> lu) {
+  Difference d;
+  d.kind = kind;
+  d.id = "x";
+  d.lu_ms = lu;
+  return d;
+}
+
+TEST(Findings, EqualWhenNothingButInFlightDifferences) {
+  Findings f(1000, 900);
+  EXPECT_TRUE(f.equal());
+  EXPECT_EQ(f.verdict(10).rfind("EQUAL (10 entries compared)", 0), 0u) << f.verdict(10);
+  f.add(diff(Kind::kMissing, 1001));   // newer than the source's start point
+  f.add(diff(Kind::kExtra, 950));      // newer than the target's
+  f.add(diff(Kind::kBadState, 901));
+  EXPECT_TRUE(f.equal());
+  EXPECT_EQ(f.in_flight(), 3);
+  EXPECT_NE(f.verdict(10).find("3 in flight"), std::string::npos);
+  EXPECT_EQ(f.verdict(10).rfind("EQUAL", 0), 0u);
+}
+
+TEST(Findings, TheVerdictCountsEachKind) {
+  Findings f(1000, 1000);
+  f.add(diff(Kind::kMissing, 5));
+  f.add(diff(Kind::kMissing, std::nullopt));
+  f.add(diff(Kind::kExtra, 10));
+  f.add(diff(Kind::kChanged, 1000));
+  f.add(diff(Kind::kBadState, 3));
+  Difference cell = diff(Kind::kExtra, std::nullopt);
+  cell.count = 4;
+  f.add(cell);
+  EXPECT_FALSE(f.equal());
+  EXPECT_EQ(f.verdict(7).rfind("DIFFERENT: 2 missing, 5 extra, 1 changed, 1 bad state (7 entries", 0), 0u)
+      << f.verdict(7);
+  f.set_quarantine(f.kept()[0], "bad-field: x");
+  f.set_quarantine(f.kept()[0], "bad-field: x");
+  EXPECT_EQ(f.quarantined(), 1);
+  EXPECT_NE(f.verdict(7).find("1 quarantined"), std::string::npos);
+}
+
+TEST(Findings, AnEmptySideMakesEverythingOnItInFlight) {
+  Findings f(std::nullopt, std::nullopt);
+  f.add(diff(Kind::kMissing, 1));
+  EXPECT_TRUE(f.equal());
+  EXPECT_EQ(f.in_flight(), 1);
+}
+
+TEST(Findings, KeepsABoundedNumberButCountsAll) {
+  Findings f(10, 10);
+  for (size_t i = 0; i < Findings::kMaxKept + 5; ++i) f.add(diff(Kind::kChanged, 1));
+  EXPECT_EQ(f.count(Kind::kChanged), static_cast<int64_t>(Findings::kMaxKept + 5));
+  EXPECT_EQ(f.kept().size(), Findings::kMaxKept);
+  EXPECT_FALSE(f.complete());
+}
+
+TEST(Iso8601, RoundTripsWhatTheCutOverPrints) {
+  EXPECT_EQ(format_iso8601(1704164645678), "2024-01-02T03:04:05.678Z");
+  EXPECT_EQ(parse_iso8601("2024-01-02T03:04:05.678Z"), 1704164645678);
+  EXPECT_EQ(parse_iso8601("2024-01-02T04:04:05.678+01:00"), 1704164645678);
+  EXPECT_EQ(parse_iso8601("2024-01-02T03:04:05Z"), 1704164645000);
+  EXPECT_EQ(parse_iso8601("2024-01-02"), 1704153600000);
+  EXPECT_EQ(format_iso8601(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_FALSE(parse_iso8601("yesterday"));
+  EXPECT_FALSE(parse_iso8601("2024-13-01T00:00:00Z"));
+}
+
+}  // namespace
+}  // namespace fhirshift::verify
