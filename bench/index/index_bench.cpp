@@ -36,7 +36,9 @@ std::vector<Doc> corpus(const std::string& type, int n) {
   return out;
 }
 
-size_t heap_in_use() { return mallinfo2().uordblks; }
+size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
 
 const Indexer& indexer() {
   static std::shared_ptr<const Indexer> kIndexer = Indexer::load(FHIRSHIFT_SEARCH_PARAMETERS);
@@ -56,7 +58,8 @@ void run(benchmark::State& state, const std::vector<Doc>& docs) {
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["values/resource"] = static_cast<double>(values) / static_cast<double>(state.iterations());
+  state.counters["values/resource"] =
+      static_cast<double>(values) / static_cast<double>(state.iterations());
   state.counters["errors"] = static_cast<double>(stats.evaluation_errors);
 }
 
@@ -105,7 +108,8 @@ void write_job(const std::string& path) {
   }
   std::ofstream out(path);
   out << header.dump() << "\n";
-  for (const auto& d : docs) out << nlohmann::json{{"type", d.type}, {"json", d.json}}.dump() << "\n";
+  for (const auto& d : docs)
+    out << nlohmann::json{{"type", d.type}, {"json", d.json}}.dump() << "\n";
 }
 
 }  // namespace

@@ -143,11 +143,19 @@ const std::array<Vital, 9> kVitals{{
     {{kLoinc, "8310-5", "Body temperature"}, "Cel", "Cel", 35, 41, 2},
     {{kLoinc, "2339-0", "Glucose [Mass/volume] in Blood"}, "mg/dL", "mg/dL", 60, 300, 0},
     {{kLoinc, "718-7", "Hemoglobin [Mass/volume] in Blood"}, "g/dL", "g/dL", 8, 18, 1},
-    {{kLoinc, "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma"}, "mg/dL", "mg/dL", 120,
-     300, 0},
+    {{kLoinc, "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma"},
+     "mg/dL",
+     "mg/dL",
+     120,
+     300,
+     0},
     {{kLoinc, "39156-5", "Body mass index (BMI) [Ratio]"}, "kg/m2", "kg/m2", 15, 45, 2},
-    {{kLoinc, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"}, "%", "%", 85,
-     100, 0},
+    {{kLoinc, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"},
+     "%",
+     "%",
+     85,
+     100,
+     0},
 }};
 const std::array<Code, 4> kCodedObs{{
     {kLoinc, "72166-2", "Tobacco smoking status"},
@@ -176,7 +184,8 @@ const std::array<Code, 10> kConditions{{
     {kSnomed, "72892002", "Normal pregnancy"},
 }};
 const std::array<Code, 6> kIcd10{{
-    {"http://hl7.org/fhir/sid/icd-10-cm", "E11.9", "Type 2 diabetes mellitus without complications"},
+    {"http://hl7.org/fhir/sid/icd-10-cm", "E11.9",
+     "Type 2 diabetes mellitus without complications"},
     {"http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential (primary) hypertension"},
     {"http://hl7.org/fhir/sid/icd-10-cm", "J45.909", "Unspecified asthma, uncomplicated"},
     {"http://hl7.org/fhir/sid/icd-10-cm", "U07.1", "COVID-19"},
@@ -275,31 +284,33 @@ const std::array<Code, 3> kOrgTypes{{
     {"http://terminology.hl7.org/CodeSystem/organization-type", "dept", "Hospital Department"},
 }};
 
-const std::array<const char*, 16> kFamilies{"Smith",  "Müller",   "García",   "Nguyen",
-                                            "O'Brien", "Johnson", "Łukasiewicz", "Dubois",
-                                            "Kowalski", "van der Berg", "Rossi",  "Andersson",
-                                            "Schäfer", "Okafor",  "Yamamoto", "Núñez"};
-const std::array<const char*, 16> kGivens{"John",  "Maria",   "José",  "Zoë",  "Anna",  "Peter",
-                                          "Chloé", "Mohammed", "Wei",  "Olga", "Liam",  "Søren",
-                                          "Amélie", "Kwame",  "Ana-Lucía", "Björn"};
+const std::array<const char*, 16> kFamilies{"Smith",    "Müller",       "García",      "Nguyen",
+                                            "O'Brien",  "Johnson",      "Łukasiewicz", "Dubois",
+                                            "Kowalski", "van der Berg", "Rossi",       "Andersson",
+                                            "Schäfer",  "Okafor",       "Yamamoto",    "Núñez"};
+const std::array<const char*, 16> kGivens{
+    "John", "Maria", "José", "Zoë",   "Anna",   "Peter", "Chloé",     "Mohammed",
+    "Wei",  "Olga",  "Liam", "Søren", "Amélie", "Kwame", "Ana-Lucía", "Björn"};
 const std::array<const char*, 6> kMailboxes{"john", "maria", "jose", "zoe", "wei", "b.smith"};
 const std::array<const char*, 12> kCities{"Boston",  "Zürich", "São Paulo", "Berlin",
                                           "Lyon",    "Austin", "Kraków",    "Amsterdam",
                                           "Toronto", "Osaka",  "Madrid",    "Springfield"};
-const std::array<const char*, 10> kStreets{"Main Street", "Bahnhofstrasse", "Rue de la Paix",
-                                           "Elm Avenue",  "Calle Mayor",    "Kings Road",
-                                           "Oak Lane",    "Königsallee",    "Harbour Way",
-                                           "Maple Court"};
+const std::array<const char*, 10> kStreets{
+    "Main Street", "Bahnhofstrasse", "Rue de la Paix", "Elm Avenue",  "Calle Mayor",
+    "Kings Road",  "Oak Lane",       "Königsallee",    "Harbour Way", "Maple Court"};
 const std::array<const char*, 8> kStates{"MA", "ZH", "SP", "BE", "TX", "ON", "CA", "NY"};
 const std::array<const char*, 8> kCountries{"US", "CH", "BR", "DE", "FR", "CA", "NL", "JP"};
-const std::array<const char*, 6> kOrgNames{"Good Health Clinic", "St. Mary's Hospital",
+const std::array<const char*, 6> kOrgNames{"Good Health Clinic",        "St. Mary's Hospital",
                                            "Universitätsspital Zürich", "Acme Insurance Co.",
-                                           "Hôpital Saint-Louis", "Community Care Partners"};
-const std::array<const char*, 8> kNotes{
-    "Patient reports feeling better.", "Follow up in 2 weeks.",
-    "Discussed risks and benefits; patient agrees.", "Lab drawn fasting.",
-    "Seen with interpreter (Spanish).", "Note: \"as needed\" per patient preference",
-    "Multi-line\nnote with a tab\tinside", "Allergy reviewed – no change."};
+                                           "Hôpital Saint-Louis",       "Community Care Partners"};
+const std::array<const char*, 8> kNotes{"Patient reports feeling better.",
+                                        "Follow up in 2 weeks.",
+                                        "Discussed risks and benefits; patient agrees.",
+                                        "Lab drawn fasting.",
+                                        "Seen with interpreter (Spanish).",
+                                        "Note: \"as needed\" per patient preference",
+                                        "Multi-line\nnote with a tab\tinside",
+                                        "Allergy reviewed – no change."};
 const std::array<const char*, 6> kZones{"Z", "+01:00", "-05:00", "+05:30", "+14:00", "-09:30"};
 
 std::string pad(int v, int width) {
@@ -478,13 +489,14 @@ class Doc {
       } else if (p < 85) {
         s("reference", "https://fhir.example.org/r4/" + std::string(type) + "/" + ref_id());
       } else if (p < 90) {
-        s("reference", std::string(type) + "/" + ref_id() + "/_history/" +
-                           std::to_string(r.between(1, 5)));
+        s("reference",
+          std::string(type) + "/" + ref_id() + "/_history/" + std::to_string(r.between(1, 5)));
       } else if (p < 94) {
         k("identifier").identifier("http://hospital.example.org/ids", ref_id());
       } else if (p < 97 && !contained_ids.empty()) {
-        s("reference", "#" + contained_ids[static_cast<size_t>(r.below(
-                                 static_cast<int>(contained_ids.size())))]);
+        s("reference",
+          "#" +
+              contained_ids[static_cast<size_t>(r.below(static_cast<int>(contained_ids.size())))]);
       } else {
         s("reference", "urn:uuid:" + uuid());
       }
@@ -588,8 +600,8 @@ class Doc {
           int p = r.below(3);
           s("system", p == 0 ? "phone" : p == 1 ? "email" : "fax");
           if (p == 1)
-            s("value", std::string(r.pick(kMailboxes)) + std::to_string(r.below(999)) +
-                           "@example.org");
+            s("value",
+              std::string(r.pick(kMailboxes)) + std::to_string(r.below(999)) + "@example.org");
           else
             s("value", "+1 555 " + pad(r.below(10000000), 7));
           s("use", r.pct(50) ? "home" : (r.pct(50) ? "work" : "mobile"));
@@ -630,15 +642,15 @@ class Doc {
         s("periodUnit", r.pct(70) ? "d" : "wk");
       });
       if (r.pct(40))
-        k("code").simple_concept("http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
-                                 "BID", "BID");
+        k("code").simple_concept("http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "BID",
+                                 "BID");
     });
   }
   void narrative(std::string_view summary) {
     o("text", [&] {
       s("status", "generated");
-      s("div", "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>" + std::string(summary) +
-                   "</p></div>");
+      s("div",
+        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>" + std::string(summary) + "</p></div>");
     });
   }
   void meta() {
@@ -693,8 +705,7 @@ void contained_medication(Doc& d, const std::string& id) {
     d.s("resourceType", "Medication");
     d.s("id", id);
     d.k("code").cc(kMedications);
-    if (d.r.pct(50))
-      d.k("form").simple_concept(kSnomed, "385055001", "Tablet");
+    if (d.r.pct(50)) d.k("form").simple_concept(kSnomed, "385055001", "Tablet");
   });
 }
 void contained_practitioner(Doc& d, const std::string& id) {
@@ -846,8 +857,8 @@ void location(Doc& d, bool) {
   if (r.pct(40)) d.s("description", "Second floor, east wing");
   d.s("mode", "instance");
   d.a("type", [&] {
-    d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-RoleCode",
-                     r.pct(50) ? "HOSP" : "ER", r.pct(50) ? "Hospital" : "Emergency room");
+    d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-RoleCode", r.pct(50) ? "HOSP" : "ER",
+                     r.pct(50) ? "Hospital" : "Emergency room");
   });
   d.telecoms("telecom");
   d.k("address").address();
@@ -880,12 +891,13 @@ void encounter(Doc& d, bool nested) {
   d.identifiers("identifier", "http://hospital.example.org/encounters");
   d.status("status", {"finished", "finished", "in-progress", "planned", "cancelled", "arrived"});
   d.k("class").coding({"http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                       r.pct(70) ? "AMB" : "IMP", r.pct(70) ? "ambulatory" : "inpatient encounter"});
+                       r.pct(70) ? "AMB" : "IMP",
+                       r.pct(70) ? "ambulatory" : "inpatient encounter"});
   d.a("type", [&] { d.cc(kEncounterTypes); });
   if (r.pct(30)) d.k("serviceType").cc(kSpecialties);
   if (r.pct(20))
-    d.k("priority").simple_concept("http://terminology.hl7.org/CodeSystem/v3-ActPriority", "R",
-                                   "routine");
+    d.k("priority")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/v3-ActPriority", "R", "routine");
   d.k("subject").reference("Patient");
   if (r.pct(20)) d.references("episodeOfCare", "EpisodeOfCare", 1);
   if (r.pct(20)) d.references("basedOn", "ServiceRequest", 1);
@@ -917,8 +929,9 @@ void encounter(Doc& d, bool nested) {
     });
   if (r.pct(20))
     d.o("hospitalization", [&] {
-      d.k("admitSource").simple_concept(
-          "http://terminology.hl7.org/CodeSystem/admit-source", "emd", "From accident/emergency department");
+      d.k("admitSource")
+          .simple_concept("http://terminology.hl7.org/CodeSystem/admit-source", "emd",
+                          "From accident/emergency department");
       d.k("dischargeDisposition")
           .simple_concept("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home",
                           "Home");
@@ -942,8 +955,8 @@ void observation(Doc& d, bool nested) {
   }
   if (r.pct(60)) d.identifiers("identifier", "http://lab.example.org/results");
   if (r.pct(10)) d.references("basedOn", "ServiceRequest", 1);
-  d.status("status", {"final", "final", "final", "amended", "preliminary", "registered",
-                      "entered-in-error"});
+  d.status("status",
+           {"final", "final", "final", "amended", "preliminary", "registered", "entered-in-error"});
   int kind = r.below(100);  // 0-59 vital quantity, 60-74 coded, 75-84 BP panel, rest other [x]
   const char* category = kind < 60 || kind >= 75 ? "vital-signs" : "laboratory";
   d.a("category", [&] {
@@ -959,7 +972,8 @@ void observation(Doc& d, bool nested) {
   } else if (kind < 75) {
     d.k("code").cc(kCodedObs);
   } else if (kind < 85) {
-    d.k("code").simple_concept(kLoinc, "85354-9", "Blood pressure panel with all children optional");
+    d.k("code").simple_concept(kLoinc, "85354-9",
+                               "Blood pressure panel with all children optional");
   } else {
     d.k("code").w.object([&] {
       d.a("coding", [&] { d.coding({kLoinc, "75325-1", "Symptom"}); });
@@ -994,20 +1008,36 @@ void observation(Doc& d, bool nested) {
     d.k("valueCodeableConcept").cc(kObsAnswers);
   } else if (kind >= 85) {
     switch (r.below(9)) {
-      case 0: d.s("valueString", r.pick(kNotes)); break;
-      case 1: d.b("valueBoolean", r.pct(50)); break;
-      case 2: d.n("valueInteger", std::to_string(r.between(0, 10))); break;
-      case 3: d.k("valueRange").range(r.between(1, 5), r.between(6, 10), "mg"); break;
+      case 0:
+        d.s("valueString", r.pick(kNotes));
+        break;
+      case 1:
+        d.b("valueBoolean", r.pct(50));
+        break;
+      case 2:
+        d.n("valueInteger", std::to_string(r.between(0, 10)));
+        break;
+      case 3:
+        d.k("valueRange").range(r.between(1, 5), r.between(6, 10), "mg");
+        break;
       case 4:
         d.o("valueRatio", [&] {
           d.k("numerator").quantity("mg", "mg", std::to_string(r.between(1, 500)));
           d.k("denominator").quantity("mL", "mL", std::to_string(r.between(1, 10)));
         });
         break;
-      case 5: d.s("valueTime", pad(r.between(0, 23), 2) + ":" + pad(r.between(0, 59), 2) + ":00"); break;
-      case 6: d.s("valueDateTime", d.date_time()); break;
-      case 7: d.k("valuePeriod").period(); break;
-      default: d.k("valueQuantity").quantity("score", "{score}", d.decimal(0, 10, 1)); break;
+      case 5:
+        d.s("valueTime", pad(r.between(0, 23), 2) + ":" + pad(r.between(0, 59), 2) + ":00");
+        break;
+      case 6:
+        d.s("valueDateTime", d.date_time());
+        break;
+      case 7:
+        d.k("valuePeriod").period();
+        break;
+      default:
+        d.k("valueQuantity").quantity("score", "{score}", d.decimal(0, 10, 1));
+        break;
     }
   }
   if (r.pct(20))
@@ -1034,13 +1064,15 @@ void observation(Doc& d, bool nested) {
                                  i == 0 ? "Systolic blood pressure" : "Diastolic blood pressure");
       if (r.pct(95))
         d.k("valueQuantity")
-            .quantity("mmHg", "mm[Hg]", std::to_string(i == 0 ? r.between(95, 180) : r.between(55, 110)));
+            .quantity("mmHg", "mm[Hg]",
+                      std::to_string(i == 0 ? r.between(95, 180) : r.between(55, 110)));
       else
         d.k("dataAbsentReason")
             .simple_concept("http://terminology.hl7.org/CodeSystem/data-absent-reason", "error");
       if (r.pct(20))
         d.a("interpretation", [&] {
-          d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N");
+          d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                           "N");
         });
     });
 }
@@ -1050,11 +1082,21 @@ void onset_like(Doc& d, const char* prefix, bool allow_string) {
   std::string p(prefix);
   switch (r.below(allow_string ? 6 : 5)) {
     case 0:
-    case 1: d.s(p + "DateTime", d.date_time(1990, 2024)); break;
-    case 2: d.k(p + "Age").age(); break;
-    case 3: d.k(p + "Period").period(1990, 2024); break;
-    case 4: d.k(p + "Range").range(r.between(1, 30), r.between(31, 80), "a"); break;
-    default: d.s(p + "String", "in childhood"); break;
+    case 1:
+      d.s(p + "DateTime", d.date_time(1990, 2024));
+      break;
+    case 2:
+      d.k(p + "Age").age();
+      break;
+    case 3:
+      d.k(p + "Period").period(1990, 2024);
+      break;
+    case 4:
+      d.k(p + "Range").range(r.between(1, 30), r.between(31, 80), "a");
+      break;
+    default:
+      d.s(p + "String", "in childhood");
+      break;
   }
 }
 
@@ -1073,8 +1115,9 @@ void condition(Doc& d, bool) {
                      r.pct(60) ? "problem-list-item" : "encounter-diagnosis");
   });
   if (r.pct(30))
-    d.k("severity").simple_concept(kSnomed, r.pct(50) ? "24484000" : "6736007",
-                                   r.pct(50) ? "Severe" : "Moderate");
+    d.k("severity")
+        .simple_concept(kSnomed, r.pct(50) ? "24484000" : "6736007",
+                        r.pct(50) ? "Severe" : "Moderate");
   {
     // SNOMED, sometimes with the matching ICD-10-CM coding (the tables share their first rows)
     size_t i = static_cast<size_t>(r.below(static_cast<int>(kConditions.size())));
@@ -1120,10 +1163,18 @@ void procedure(Doc& d, bool) {
   switch (r.below(6)) {
     case 0:
     case 1:
-    case 2: d.s("performedDateTime", d.date_time()); break;
-    case 3: d.k("performedPeriod").period(); break;
-    case 4: d.s("performedString", "Summer 2019"); break;
-    default: d.k("performedAge").age(); break;
+    case 2:
+      d.s("performedDateTime", d.date_time());
+      break;
+    case 3:
+      d.k("performedPeriod").period();
+      break;
+    case 4:
+      d.s("performedString", "Summer 2019");
+      break;
+    default:
+      d.k("performedAge").age();
+      break;
   }
   if (r.pct(30)) d.k("recorder").reference("Practitioner");
   if (r.pct(70))
@@ -1193,7 +1244,8 @@ void medication_request(Doc& d, bool nested) {
   if (r.pct(20)) d.k("performer").reference("Practitioner");
   if (r.pct(40)) d.a("reasonCode", [&] { d.cc(kConditions); });
   if (r.pct(20)) d.references("reasonReference", "Condition", 1);
-  if (r.pct(20)) d.k("groupIdentifier").identifier("http://pharmacy.example.org/groups", d.ref_id());
+  if (r.pct(20))
+    d.k("groupIdentifier").identifier("http://pharmacy.example.org/groups", d.ref_id());
   if (r.pct(20)) d.references("insurance", "Coverage", 1);
   d.notes();
   d.a("dosageInstruction", [&] { dosage(d); });
@@ -1214,8 +1266,9 @@ void medication_statement(Doc& d, bool nested) {
   if (r.pct(10)) d.references("partOf", "Procedure", 1);
   d.status("status", {"active", "completed", "intended", "stopped"});
   if (r.pct(40))
-    d.k("category").simple_concept(
-        "http://terminology.hl7.org/CodeSystem/medication-statement-category", "outpatient");
+    d.k("category")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/medication-statement-category",
+                        "outpatient");
   medication_x(d, nested);
   d.k("subject").reference("Patient");
   if (r.pct(40)) d.k("context").reference("Encounter");
@@ -1300,8 +1353,9 @@ void immunization(Doc& d, bool) {
   d.identifiers("identifier", "http://hospital.example.org/immunizations");
   d.status("status", {"completed", "completed", "completed", "not-done", "entered-in-error"});
   if (r.pct(10))
-    d.k("statusReason").simple_concept("http://terminology.hl7.org/CodeSystem/v3-ActReason",
-                                       "PATOBJ", "patient objection");
+    d.k("statusReason")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/v3-ActReason", "PATOBJ",
+                        "patient objection");
   d.k("vaccineCode").cc(kVaccines);
   d.k("patient").reference("Patient");
   if (r.pct(50)) d.k("encounter").reference("Encounter");
@@ -1322,8 +1376,9 @@ void immunization(Doc& d, bool) {
   if (r.pct(50)) d.k("doseQuantity").quantity("mL", "mL", "0." + std::to_string(r.between(1, 9)));
   if (r.pct(60))
     d.each("performer", 1, [&](int) {
-      d.k("function").simple_concept("http://terminology.hl7.org/CodeSystem/v2-0443", "AP",
-                                     "Administering Provider");
+      d.k("function")
+          .simple_concept("http://terminology.hl7.org/CodeSystem/v2-0443", "AP",
+                          "Administering Provider");
       d.k("actor").reference("Practitioner");
     });
   d.notes();
@@ -1374,8 +1429,7 @@ void allergy_intolerance(Doc& d, bool) {
       if (r.pct(30)) d.s("description", "Swelling and hives");
       if (r.pct(50)) d.s("onset", d.date_time());
       d.status("severity", {"mild", "moderate", "severe"});
-      if (r.pct(30))
-        d.k("exposureRoute").simple_concept(kSnomed, "26643006", "Oral route");
+      if (r.pct(30)) d.k("exposureRoute").simple_concept(kSnomed, "26643006", "Oral route");
     });
 }
 
@@ -1445,10 +1499,17 @@ void service_request(Doc& d, bool) {
   d.k("subject").reference("Patient");
   if (r.pct(50)) d.k("encounter").reference("Encounter");
   switch (r.below(4)) {
-    case 0: d.s("occurrenceDateTime", d.date_time()); break;
-    case 1: d.k("occurrencePeriod").period(); break;
-    case 2: d.k("occurrenceTiming").timing(); break;
-    default: break;
+    case 0:
+      d.s("occurrenceDateTime", d.date_time());
+      break;
+    case 1:
+      d.k("occurrencePeriod").period();
+      break;
+    case 2:
+      d.k("occurrenceTiming").timing();
+      break;
+    default:
+      break;
   }
   if (r.pct(20)) d.b("asNeededBoolean", true);
   d.s("authoredOn", d.date_time());
@@ -1555,7 +1616,8 @@ void goal(Doc& d, bool) {
 
 void document_reference(Doc& d, bool) {
   Rng& r = d.r;
-  d.k("masterIdentifier").identifier("urn:ietf:rfc:3986", "urn:oid:1.3.6.1.4.1.21367." + d.ref_id());
+  d.k("masterIdentifier")
+      .identifier("urn:ietf:rfc:3986", "urn:oid:1.3.6.1.4.1.21367." + d.ref_id());
   d.identifiers("identifier", "http://hospital.example.org/documents");
   d.status("status", {"current", "current", "superseded", "entered-in-error"});
   if (r.pct(40)) d.s("docStatus", "final");
@@ -1576,9 +1638,8 @@ void document_reference(Doc& d, bool) {
     });
   if (r.pct(40)) d.s("description", "Discharge summary – cardiology");
   if (r.pct(20))
-    d.a("securityLabel", [&] {
-      d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "N");
-    });
+    d.a("securityLabel",
+        [&] { d.simple_concept("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "N"); });
   d.each("content", 1, [&](int) {
     d.k("attachment").attachment(r.pct(50) ? "application/pdf" : "text/plain");
     if (r.pct(50))
@@ -1590,8 +1651,7 @@ void document_reference(Doc& d, bool) {
       d.references("encounter", "Encounter", 1);
       if (r.pct(30)) d.a("event", [&] { d.cc(kProcedures); });
       d.k("period").period();
-      if (r.pct(40))
-        d.k("facilityType").simple_concept(kSnomed, "22232009", "Hospital");
+      if (r.pct(40)) d.k("facilityType").simple_concept(kSnomed, "22232009", "Hospital");
       if (r.pct(40)) d.k("practiceSetting").cc(kSpecialties);
       if (r.pct(30)) d.k("sourcePatientInfo").reference("Patient");
       if (r.pct(20)) d.references("related", "Procedure", 1);
@@ -1606,8 +1666,9 @@ void appointment(Doc& d, bool) {
   if (r.pct(40)) d.a("serviceType", [&] { d.cc(kEncounterTypes); });
   if (r.pct(40)) d.a("specialty", [&] { d.cc(kSpecialties); });
   if (r.pct(40))
-    d.k("appointmentType").simple_concept("http://terminology.hl7.org/CodeSystem/v2-0276",
-                                          "FOLLOWUP", "A follow up visit");
+    d.k("appointmentType")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/v2-0276", "FOLLOWUP",
+                        "A follow up visit");
   if (r.pct(40)) d.a("reasonCode", [&] { d.cc(kConditions); });
   if (r.pct(20)) d.references("reasonReference", "Condition", 1);
   if (r.pct(30)) d.n("priority", std::to_string(r.between(0, 9)));
@@ -1643,8 +1704,8 @@ void coverage(Doc& d, bool) {
   d.s("subscriberId", "SUB" + std::to_string(r.between(100000, 999999)));
   d.k("beneficiary").reference("Patient");
   if (r.pct(30)) d.s("dependent", "0" + std::to_string(r.between(1, 5)));
-  d.k("relationship").simple_concept(
-      "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "self");
+  d.k("relationship")
+      .simple_concept("http://terminology.hl7.org/CodeSystem/subscriber-relationship", "self");
   d.k("period").period();
   d.references("payor", "Organization", 1);
   d.each("class", r.between(1, 2), [&](int i) {
@@ -1660,8 +1721,8 @@ void claim_items(Doc& d, bool eob) {
   Rng& r = d.r;
   d.each("item", r.between(1, 3), [&](int i) {
     d.n("sequence", std::to_string(i + 1));
-    d.k("productOrService").simple_concept("http://www.ama-assn.org/go/cpt",
-                                           r.pct(50) ? "99213" : "80053");
+    d.k("productOrService")
+        .simple_concept("http://www.ama-assn.org/go/cpt", r.pct(50) ? "99213" : "80053");
     d.s("servicedDate", d.full_date(2015, 2024));
     d.k("unitPrice").money(20, 500);
     d.k("net").money(20, 500);
@@ -1735,8 +1796,8 @@ void explanation_of_benefit(Doc& d, bool) {
   });
   claim_items(d, true);
   d.each("total", 1, [&](int) {
-    d.k("category").simple_concept("http://terminology.hl7.org/CodeSystem/adjudication",
-                                   "submitted");
+    d.k("category")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/adjudication", "submitted");
     d.k("amount").money(100, 2000);
   });
   if (r.pct(50)) d.o("payment", [&] { d.k("amount").money(100, 2000); });
@@ -1770,7 +1831,8 @@ void device(Doc& d, bool) {
 void specimen(Doc& d, bool) {
   Rng& r = d.r;
   d.identifiers("identifier", "http://lab.example.org/specimens");
-  if (r.pct(50)) d.k("accessionIdentifier").identifier("http://lab.example.org/accession", d.ref_id());
+  if (r.pct(50))
+    d.k("accessionIdentifier").identifier("http://lab.example.org/accession", d.ref_id());
   d.status("status", {"available", "unavailable", "unsatisfactory"});
   d.k("type").simple_concept("http://terminology.hl7.org/CodeSystem/v2-0487", "BLD", "Whole blood");
   d.k("subject").reference("Patient");
@@ -1838,8 +1900,9 @@ void composition(Doc& d, bool) {
     });
   d.each("section", r.between(1, 3), [&](int i) {
     d.s("title", i == 0 ? "Reason for admission" : "Medications on discharge");
-    d.k("code").simple_concept(kLoinc, i == 0 ? "29299-5" : "10183-2",
-                               i == 0 ? "Reason for visit Narrative" : "Hospital discharge medications Narrative");
+    d.k("code").simple_concept(
+        kLoinc, i == 0 ? "29299-5" : "10183-2",
+        i == 0 ? "Reason for visit Narrative" : "Hospital discharge medications Narrative");
     d.narrative("Section " + std::to_string(i + 1));
     d.references("entry", i == 0 ? "Condition" : "MedicationRequest", 3);
   });
@@ -1863,10 +1926,18 @@ void questionnaire_response(Doc& d, bool) {
     d.s("text", "Question " + std::to_string(i + 1));
     d.each("answer", 1, [&](int) {
       switch (r.below(4)) {
-        case 0: d.b("valueBoolean", r.pct(50)); break;
-        case 1: d.n("valueInteger", std::to_string(r.between(0, 3))); break;
-        case 2: d.s("valueString", r.pick(kNotes)); break;
-        default: d.k("valueCoding").coding(r.pick(kObsAnswers)); break;
+        case 0:
+          d.b("valueBoolean", r.pct(50));
+          break;
+        case 1:
+          d.n("valueInteger", std::to_string(r.between(0, 3)));
+          break;
+        case 2:
+          d.s("valueString", r.pick(kNotes));
+          break;
+        default:
+          d.k("valueCoding").coding(r.pick(kObsAnswers));
+          break;
       }
     });
   });
@@ -1885,20 +1956,19 @@ void conformance_common(Doc& d, const char* kind, const std::string& name) {
   if (r.pct(60)) d.s("description", "Defines " + name + ".");
   if (r.pct(30))
     d.each("useContext", 1, [&](int) {
-      d.k("code").coding({"http://terminology.hl7.org/CodeSystem/usage-context-type", "focus",
-                          "Clinical Focus"});
+      d.k("code").coding(
+          {"http://terminology.hl7.org/CodeSystem/usage-context-type", "focus", "Clinical Focus"});
       d.k("valueCodeableConcept").cc(kConditions);
     });
   if (r.pct(30))
-    d.a("jurisdiction", [&] {
-      d.simple_concept("urn:iso:std:iso:3166", r.pick(kCountries));
-    });
+    d.a("jurisdiction", [&] { d.simple_concept("urn:iso:std:iso:3166", r.pick(kCountries)); });
 }
 
 void questionnaire(Doc& d, bool) {
   Rng& r = d.r;
   conformance_common(d, "Questionnaire", "Intake" + std::to_string(r.below(100)));
-  if (r.pct(40)) d.a("code", [&] { d.coding({kLoinc, "44249-1", "PHQ-9 quick depression assessment panel"}); });
+  if (r.pct(40))
+    d.a("code", [&] { d.coding({kLoinc, "44249-1", "PHQ-9 quick depression assessment panel"}); });
   if (r.pct(30)) d.k("effectivePeriod").period();
   d.each("item", r.between(1, 3), [&](int i) {
     d.s("linkId", std::to_string(i + 1));
@@ -1954,8 +2024,9 @@ void provenance(Doc& d, bool) {
   if (r.pct(30)) d.a("policy", [&] { d.w.string("http://example.org/policies/consent-1"); });
   if (r.pct(40)) d.k("location").reference("Location");
   if (r.pct(50))
-    d.k("activity").simple_concept("http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                   r.pct(50) ? "CREATE" : "UPDATE");
+    d.k("activity")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                        r.pct(50) ? "CREATE" : "UPDATE");
   d.each("agent", r.between(1, 2), [&](int) {
     d.k("type").simple_concept("http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                                r.pct(50) ? "author" : "transmitter");
@@ -1970,7 +2041,9 @@ void provenance(Doc& d, bool) {
     });
   if (r.pct(20))
     d.each("signature", 1, [&](int) {
-      d.a("type", [&] { d.coding({"urn:iso-astm:E1762-95:2013", "1.2.840.10065.1.12.1.1", "Author's Signature"}); });
+      d.a("type", [&] {
+        d.coding({"urn:iso-astm:E1762-95:2013", "1.2.840.10065.1.12.1.1", "Author's Signature"});
+      });
       d.s("when", d.instant());
       d.k("who").reference("Practitioner");
     });
@@ -1980,7 +2053,8 @@ void task(Doc& d, bool) {
   Rng& r = d.r;
   d.identifiers("identifier", "http://hospital.example.org/tasks");
   if (r.pct(30)) d.references("basedOn", "ServiceRequest", 1);
-  if (r.pct(20)) d.k("groupIdentifier").identifier("http://hospital.example.org/taskgroups", d.ref_id());
+  if (r.pct(20))
+    d.k("groupIdentifier").identifier("http://hospital.example.org/taskgroups", d.ref_id());
   if (r.pct(10)) d.references("partOf", "Task", 1);
   d.status("status", {"requested", "accepted", "in-progress", "completed", "failed"});
   if (r.pct(30)) d.k("businessStatus").text_concept("waiting for specimen");
@@ -2022,8 +2096,7 @@ void consent(Doc& d, bool) {
     d.k("sourceReference").reference("DocumentReference");
   else if (r.pct(30))
     d.k("sourceAttachment").attachment("application/pdf");
-  if (r.pct(30))
-    d.each("policy", 1, [&](int) { d.s("uri", "http://example.org/policies/hipaa"); });
+  if (r.pct(30)) d.each("policy", 1, [&](int) { d.s("uri", "http://example.org/policies/hipaa"); });
   if (r.pct(30))
     d.k("policyRule").simple_concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN");
   d.o("provision", [&] {
@@ -2034,9 +2107,8 @@ void consent(Doc& d, bool) {
                                  "PRCP");
       d.k("reference").reference("Organization");
     });
-    d.a("action", [&] {
-      d.simple_concept("http://terminology.hl7.org/CodeSystem/consentaction", "access");
-    });
+    d.a("action",
+        [&] { d.simple_concept("http://terminology.hl7.org/CodeSystem/consentaction", "access"); });
     if (r.pct(30))
       d.a("securityLabel", [&] {
         d.coding({"http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "R", "restricted"});
@@ -2061,7 +2133,8 @@ void communication(Doc& d, bool) {
   if (r.pct(10)) d.references("inResponseTo", "Communication", 1);
   d.status("status", {"completed", "in-progress", "stopped"});
   d.a("category", [&] {
-    d.simple_concept("http://terminology.hl7.org/CodeSystem/communication-category", "notification");
+    d.simple_concept("http://terminology.hl7.org/CodeSystem/communication-category",
+                     "notification");
   });
   if (r.pct(30)) d.status("priority", {"routine", "urgent"});
   d.k("subject").reference("Patient");
@@ -2134,10 +2207,8 @@ void healthcare_service(Doc& d, bool) {
   if (r.pct(40)) d.s("comment", "Walk-ins welcome");
   d.telecoms("telecom");
   if (r.pct(30)) d.references("coverageArea", "Location", 1);
-  if (r.pct(20))
-    d.each("eligibility", 1, [&](int) { d.k("code").text_concept("Adults only"); });
-  if (r.pct(30))
-    d.a("characteristic", [&] { d.text_concept("wheelchair access"); });
+  if (r.pct(20)) d.each("eligibility", 1, [&](int) { d.k("code").text_concept("Adults only"); });
+  if (r.pct(30)) d.a("characteristic", [&] { d.text_concept("wheelchair access"); });
   if (r.pct(20)) d.references("endpoint", "Endpoint", 1);
 }
 
@@ -2159,7 +2230,8 @@ void slot(Doc& d, bool) {
   d.a("serviceType", [&] { d.cc(kEncounterTypes); });
   if (r.pct(40)) d.a("specialty", [&] { d.cc(kSpecialties); });
   if (r.pct(40))
-    d.k("appointmentType").simple_concept("http://terminology.hl7.org/CodeSystem/v2-0276", "WALKIN");
+    d.k("appointmentType")
+        .simple_concept("http://terminology.hl7.org/CodeSystem/v2-0276", "WALKIN");
   d.k("schedule").reference("Schedule");
   d.status("status", {"free", "busy", "busy-unavailable"});
   std::string day = d.full_date(2018, 2025);
@@ -2172,8 +2244,9 @@ void endpoint(Doc& d, bool) {
   Rng& r = d.r;
   d.identifiers("identifier", "http://hospital.example.org/endpoints");
   d.status("status", {"active", "off", "error"});
-  d.k("connectionType").coding({"http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
-                                "hl7-fhir-rest", "HL7 FHIR"});
+  d.k("connectionType")
+      .coding({"http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "hl7-fhir-rest",
+               "HL7 FHIR"});
   d.s("name", "FHIR endpoint " + std::to_string(r.below(100)));
   d.k("managingOrganization").reference("Organization");
   d.a("payloadType", [&] { d.text_concept("any"); });
@@ -2185,9 +2258,8 @@ void flag(Doc& d, bool) {
   Rng& r = d.r;
   d.identifiers("identifier", "http://hospital.example.org/flags");
   d.status("status", {"active", "inactive"});
-  d.a("category", [&] {
-    d.simple_concept("http://terminology.hl7.org/CodeSystem/flag-category", "safety");
-  });
+  d.a("category",
+      [&] { d.simple_concept("http://terminology.hl7.org/CodeSystem/flag-category", "safety"); });
   d.k("code").text_concept(r.pct(50) ? "Patient has a big dog" : "Fall risk");
   d.k("subject").reference("Patient");
   d.k("period").period();

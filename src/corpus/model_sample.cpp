@@ -56,7 +56,8 @@ nlohmann::json synthesize(CtxId ctx, int depth, size_t variant) {
 std::string model_sample(std::string_view type, std::string_view id, size_t variant) {
   CtxId ctx = Model::r4().type(type);
   if (ctx < 0 || !Model::r4().ctx(ctx).resource)
-    throw std::invalid_argument("model_sample: '" + std::string(type) + "' is not an R4 resource type");
+    throw std::invalid_argument("model_sample: '" + std::string(type) +
+                                "' is not an R4 resource type");
   nlohmann::json j = synthesize(ctx, 4, variant);
   j["resourceType"] = type;
   j["id"] = id;

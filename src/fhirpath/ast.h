@@ -19,21 +19,21 @@ class CompileError : public std::runtime_error {
 
 struct Ast {
   enum class Kind {
-    kIdentifier,   // name (a member of the focus, or a type name at the start of a path)
-    kFunction,     // name(args...), invoked on kids[0] when `invoked`, else on the focus
-    kMember,       // kids[0].name
-    kIndex,        // kids[0][kids[1]]
-    kBinary,       // kids[0] op kids[1]; op in `name`
-    kUnary,        // op kids[0]
-    kTypeOp,       // kids[0] is/as name
-    kString,       // 'text' (unescaped in `name`)
-    kNumber,       // digits (text in `name`)
-    kBoolean,      // true/false
-    kEmpty,        // {}
-    kDateTime,     // @2020-01-01... (text after @ in `name`)
-    kThis,         // $this
-    kIndexVar,     // $index
-    kExternal,     // %name
+    kIdentifier,  // name (a member of the focus, or a type name at the start of a path)
+    kFunction,    // name(args...), invoked on kids[0] when `invoked`, else on the focus
+    kMember,      // kids[0].name
+    kIndex,       // kids[0][kids[1]]
+    kBinary,      // kids[0] op kids[1]; op in `name`
+    kUnary,       // op kids[0]
+    kTypeOp,      // kids[0] is/as name
+    kString,      // 'text' (unescaped in `name`)
+    kNumber,      // digits (text in `name`)
+    kBoolean,     // true/false
+    kEmpty,       // {}
+    kDateTime,    // @2020-01-01... (text after @ in `name`)
+    kThis,        // $this
+    kIndexVar,    // $index
+    kExternal,    // %name
   };
   Kind kind;
   std::string name;

@@ -11,7 +11,9 @@ using Coll = std::vector<Value>;
 
 namespace {
 
-const Model& model() { return Model::r4(); }
+const Model& model() {
+  return Model::r4();
+}
 
 struct Env {
   EvalState& state;
@@ -29,11 +31,22 @@ struct Prim {
 Prim prim(const Value& v) {
   Prim p;
   switch (v.kind) {
-    case Value::Kind::kBool: p.kind = Prim::Kind::kBool; p.b = v.boolean; return p;
-    case Value::Kind::kNumber: p.kind = Prim::Kind::kNumber; p.n = v.number; return p;
-    case Value::Kind::kString: p.kind = Prim::Kind::kString; p.s = v.text; return p;
-    case Value::Kind::kStub: return p;
-    case Value::Kind::kJson: break;
+    case Value::Kind::kBool:
+      p.kind = Prim::Kind::kBool;
+      p.b = v.boolean;
+      return p;
+    case Value::Kind::kNumber:
+      p.kind = Prim::Kind::kNumber;
+      p.n = v.number;
+      return p;
+    case Value::Kind::kString:
+      p.kind = Prim::Kind::kString;
+      p.s = v.text;
+      return p;
+    case Value::Kind::kStub:
+      return p;
+    case Value::Kind::kJson:
+      break;
   }
   switch (v.json.type()) {
     case simdjson::dom::element_type::STRING:
@@ -56,7 +69,8 @@ Prim prim(const Value& v) {
       p.kind = Prim::Kind::kNumber;
       p.n = double(v.json);
       break;
-    default: break;
+    default:
+      break;
   }
   return p;
 }
@@ -107,10 +121,14 @@ bool item_equal(const Value& a, const Value& b) {
   if (pa.kind != Prim::Kind::kNone || pb.kind != Prim::Kind::kNone) {
     if (pa.kind != pb.kind) return false;
     switch (pa.kind) {
-      case Prim::Kind::kBool: return pa.b == pb.b;
-      case Prim::Kind::kNumber: return pa.n == pb.n;
-      case Prim::Kind::kString: return pa.s == pb.s;
-      case Prim::Kind::kNone: return false;
+      case Prim::Kind::kBool:
+        return pa.b == pb.b;
+      case Prim::Kind::kNumber:
+        return pa.n == pb.n;
+      case Prim::Kind::kString:
+        return pa.s == pb.s;
+      case Prim::Kind::kNone:
+        return false;
     }
   }
   if (a.kind == Value::Kind::kStub || b.kind == Value::Kind::kStub)
@@ -131,9 +149,12 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b) {
   }
   if (ta != tb) return false;
   switch (ta) {
-    case T::STRING: return std::string_view(a) == std::string_view(b);
-    case T::BOOL: return bool(a) == bool(b);
-    case T::NULL_VALUE: return true;
+    case T::STRING:
+      return std::string_view(a) == std::string_view(b);
+    case T::BOOL:
+      return bool(a) == bool(b);
+    case T::NULL_VALUE:
+      return true;
     case T::ARRAY: {
       simdjson::dom::array x = a, y = b;
       if (x.size() != y.size()) return false;
@@ -152,7 +173,8 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -160,7 +182,8 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b) {
 std::optional<bool> to_bool(const Coll& c, std::string_view what) {
   if (c.empty()) return std::nullopt;
   if (c.size() > 1)
-    throw EvaluationError(std::string(what) + ": expected one item, got " + std::to_string(c.size()));
+    throw EvaluationError(std::string(what) + ": expected one item, got " +
+                          std::to_string(c.size()));
   Prim p = prim(c[0]);
   if (p.kind == Prim::Kind::kBool) return p.b;
   return true;
@@ -350,10 +373,47 @@ struct IndexOp final : Op {
 // ---- functions ----
 
 enum class Fn {
-  kEmpty, kExists, kNot, kWhere, kSelect, kFirst, kLast, kTail, kSkip, kTake, kSingle, kCount,
-  kOfType, kIs, kAs, kResolve, kExtension, kHasValue, kDistinct, kUnion, kCombine, kIif, kAll,
-  kAllTrue, kAnyTrue, kAllFalse, kAnyFalse, kStartsWith, kEndsWith, kContains, kMatches, kLower,
-  kUpper, kLength, kSubstring, kIndexOf, kToString, kTrace, kIsDistinct, kToInteger, kToDecimal,
+  kEmpty,
+  kExists,
+  kNot,
+  kWhere,
+  kSelect,
+  kFirst,
+  kLast,
+  kTail,
+  kSkip,
+  kTake,
+  kSingle,
+  kCount,
+  kOfType,
+  kIs,
+  kAs,
+  kResolve,
+  kExtension,
+  kHasValue,
+  kDistinct,
+  kUnion,
+  kCombine,
+  kIif,
+  kAll,
+  kAllTrue,
+  kAnyTrue,
+  kAllFalse,
+  kAnyFalse,
+  kStartsWith,
+  kEndsWith,
+  kContains,
+  kMatches,
+  kLower,
+  kUpper,
+  kLength,
+  kSubstring,
+  kIndexOf,
+  kToString,
+  kTrace,
+  kIsDistinct,
+  kToInteger,
+  kToDecimal,
 };
 
 struct FnSpec {
@@ -364,26 +424,46 @@ struct FnSpec {
 };
 
 const FnSpec kFunctions[] = {
-    {"empty", Fn::kEmpty, 0, 0, false},         {"exists", Fn::kExists, 0, 1, true},
-    {"not", Fn::kNot, 0, 0, false},             {"where", Fn::kWhere, 1, 1, true},
-    {"select", Fn::kSelect, 1, 1, true},        {"first", Fn::kFirst, 0, 0, false},
-    {"last", Fn::kLast, 0, 0, false},           {"tail", Fn::kTail, 0, 0, false},
-    {"skip", Fn::kSkip, 1, 1, false},           {"take", Fn::kTake, 1, 1, false},
-    {"single", Fn::kSingle, 0, 0, false},       {"count", Fn::kCount, 0, 0, false},
-    {"ofType", Fn::kOfType, 1, 1, false},       {"is", Fn::kIs, 1, 1, false},
-    {"as", Fn::kAs, 1, 1, false},               {"resolve", Fn::kResolve, 0, 0, false},
-    {"extension", Fn::kExtension, 1, 1, false}, {"hasValue", Fn::kHasValue, 0, 0, false},
-    {"distinct", Fn::kDistinct, 0, 0, false},   {"union", Fn::kUnion, 1, 1, false},
-    {"combine", Fn::kCombine, 1, 1, false},     {"iif", Fn::kIif, 2, 3, false},
-    {"all", Fn::kAll, 1, 1, true},              {"allTrue", Fn::kAllTrue, 0, 0, false},
-    {"anyTrue", Fn::kAnyTrue, 0, 0, false},     {"allFalse", Fn::kAllFalse, 0, 0, false},
-    {"anyFalse", Fn::kAnyFalse, 0, 0, false},   {"startsWith", Fn::kStartsWith, 1, 1, false},
-    {"endsWith", Fn::kEndsWith, 1, 1, false},   {"contains", Fn::kContains, 1, 1, false},
-    {"matches", Fn::kMatches, 1, 1, false},     {"lower", Fn::kLower, 0, 0, false},
-    {"upper", Fn::kUpper, 0, 0, false},         {"length", Fn::kLength, 0, 0, false},
-    {"substring", Fn::kSubstring, 1, 2, false}, {"indexOf", Fn::kIndexOf, 1, 1, false},
-    {"toString", Fn::kToString, 0, 0, false},   {"trace", Fn::kTrace, 1, 2, false},
-    {"isDistinct", Fn::kIsDistinct, 0, 0, false}, {"toInteger", Fn::kToInteger, 0, 0, false},
+    {"empty", Fn::kEmpty, 0, 0, false},
+    {"exists", Fn::kExists, 0, 1, true},
+    {"not", Fn::kNot, 0, 0, false},
+    {"where", Fn::kWhere, 1, 1, true},
+    {"select", Fn::kSelect, 1, 1, true},
+    {"first", Fn::kFirst, 0, 0, false},
+    {"last", Fn::kLast, 0, 0, false},
+    {"tail", Fn::kTail, 0, 0, false},
+    {"skip", Fn::kSkip, 1, 1, false},
+    {"take", Fn::kTake, 1, 1, false},
+    {"single", Fn::kSingle, 0, 0, false},
+    {"count", Fn::kCount, 0, 0, false},
+    {"ofType", Fn::kOfType, 1, 1, false},
+    {"is", Fn::kIs, 1, 1, false},
+    {"as", Fn::kAs, 1, 1, false},
+    {"resolve", Fn::kResolve, 0, 0, false},
+    {"extension", Fn::kExtension, 1, 1, false},
+    {"hasValue", Fn::kHasValue, 0, 0, false},
+    {"distinct", Fn::kDistinct, 0, 0, false},
+    {"union", Fn::kUnion, 1, 1, false},
+    {"combine", Fn::kCombine, 1, 1, false},
+    {"iif", Fn::kIif, 2, 3, false},
+    {"all", Fn::kAll, 1, 1, true},
+    {"allTrue", Fn::kAllTrue, 0, 0, false},
+    {"anyTrue", Fn::kAnyTrue, 0, 0, false},
+    {"allFalse", Fn::kAllFalse, 0, 0, false},
+    {"anyFalse", Fn::kAnyFalse, 0, 0, false},
+    {"startsWith", Fn::kStartsWith, 1, 1, false},
+    {"endsWith", Fn::kEndsWith, 1, 1, false},
+    {"contains", Fn::kContains, 1, 1, false},
+    {"matches", Fn::kMatches, 1, 1, false},
+    {"lower", Fn::kLower, 0, 0, false},
+    {"upper", Fn::kUpper, 0, 0, false},
+    {"length", Fn::kLength, 0, 0, false},
+    {"substring", Fn::kSubstring, 1, 2, false},
+    {"indexOf", Fn::kIndexOf, 1, 1, false},
+    {"toString", Fn::kToString, 0, 0, false},
+    {"trace", Fn::kTrace, 1, 2, false},
+    {"isDistinct", Fn::kIsDistinct, 0, 0, false},
+    {"toInteger", Fn::kToInteger, 0, 0, false},
     {"toDecimal", Fn::kToDecimal, 0, 0, false},
 };
 
@@ -436,10 +516,10 @@ std::string lower_ascii(std::string_view s) {
 
 struct FunctionOp final : Op {
   const FnSpec* spec = nullptr;
-  OpPtr target;               // the input collection
+  OpPtr target;  // the input collection
   std::vector<OpPtr> args;
-  CtxId type_arg = kUnknownCtx;  // ofType/is/as
-  std::string string_arg;        // extension(url)
+  CtxId type_arg = kUnknownCtx;     // ofType/is/as
+  std::string string_arg;           // extension(url)
   std::optional<std::regex> regex;  // matches('literal')
 
   bool root_keys(std::vector<std::string>& keys) const override {
@@ -450,11 +530,22 @@ struct FunctionOp final : Op {
           return true;
         }
         return target->root_keys(keys);
-      case Fn::kWhere: case Fn::kSelect: case Fn::kFirst: case Fn::kLast: case Fn::kTail:
-      case Fn::kSkip: case Fn::kTake: case Fn::kSingle: case Fn::kOfType: case Fn::kAs:
-      case Fn::kResolve: case Fn::kDistinct: case Fn::kTrace:
+      case Fn::kWhere:
+      case Fn::kSelect:
+      case Fn::kFirst:
+      case Fn::kLast:
+      case Fn::kTail:
+      case Fn::kSkip:
+      case Fn::kTake:
+      case Fn::kSingle:
+      case Fn::kOfType:
+      case Fn::kAs:
+      case Fn::kResolve:
+      case Fn::kDistinct:
+      case Fn::kTrace:
         return !target->is_focus() && target->root_keys(keys);
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -487,7 +578,9 @@ struct FunctionOp final : Op {
     Coll in;
     target->eval(focus, env, in);
     switch (spec->fn) {
-      case Fn::kEmpty: out.push_back(make_bool(in.empty())); return;
+      case Fn::kEmpty:
+        out.push_back(make_bool(in.empty()));
+        return;
       case Fn::kExists:
         if (args.empty()) {
           out.push_back(make_bool(!in.empty()));
@@ -546,7 +639,9 @@ struct FunctionOp final : Op {
         if (in.size() > 1) throw EvaluationError("single(): more than one item");
         out.insert(out.end(), in.begin(), in.end());
         return;
-      case Fn::kCount: out.push_back(make_number(static_cast<double>(in.size()))); return;
+      case Fn::kCount:
+        out.push_back(make_number(static_cast<double>(in.size())));
+        return;
       case Fn::kOfType:
         for (const auto& v : in)
           if (model().is_a(v.ctx, type_arg)) out.push_back(v);
@@ -630,13 +725,13 @@ struct FunctionOp final : Op {
         if (spec->fn == Fn::kStartsWith)
           out.push_back(make_bool(s->substr(0, a->size()) == *a));
         else if (spec->fn == Fn::kEndsWith)
-          out.push_back(make_bool(s->size() >= a->size() && s->substr(s->size() - a->size()) == *a));
+          out.push_back(
+              make_bool(s->size() >= a->size() && s->substr(s->size() - a->size()) == *a));
         else if (spec->fn == Fn::kContains)
           out.push_back(make_bool(s->find(*a) != std::string_view::npos));
         else
-          out.push_back(make_number(s->find(*a) == std::string_view::npos
-                                        ? -1
-                                        : static_cast<double>(s->find(*a))));
+          out.push_back(make_number(
+              s->find(*a) == std::string_view::npos ? -1 : static_cast<double>(s->find(*a))));
         return;
       }
       case Fn::kMatches: {
@@ -647,7 +742,8 @@ struct FunctionOp final : Op {
         } else {
           auto a = string_of(arg(0, focus, env));
           if (!a) return;
-          out.push_back(make_bool(std::regex_search(s->begin(), s->end(), std::regex(std::string(*a)))));
+          out.push_back(
+              make_bool(std::regex_search(s->begin(), s->end(), std::regex(std::string(*a)))));
         }
         return;
       }
@@ -657,8 +753,9 @@ struct FunctionOp final : Op {
         if (!s) return;
         std::string r(*s);
         for (char& c : r)
-          c = static_cast<char>(spec->fn == Fn::kLower ? std::tolower(static_cast<unsigned char>(c))
-                                                      : std::toupper(static_cast<unsigned char>(c)));
+          c = static_cast<char>(spec->fn == Fn::kLower
+                                    ? std::tolower(static_cast<unsigned char>(c))
+                                    : std::toupper(static_cast<unsigned char>(c)));
         out.push_back(make_string(env, std::move(r)));
         return;
       }
@@ -672,8 +769,9 @@ struct FunctionOp final : Op {
         if (!s) return;
         int64_t start = int_arg(0, focus, env);
         if (start < 0 || start >= static_cast<int64_t>(s->size())) return;
-        size_t len = args.size() > 1 ? static_cast<size_t>(std::max<int64_t>(0, int_arg(1, focus, env)))
-                                     : std::string_view::npos;
+        size_t len = args.size() > 1
+                         ? static_cast<size_t>(std::max<int64_t>(0, int_arg(1, focus, env)))
+                         : std::string_view::npos;
         out.push_back(make_string(s->substr(static_cast<size_t>(start), len)));
         return;
       }
@@ -701,7 +799,9 @@ struct FunctionOp final : Op {
         }
         return;
       }
-      case Fn::kTrace: out.insert(out.end(), in.begin(), in.end()); return;
+      case Fn::kTrace:
+        out.insert(out.end(), in.begin(), in.end());
+        return;
     }
   }
 };
@@ -731,8 +831,28 @@ struct TypeOp final : Op {  // `x is T`, `x as T`
 };
 
 enum class Bin {
-  kUnion, kEq, kNe, kEquiv, kNotEquiv, kLt, kGt, kLe, kGe, kAnd, kOr, kXor, kImplies, kIn,
-  kContains, kAdd, kSub, kMul, kDiv, kIntDiv, kMod, kConcat,
+  kUnion,
+  kEq,
+  kNe,
+  kEquiv,
+  kNotEquiv,
+  kLt,
+  kGt,
+  kLe,
+  kGe,
+  kAnd,
+  kOr,
+  kXor,
+  kImplies,
+  kIn,
+  kContains,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kIntDiv,
+  kMod,
+  kConcat,
 };
 
 struct BinaryOp final : Op {
@@ -817,7 +937,8 @@ struct BinaryOp final : Op {
         out.push_back(make_bool(found));
         return;
       }
-      default: break;
+      default:
+        break;
     }
     // Arithmetic and ordering on singletons.
     if (l.empty() || r.empty()) {
@@ -838,22 +959,45 @@ struct BinaryOp final : Op {
     if (a.kind == Prim::Kind::kString) {
       int c = a.s.compare(b.s);
       switch (op) {
-        case Bin::kLt: out.push_back(make_bool(c < 0)); return;
-        case Bin::kGt: out.push_back(make_bool(c > 0)); return;
-        case Bin::kLe: out.push_back(make_bool(c <= 0)); return;
-        case Bin::kGe: out.push_back(make_bool(c >= 0)); return;
-        default: throw EvaluationError("operator: not defined on strings");
+        case Bin::kLt:
+          out.push_back(make_bool(c < 0));
+          return;
+        case Bin::kGt:
+          out.push_back(make_bool(c > 0));
+          return;
+        case Bin::kLe:
+          out.push_back(make_bool(c <= 0));
+          return;
+        case Bin::kGe:
+          out.push_back(make_bool(c >= 0));
+          return;
+        default:
+          throw EvaluationError("operator: not defined on strings");
       }
     }
     double x = a.n, y = b.n;
     switch (op) {
-      case Bin::kLt: out.push_back(make_bool(x < y)); return;
-      case Bin::kGt: out.push_back(make_bool(x > y)); return;
-      case Bin::kLe: out.push_back(make_bool(x <= y)); return;
-      case Bin::kGe: out.push_back(make_bool(x >= y)); return;
-      case Bin::kAdd: out.push_back(make_number(x + y)); return;
-      case Bin::kSub: out.push_back(make_number(x - y)); return;
-      case Bin::kMul: out.push_back(make_number(x * y)); return;
+      case Bin::kLt:
+        out.push_back(make_bool(x < y));
+        return;
+      case Bin::kGt:
+        out.push_back(make_bool(x > y));
+        return;
+      case Bin::kLe:
+        out.push_back(make_bool(x <= y));
+        return;
+      case Bin::kGe:
+        out.push_back(make_bool(x >= y));
+        return;
+      case Bin::kAdd:
+        out.push_back(make_number(x + y));
+        return;
+      case Bin::kSub:
+        out.push_back(make_number(x - y));
+        return;
+      case Bin::kMul:
+        out.push_back(make_number(x * y));
+        return;
       case Bin::kDiv:
         if (y != 0) out.push_back(make_number(x / y));
         return;
@@ -863,7 +1007,8 @@ struct BinaryOp final : Op {
       case Bin::kMod:
         if (y != 0) out.push_back(make_number(std::fmod(x, y)));
         return;
-      default: return;
+      default:
+        return;
     }
   }
 };
@@ -875,7 +1020,8 @@ struct NegateOp final : Op {
     src->eval(focus, env, in);
     if (in.empty()) return;
     Prim p = prim(in[0]);
-    if (in.size() > 1 || p.kind != Prim::Kind::kNumber) throw EvaluationError("unary -: expected a number");
+    if (in.size() > 1 || p.kind != Prim::Kind::kNumber)
+      throw EvaluationError("unary -: expected a number");
     out.push_back(make_number(-p.n));
   }
 };
@@ -905,7 +1051,8 @@ class Compiler {
         CtxId owner = src->static_ctx;
         return member(std::move(src), a.name, owner);
       }
-      case Ast::Kind::kFunction: return function(a, focus);
+      case Ast::Kind::kFunction:
+        return function(a, focus);
       case Ast::Kind::kIndex: {
         auto op = std::make_unique<IndexOp>();
         op->src = compile(*a.kids[0], focus);
@@ -913,7 +1060,8 @@ class Compiler {
         op->static_ctx = op->src->static_ctx;
         return op;
       }
-      case Ast::Kind::kBinary: return binary(a, focus);
+      case Ast::Kind::kBinary:
+        return binary(a, focus);
       case Ast::Kind::kUnary: {
         OpPtr src = compile(*a.kids[0], focus);
         if (a.name == "+") return src;
@@ -951,16 +1099,19 @@ class Compiler {
         auto op = std::make_unique<LiteralOp>();
         op->text = a.name;
         if (!op->text.empty() && op->text[0] == 'T') op->text.erase(0, 1);  // @T10:00 time
-        op->value = make_string(op->text, model().type(a.name.find('T') == std::string::npos ? "date" : "dateTime"));
+        op->value = make_string(
+            op->text, model().type(a.name.find('T') == std::string::npos ? "date" : "dateTime"));
         return op;
       }
-      case Ast::Kind::kEmpty: return std::make_unique<EmptyOp>();
+      case Ast::Kind::kEmpty:
+        return std::make_unique<EmptyOp>();
       case Ast::Kind::kThis: {
         auto op = std::make_unique<ThisOp>();
         op->static_ctx = focus;
         return op;
       }
-      case Ast::Kind::kIndexVar: fail(a, "$index is not supported");
+      case Ast::Kind::kIndexVar:
+        fail(a, "$index is not supported");
       case Ast::Kind::kExternal: {
         if (a.name == "resource" || a.name == "rootResource" || a.name == "context") {
           auto op = std::make_unique<RootOp>();
@@ -997,10 +1148,10 @@ class Compiler {
     if (name.rfind("System.", 0) == 0) {
       // System types map onto the FHIR primitives they hold.
       static const std::pair<const char*, const char*> kSystem[] = {
-          {"System.String", "string"},     {"System.Boolean", "boolean"},
-          {"System.Integer", "integer"},   {"System.Decimal", "decimal"},
-          {"System.Date", "date"},         {"System.DateTime", "dateTime"},
-          {"System.Time", "time"},         {"System.Quantity", "Quantity"}};
+          {"System.String", "string"},   {"System.Boolean", "boolean"},
+          {"System.Integer", "integer"}, {"System.Decimal", "decimal"},
+          {"System.Date", "date"},       {"System.DateTime", "dateTime"},
+          {"System.Time", "time"},       {"System.Quantity", "Quantity"}};
       for (const auto& [sys, fhir] : kSystem)
         if (name == sys) return model().type(fhir);
     }
@@ -1063,24 +1214,49 @@ class Compiler {
       }
     }
     switch (spec->fn) {
-      case Fn::kWhere: case Fn::kFirst: case Fn::kLast: case Fn::kTail: case Fn::kSkip:
-      case Fn::kTake: case Fn::kSingle: case Fn::kDistinct: case Fn::kTrace:
+      case Fn::kWhere:
+      case Fn::kFirst:
+      case Fn::kLast:
+      case Fn::kTail:
+      case Fn::kSkip:
+      case Fn::kTake:
+      case Fn::kSingle:
+      case Fn::kDistinct:
+      case Fn::kTrace:
         op->static_ctx = in;
         break;
-      case Fn::kSelect: op->static_ctx = op->args[0]->static_ctx; break;
-      default: break;
+      case Fn::kSelect:
+        op->static_ctx = op->args[0]->static_ctx;
+        break;
+      default:
+        break;
     }
     return op;
   }
 
   OpPtr binary(const Ast& a, CtxId focus) {
-    static const std::pair<const char*, Bin> kOps[] = {
-        {"|", Bin::kUnion},   {"=", Bin::kEq},      {"!=", Bin::kNe},       {"~", Bin::kEquiv},
-        {"!~", Bin::kNotEquiv}, {"<", Bin::kLt},    {">", Bin::kGt},        {"<=", Bin::kLe},
-        {">=", Bin::kGe},     {"and", Bin::kAnd},   {"or", Bin::kOr},       {"xor", Bin::kXor},
-        {"implies", Bin::kImplies}, {"in", Bin::kIn}, {"contains", Bin::kContains},
-        {"+", Bin::kAdd},     {"-", Bin::kSub},     {"*", Bin::kMul},       {"/", Bin::kDiv},
-        {"div", Bin::kIntDiv}, {"mod", Bin::kMod},  {"&", Bin::kConcat}};
+    static const std::pair<const char*, Bin> kOps[] = {{"|", Bin::kUnion},
+                                                       {"=", Bin::kEq},
+                                                       {"!=", Bin::kNe},
+                                                       {"~", Bin::kEquiv},
+                                                       {"!~", Bin::kNotEquiv},
+                                                       {"<", Bin::kLt},
+                                                       {">", Bin::kGt},
+                                                       {"<=", Bin::kLe},
+                                                       {">=", Bin::kGe},
+                                                       {"and", Bin::kAnd},
+                                                       {"or", Bin::kOr},
+                                                       {"xor", Bin::kXor},
+                                                       {"implies", Bin::kImplies},
+                                                       {"in", Bin::kIn},
+                                                       {"contains", Bin::kContains},
+                                                       {"+", Bin::kAdd},
+                                                       {"-", Bin::kSub},
+                                                       {"*", Bin::kMul},
+                                                       {"/", Bin::kDiv},
+                                                       {"div", Bin::kIntDiv},
+                                                       {"mod", Bin::kMod},
+                                                       {"&", Bin::kConcat}};
     auto op = std::make_unique<BinaryOp>();
     bool found = false;
     for (const auto& [name, bin] : kOps)
@@ -1157,7 +1333,8 @@ std::string root_type_name(std::string_view text) {
   while (true) {
     if (a->kind == Ast::Kind::kIdentifier) return a->name;
     if ((a->kind == Ast::Kind::kMember || a->kind == Ast::Kind::kIndex ||
-         a->kind == Ast::Kind::kTypeOp || a->kind == Ast::Kind::kBinary) && !a->kids.empty() && a->kids[0]) {
+         a->kind == Ast::Kind::kTypeOp || a->kind == Ast::Kind::kBinary) &&
+        !a->kids.empty() && a->kids[0]) {
       a = a->kids[0].get();
     } else if (a->kind == Ast::Kind::kFunction && a->kids[0]) {
       a = a->kids[0].get();
@@ -1169,10 +1346,14 @@ std::string root_type_name(std::string_view text) {
 
 std::string to_json(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kJson: return simdjson::minify(v.json);
-    case Value::Kind::kBool: return v.boolean ? "true" : "false";
-    case Value::Kind::kNumber: return number_text(v.number);
-    case Value::Kind::kStub: return "{\"resourceType\":\"" + std::string(v.text) + "\"}";
+    case Value::Kind::kJson:
+      return simdjson::minify(v.json);
+    case Value::Kind::kBool:
+      return v.boolean ? "true" : "false";
+    case Value::Kind::kNumber:
+      return number_text(v.number);
+    case Value::Kind::kStub:
+      return "{\"resourceType\":\"" + std::string(v.text) + "\"}";
     case Value::Kind::kString: {
       std::string out = "\"";
       for (char c : v.text) {

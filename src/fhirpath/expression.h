@@ -38,10 +38,10 @@ struct Value {
   enum class Kind : uint8_t { kJson, kBool, kNumber, kString, kStub };
   Kind kind = Kind::kJson;
   bool boolean = false;
-  CtxId ctx = kUnknownCtx;       // FHIR type (or element path) of the item, if known
+  CtxId ctx = kUnknownCtx;  // FHIR type (or element path) of the item, if known
   double number = 0;
-  std::string_view text;         // kString; kStub: the resource type
-  simdjson::dom::element json;   // kJson
+  std::string_view text;        // kString; kStub: the resource type
+  simdjson::dom::element json;  // kJson
 
   // The FHIR type name ("Identifier", "dateTime", "BackboneElement"), or "" when unknown.
   std::string_view type_name() const;
@@ -50,7 +50,7 @@ struct Value {
 // The state of one evaluation: holds strings computed while evaluating (results may point into
 // it), so it must outlive the results.
 struct EvalState {
-  simdjson::dom::element root;   // %resource, used to resolve "#id" references
+  simdjson::dom::element root;  // %resource, used to resolve "#id" references
   std::deque<std::string> strings;
 };
 
@@ -58,7 +58,8 @@ class Expression {
  public:
   // Compiles `text` for resources of type `root_type` (e.g. "Patient"). Throws CompileError naming
   // the unsupported construct.
-  static std::shared_ptr<const Expression> compile(std::string_view text, std::string_view root_type);
+  static std::shared_ptr<const Expression> compile(std::string_view text,
+                                                   std::string_view root_type);
 
   // Evaluates over `resource` (the root, a JSON object). Thread-safe. Throws EvaluationError.
   void evaluate(simdjson::dom::element resource, EvalState& state, std::vector<Value>& out) const;

@@ -71,7 +71,8 @@ Model::Model() {
   };
   // The context of a value of type `type` at `path`: a path context for inline elements.
   auto value_ctx = [&](std::string_view path, std::string_view type) {
-    if ((type == "BackboneElement" || type == "Element") && path.find('.') != std::string_view::npos) {
+    if ((type == "BackboneElement" || type == "Element") &&
+        path.find('.') != std::string_view::npos) {
       CtxId c = intern(defining(path));
       CtxId t = intern(type);
       contexts_[static_cast<size_t>(c)].type = t;

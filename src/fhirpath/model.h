@@ -16,7 +16,7 @@ using CtxId = int;
 inline constexpr CtxId kUnknownCtx = -1;
 
 struct Context {
-  std::string name;        // "Quantity", "Observation.component", "string", "System.String"
+  std::string name;            // "Quantity", "Observation.component", "string", "System.String"
   CtxId type = kUnknownCtx;    // its type: itself, or BackboneElement/Element for a path context
   CtxId parent = kUnknownCtx;  // base type (Age -> Quantity -> Element), for is/ofType/as
   bool primitive = false;      // a JSON string/number/boolean, not an object

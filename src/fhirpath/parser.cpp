@@ -36,7 +36,9 @@ class Lexer {
     char c = s_[pos_];
     size_t start = pos_;
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) ++pos_;
+      while (pos_ < s_.size() &&
+             (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_'))
+        ++pos_;
       t.kind = Token::Kind::kIdent;
       t.text = std::string(s_.substr(start, pos_ - start));
     } else if (c == '`') {
@@ -51,7 +53,8 @@ class Lexer {
       t.text = string_literal();
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-      if (pos_ + 1 < s_.size() && s_[pos_] == '.' && std::isdigit(static_cast<unsigned char>(s_[pos_ + 1]))) {
+      if (pos_ + 1 < s_.size() && s_[pos_] == '.' &&
+          std::isdigit(static_cast<unsigned char>(s_[pos_ + 1]))) {
         ++pos_;
         while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
       }
@@ -59,8 +62,9 @@ class Lexer {
       t.text = std::string(s_.substr(start, pos_ - start));
     } else if (c == '@') {
       ++pos_;
-      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) ||
-                                  std::string_view("-:.+TZ").find(s_[pos_]) != std::string_view::npos))
+      while (pos_ < s_.size() &&
+             (std::isalnum(static_cast<unsigned char>(s_[pos_])) ||
+              std::string_view("-:.+TZ").find(s_[pos_]) != std::string_view::npos))
         ++pos_;
       t.kind = Token::Kind::kDateTime;
       t.text = std::string(s_.substr(start + 1, pos_ - start - 1));
@@ -77,8 +81,8 @@ class Lexer {
       t.kind = Token::Kind::kDollar;
       t.text = std::string(s_.substr(start, pos_ - start));
     } else {
-      static const char* kOps[] = {"<=", ">=", "!=", "!~", "=", "~", "<", ">", "|", "&", "+", "-",
-                                   "*", "/", "(", ")", "[", "]", "{", "}", ".", ","};
+      static const char* kOps[] = {"<=", ">=", "!=", "!~", "=", "~", "<", ">", "|", "&", "+",
+                                   "-",  "*",  "/",  "(",  ")", "[", "]", "{", "}", ".", ","};
       for (const char* op : kOps) {
         std::string_view o(op);
         if (s_.substr(pos_, o.size()) == o) {
@@ -115,13 +119,22 @@ class Lexer {
       if (pos_ >= s_.size()) fail(pos_, "unterminated string");
       char e = s_[pos_++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) fail(pos_, "bad \\u escape");
-          unsigned cp = static_cast<unsigned>(std::stoul(std::string(s_.substr(pos_, 4)), nullptr, 16));
+          unsigned cp =
+              static_cast<unsigned>(std::stoul(std::string(s_.substr(pos_, 4)), nullptr, 16));
           pos_ += 4;
           if (cp < 0x80) {
             out += static_cast<char>(cp);
@@ -135,7 +148,9 @@ class Lexer {
           }
           break;
         }
-        default: out += e; break;  // \' \" \` \\ \/
+        default:
+          out += e;
+          break;  // \' \" \` \\ \/
       }
     }
     return out;
@@ -275,11 +290,20 @@ class Parser {
     size_t begin = tok_.begin;
     Token t = tok_;
     switch (t.kind) {
-      case Token::Kind::kEnd: lex_.fail(t.begin, "unexpected end of expression");
-      case Token::Kind::kString: advance(); return node(Ast::Kind::kString, t.text, begin);
-      case Token::Kind::kNumber: advance(); return node(Ast::Kind::kNumber, t.text, begin);
-      case Token::Kind::kDateTime: advance(); return node(Ast::Kind::kDateTime, t.text, begin);
-      case Token::Kind::kExternal: advance(); return node(Ast::Kind::kExternal, t.text, begin);
+      case Token::Kind::kEnd:
+        lex_.fail(t.begin, "unexpected end of expression");
+      case Token::Kind::kString:
+        advance();
+        return node(Ast::Kind::kString, t.text, begin);
+      case Token::Kind::kNumber:
+        advance();
+        return node(Ast::Kind::kNumber, t.text, begin);
+      case Token::Kind::kDateTime:
+        advance();
+        return node(Ast::Kind::kDateTime, t.text, begin);
+      case Token::Kind::kExternal:
+        advance();
+        return node(Ast::Kind::kExternal, t.text, begin);
       case Token::Kind::kDollar:
         advance();
         if (t.text == "$this") return node(Ast::Kind::kThis, t.text, begin);
@@ -341,6 +365,8 @@ class Parser {
 
 }  // namespace
 
-std::unique_ptr<Ast> parse(std::string_view text) { return Parser(text).parse_all(); }
+std::unique_ptr<Ast> parse(std::string_view text) {
+  return Parser(text).parse_all();
+}
 
 }  // namespace fhirshift::fhirpath

@@ -24,12 +24,15 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 ParamType parse_type(const std::string& t) {
-  static const std::map<std::string, ParamType> kTypes{
-      {"string", ParamType::kString},       {"token", ParamType::kToken},
-      {"reference", ParamType::kReference}, {"date", ParamType::kDate},
-      {"number", ParamType::kNumber},       {"quantity", ParamType::kQuantity},
-      {"uri", ParamType::kUri},             {"composite", ParamType::kComposite},
-      {"special", ParamType::kSpecial}};
+  static const std::map<std::string, ParamType> kTypes{{"string", ParamType::kString},
+                                                       {"token", ParamType::kToken},
+                                                       {"reference", ParamType::kReference},
+                                                       {"date", ParamType::kDate},
+                                                       {"number", ParamType::kNumber},
+                                                       {"quantity", ParamType::kQuantity},
+                                                       {"uri", ParamType::kUri},
+                                                       {"composite", ParamType::kComposite},
+                                                       {"special", ParamType::kSpecial}};
   auto it = kTypes.find(t);
   if (it == kTypes.end()) throw std::runtime_error("unknown SearchParameter type '" + t + "'");
   return it->second;
@@ -55,10 +58,14 @@ std::optional<std::string> opt_string(element obj, const char* key) {
 
 std::optional<double> number(element e) {
   switch (e.type()) {
-    case element_type::INT64: return static_cast<double>(int64_t(e));
-    case element_type::UINT64: return static_cast<double>(uint64_t(e));
-    case element_type::DOUBLE: return double(e);
-    default: return std::nullopt;
+    case element_type::INT64:
+      return static_cast<double>(int64_t(e));
+    case element_type::UINT64:
+      return static_cast<double>(uint64_t(e));
+    case element_type::DOUBLE:
+      return double(e);
+    default:
+      return std::nullopt;
   }
 }
 
@@ -81,15 +88,23 @@ class Converter {
 
   void convert(ParamType type, const fp::Value& v) {
     switch (type) {
-      case ParamType::kString: return to_string(v);
-      case ParamType::kToken: return to_token(v);
-      case ParamType::kReference: return to_reference(v);
-      case ParamType::kDate: return to_date(v);
-      case ParamType::kNumber: return to_number(v);
-      case ParamType::kQuantity: return to_quantity(v);
-      case ParamType::kUri: return to_uri(v);
+      case ParamType::kString:
+        return to_string(v);
+      case ParamType::kToken:
+        return to_token(v);
+      case ParamType::kReference:
+        return to_reference(v);
+      case ParamType::kDate:
+        return to_date(v);
+      case ParamType::kNumber:
+        return to_number(v);
+      case ParamType::kQuantity:
+        return to_quantity(v);
+      case ParamType::kUri:
+        return to_uri(v);
       case ParamType::kComposite:
-      case ParamType::kSpecial: return;
+      case ParamType::kSpecial:
+        return;
     }
   }
 
@@ -119,28 +134,37 @@ class Converter {
     if (!is_object(v)) return;
     std::string_view type = v.type_name();
     static const char* kNameParts[] = {"text", "family", "given", "prefix", "suffix"};
-    static const char* kAddressParts[] = {"text", "line", "city", "district", "state", "postalCode", "country"};
+    static const char* kAddressParts[] = {"text",  "line",       "city",   "district",
+                                          "state", "postalCode", "country"};
     if (type == "HumanName") {
-      for (const char* part : kNameParts) each_string(v.json, part, [&](std::string_view s) { add_string(s); });
+      for (const char* part : kNameParts)
+        each_string(v.json, part, [&](std::string_view s) { add_string(s); });
     } else if (type == "Address") {
-      for (const char* part : kAddressParts) each_string(v.json, part, [&](std::string_view s) { add_string(s); });
+      for (const char* part : kAddressParts)
+        each_string(v.json, part, [&](std::string_view s) { add_string(s); });
     }
   }
 
   void coding(element c) { add_token(opt_string(c, "system"), opt_string(c, "code")); }
 
   void to_token(const fp::Value& v) {
-    if (v.kind == fp::Value::Kind::kBool) return add_token(std::nullopt, v.boolean ? "true" : "false");
+    if (v.kind == fp::Value::Kind::kBool)
+      return add_token(std::nullopt, v.boolean ? "true" : "false");
     if (v.kind == fp::Value::Kind::kString) return add_token(std::nullopt, std::string(v.text));
     if (v.kind != fp::Value::Kind::kJson) return;
     switch (v.json.type()) {
-      case element_type::STRING: return add_token(std::nullopt, std::string(std::string_view(v.json)));
-      case element_type::BOOL: return add_token(std::nullopt, bool(v.json) ? "true" : "false");
+      case element_type::STRING:
+        return add_token(std::nullopt, std::string(std::string_view(v.json)));
+      case element_type::BOOL:
+        return add_token(std::nullopt, bool(v.json) ? "true" : "false");
       case element_type::INT64:
       case element_type::UINT64:
-      case element_type::DOUBLE: return add_token(std::nullopt, simdjson::minify(v.json));
-      case element_type::OBJECT: break;
-      default: return;
+      case element_type::DOUBLE:
+        return add_token(std::nullopt, simdjson::minify(v.json));
+      case element_type::OBJECT:
+        break;
+      default:
+        return;
     }
     std::string_view type = v.type_name();
     if (type == "CodeableConcept") {
@@ -211,7 +235,8 @@ class Converter {
     if (type == "Timing") {
       each_string(v.json, "event", [&](std::string_view s) { date_text(s, true); });
       element bounds;
-      if (!v.json.at_pointer("/repeat/boundsPeriod").get(bounds) && bounds.type() == element_type::OBJECT)
+      if (!v.json.at_pointer("/repeat/boundsPeriod").get(bounds) &&
+          bounds.type() == element_type::OBJECT)
         period(bounds);
     }
   }
@@ -221,7 +246,8 @@ class Converter {
     if (v.kind != fp::Value::Kind::kJson) return;
     if (auto n = number(v.json)) return out_.emplace_back(*n), void();
     if (v.json.type() == element_type::STRING)
-      throw ConversionError("number parameter holds the string '" + std::string(std::string_view(v.json)) + "'");
+      throw ConversionError("number parameter holds the string '" +
+                            std::string(std::string_view(v.json)) + "'");
   }
 
   void quantity(element q, bool money) {
@@ -266,7 +292,8 @@ class Converter {
 
 struct CompiledParam {
   ParamInfo info;
-  std::shared_ptr<const fp::Expression> expr;  // null: not indexed (composite, special, no expression)
+  std::shared_ptr<const fp::Expression>
+      expr;  // null: not indexed (composite, special, no expression)
 };
 
 struct Hash {
@@ -322,8 +349,9 @@ class FhirPathIndexer final : public Indexer {
         }
         plan.params.push_back(std::move(p));
       }
-      std::sort(plan.params.begin(), plan.params.end(),
-                [](const CompiledParam& a, const CompiledParam& b) { return a.info.code < b.info.code; });
+      std::sort(
+          plan.params.begin(), plan.params.end(),
+          [](const CompiledParam& a, const CompiledParam& b) { return a.info.code < b.info.code; });
       for (uint32_t i = 0; i < plan.params.size(); ++i) {
         const auto& expr = plan.params[i].expr;
         if (!expr) continue;
@@ -438,8 +466,11 @@ class FhirPathIndexer final : public Indexer {
       nlohmann::json bundle = nlohmann::json::parse(in);
       for (const auto& e : bundle.at("entry")) {
         const auto& sp = e.at("resource");
-        Definition d{sp.at("id").get<std::string>(), sp.at("code").get<std::string>(),
-                     sp.value("expression", ""), parse_type(sp.at("type")), {}};
+        Definition d{sp.at("id").get<std::string>(),
+                     sp.at("code").get<std::string>(),
+                     sp.value("expression", ""),
+                     parse_type(sp.at("type")),
+                     {}};
         for (const auto& b : sp.at("base")) d.base.push_back(b.get<std::string>());
         out.push_back(std::move(d));
       }

@@ -45,10 +45,10 @@ void append_utf8(std::string& out, uint32_t cp) {
 
 // Base letters of U+00C0..U+00FF ('*' = not a letter: keep) and of U+0100..U+017F.
 const std::array<const char*, 64> kLatin1{
-    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
-    "d", "n", "o", "o", "o", "o", "o", "*", "o", "u", "u", "u", "u", "y", "th", "ss",
-    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
-    "d", "n", "o", "o", "o", "o", "o", "*", "o", "u", "u", "u", "u", "y", "th", "y"};
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o", "o", "o", "o", "o",  "*", "o", "u", "u", "u", "u", "y", "th", "ss",
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o", "o", "o", "o", "o",  "*", "o", "u", "u", "u", "u", "y", "th", "y"};
 
 const char* latin_ext_a(uint32_t cp) {
   struct Run {
@@ -56,10 +56,10 @@ const char* latin_ext_a(uint32_t cp) {
     const char* base;
   };
   static constexpr Run kRuns[] = {
-      {0x105, "a"}, {0x10D, "c"}, {0x111, "d"},  {0x11B, "e"}, {0x123, "g"}, {0x127, "h"},
+      {0x105, "a"}, {0x10D, "c"},  {0x111, "d"}, {0x11B, "e"}, {0x123, "g"}, {0x127, "h"},
       {0x131, "i"}, {0x133, "ij"}, {0x135, "j"}, {0x138, "k"}, {0x142, "l"}, {0x14B, "n"},
       {0x151, "o"}, {0x153, "oe"}, {0x159, "r"}, {0x161, "s"}, {0x167, "t"}, {0x173, "u"},
-      {0x175, "w"}, {0x178, "y"}, {0x17E, "z"},  {0x17F, "s"}};
+      {0x175, "w"}, {0x178, "y"},  {0x17E, "z"}, {0x17F, "s"}};
   for (const auto& r : kRuns)
     if (cp <= r.last) return r.base;
   return nullptr;
@@ -67,7 +67,8 @@ const char* latin_ext_a(uint32_t cp) {
 
 bool is_space(uint32_t cp) {
   return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v' ||
-         cp == 0xA0 || cp == 0x2007 || cp == 0x202F || cp == 0x3000 || (cp >= 0x2000 && cp <= 0x200A);
+         cp == 0xA0 || cp == 0x2007 || cp == 0x202F || cp == 0x3000 ||
+         (cp >= 0x2000 && cp <= 0x200A);
 }
 
 uint32_t to_lower(uint32_t cp) {
@@ -135,7 +136,9 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 unsigned days_in(int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return m == 2 && leap(y) ? 29 : kDays[m - 1];
@@ -173,7 +176,8 @@ std::optional<DateRange> parse_date_range(std::string_view s) {
   if (s[7] != '-' || !digits(s, 8, 2, day) || day < 1 ||
       day > static_cast<int>(days_in(year, static_cast<unsigned>(month))))
     return std::nullopt;
-  int64_t date_ms = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kDay;
+  int64_t date_ms =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kDay;
   if (s.size() == 10) return DateRange{date_ms, date_ms + kDay - 1};
   // Time: Thh:mm[:ss[.f+]][Z|+hh:mm|-hh:mm]
   int hh = 0, mm = 0, ss = 0;

@@ -67,13 +67,13 @@ TEST(CorpusGenerator, CorpusHasTheHardCases) {
     all += '\n';
   }
   auto has = [&](const char* pattern) { return std::regex_search(all, std::regex(pattern)); };
-  EXPECT_TRUE(has(R"("effectiveDateTime":"\d{4}")"));                  // year
-  EXPECT_TRUE(has(R"("effectiveDateTime":"\d{4}-\d{2}")"));            // year-month
-  EXPECT_TRUE(has(R"("birthDate":"\d{4}-\d{2}-\d{2}")"));              // date
-  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}\.\d{3}Z")"));                 // millis, Z
-  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")"));          // offset
-  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}")"));                         // no zone
-  EXPECT_TRUE(has(R"("valueQuantity":\{"value":\d+\.\d*0,)"));         // 1.50-like decimal
+  EXPECT_TRUE(has(R"("effectiveDateTime":"\d{4}")"));           // year
+  EXPECT_TRUE(has(R"("effectiveDateTime":"\d{4}-\d{2}")"));     // year-month
+  EXPECT_TRUE(has(R"("birthDate":"\d{4}-\d{2}-\d{2}")"));       // date
+  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}\.\d{3}Z")"));           // millis, Z
+  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")"));    // offset
+  EXPECT_TRUE(has(R"(T\d{2}:\d{2}:\d{2}")"));                   // no zone
+  EXPECT_TRUE(has(R"("valueQuantity":\{"value":\d+\.\d*0,)"));  // 1.50-like decimal
   EXPECT_TRUE(has(R"("valueCodeableConcept")"));
   EXPECT_TRUE(has(R"("valueString")"));
   EXPECT_TRUE(has(R"("onsetAge")"));

@@ -51,16 +51,16 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
     for (const auto& base : p.base) {
       // "Resource" and "DomainResource" parameters apply to every resource type: try a few.
       std::vector<std::string> types{base};
-      if (base == "Resource" || base == "DomainResource") types = {"Patient", "Observation", "Bundle"};
+      if (base == "Resource" || base == "DomainResource")
+        types = {"Patient", "Observation", "Bundle"};
       for (const auto& type : types) {
         std::shared_ptr<const Expression> expr;
         ASSERT_NO_THROW(expr = Expression::compile(p.expression, type))
             << p.id << " on " << type << ": " << p.expression;
         for (size_t variant = 0; variant < 3; ++variant) {
-          std::string json =
-              corpus_types.count(type)
-                  ? gen.resource(type, "r" + std::to_string(variant))
-                  : corpus::model_sample(type, "r1", variant);
+          std::string json = corpus_types.count(type)
+                                 ? gen.resource(type, "r" + std::to_string(variant))
+                                 : corpus::model_sample(type, "r1", variant);
           simdjson::dom::element doc;
           ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS);
           EvalState state;
@@ -69,7 +69,8 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
             expr->evaluate(doc, state, out);
           } catch (const std::exception& e) {
             ADD_FAILURE() << p.id << " on " << type << ": " << p.expression << ": " << e.what()
-                          << "\n" << json;
+                          << "\n"
+                          << json;
           }
           ++evaluations;
           if (!out.empty()) ++nonempty;
@@ -89,8 +90,8 @@ TEST(FhirPathDefinitions, All1331ExpressionsCompileAndEvaluateOnTheirBaseTypes) 
     }
   }
   EXPECT_EQ(indexed, 1331u);
-  EXPECT_EQ(without_expression,
-            (std::vector<std::string>{"DomainResource-text", "Resource-content", "Resource-query"}));
+  EXPECT_EQ(without_expression, (std::vector<std::string>{"DomainResource-text", "Resource-content",
+                                                          "Resource-query"}));
   // The synthesised resources have every element: most expressions must find something.
   EXPECT_GT(nonempty * 10, evaluations * 7) << nonempty << " of " << evaluations << " non-empty";
   EXPECT_GT(with_root_keys * 10, evaluations * 9);  // nearly every expression is a path

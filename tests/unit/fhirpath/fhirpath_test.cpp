@@ -26,11 +26,16 @@ std::vector<std::string> eval(const char* json, const std::string& expr, const c
   simdjson::dom::element doc = parser.parse(std::string(json));
   EvalState state;
   std::vector<std::string> out;
-  for (const auto& v : Expression::compile(expr, type)->evaluate(doc, state)) out.push_back(to_json(v));
+  for (const auto& v : Expression::compile(expr, type)->evaluate(doc, state))
+    out.push_back(to_json(v));
   return out;
 }
-std::vector<std::string> pat(const std::string& e) { return eval(kPatient, e, "Patient"); }
-std::vector<std::string> obs(const std::string& e) { return eval(kObservation, e, "Observation"); }
+std::vector<std::string> pat(const std::string& e) {
+  return eval(kPatient, e, "Patient");
+}
+std::vector<std::string> obs(const std::string& e) {
+  return eval(kObservation, e, "Observation");
+}
 using V = std::vector<std::string>;
 
 TEST(FhirPath, PathsTypeNamesAndUnionDeduplication) {
@@ -42,7 +47,8 @@ TEST(FhirPath, PathsTypeNamesAndUnionDeduplication) {
   EXPECT_EQ(pat("name.family.first()"), V{"\"Müller\""});
   EXPECT_EQ(pat("Patient.name[2].family"), V{"\"Smith\""});
   EXPECT_EQ(pat("Patient.identifier.where(system='http://ssn').value"), V{"\"999\""});
-  EXPECT_EQ(pat("Patient.telecom.where(system='email')"), V{R"({"system":"email","value":"a@b.org"})"});
+  EXPECT_EQ(pat("Patient.telecom.where(system='email')"),
+            V{R"({"system":"email","value":"a@b.org"})"});
 }
 
 TEST(FhirPath, ChoiceTypesOfTypeIsAs) {

@@ -27,8 +27,12 @@ std::vector<IndexValue> values(const SearchIndex& idx, std::string_view code) {
   const IndexEntry* e = find(idx, code);
   return e ? e->values : std::vector<IndexValue>{};
 }
-Token tok(std::optional<std::string> s, std::optional<std::string> c) { return Token{s, c, std::nullopt}; }
-Token text(std::string t) { return Token{std::nullopt, std::nullopt, t}; }
+Token tok(std::optional<std::string> s, std::optional<std::string> c) {
+  return Token{s, c, std::nullopt};
+}
+Token text(std::string t) {
+  return Token{std::nullopt, std::nullopt, t};
+}
 using Vs = std::vector<IndexValue>;
 
 const char* kPatient = R"({"resourceType":"Patient","id":"p1","active":true,
@@ -129,7 +133,8 @@ TEST(Indexer, CanonicalReferencesDropTheVersionAndBundleCompositionIndexesItsFir
     "questionnaire":"http://x.org/Questionnaire/phq|1.0"})";
   EXPECT_EQ(values(indexer().index("QuestionnaireResponse", qr), "questionnaire"),
             (Vs{"http://x.org/Questionnaire/phq"}));
-  const char* bundle = R"({"resourceType":"Bundle","id":"b","type":"document","timestamp":"2020-01-01T00:00:00Z",
+  const char* bundle =
+      R"({"resourceType":"Bundle","id":"b","type":"document","timestamp":"2020-01-01T00:00:00Z",
     "entry":[{"resource":{"resourceType":"Composition","id":"c9"}},{"resource":{"resourceType":"Patient","id":"p"}}]})";
   SearchIndex idx = indexer().index("Bundle", bundle);
   EXPECT_EQ(values(idx, "composition"), (Vs{"Composition/c9"}));
@@ -148,7 +153,8 @@ TEST(Indexer, LoadErrorsNameTheFile) {
 TEST(Indexer, AnUnsupportedExpressionFailsTheLoadNamingTheParameter) {
   testing::TempDir dir("indexer-defs");
   auto path = dir.path() / "search-parameters.json";
-  std::ofstream(path) << R"json({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"SearchParameter",
+  std::ofstream(path)
+      << R"json({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"SearchParameter",
     "id":"Patient-odd","code":"odd","type":"string","base":["Patient"],
     "expression":"Patient.name.descendants()"}}]})json";
   try {
