@@ -183,6 +183,26 @@ std::string Store::next_version(mongo::Collection& c, const std::optional<Stored
   return std::to_string(c.count(f.get()) + 1);
 }
 
+bool Store::claims_by_id_only(mongo::Client& client) {
+  std::call_once(backend_checked_, [&] {
+    try {
+      mongo::Builder cmd;
+      cmd.append("buildInfo", int32_t{1});
+      mongo::Bson info = client.command("admin", cmd.extract());
+      if (View(info.get()).has("ferretdbVersion")) {
+        claim_by_id_only_ = true;
+        spdlog::warn("the store is FerretDB: its updates are a query followed by a write, not an "
+                     "atomic compare-and-set, and it only uses an index for _id; versions are "
+                     "claimed by _id (one query less), so run one server process per store "
+                     "(docs/serve.md)");
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("buildInfo failed ({}): assuming MongoDB", e.what());
+    }
+  });
+  return claim_by_id_only_;
+}
+
 void Store::restore_current(mongo::Collection& c, const StoredVersion& prev) {
   Builder f, u;
   f.append("_id", prev.entry_id);
@@ -217,7 +237,9 @@ WriteResult Store::write(const WriteRequest& req) {
   };
   while (true) {
     ++result.attempts;
-    std::optional<StoredVersion> prev = newest(c, req.type, req.id);
+    // A POST's id is a fresh UUID: no earlier version to look for (saves a query).
+    std::optional<StoredVersion> prev;
+    if (req.kind != WriteKind::kCreate) prev = newest(c, req.type, req.id);
 
     if (prev && !prev->cur) {
       // Claimed by another writer that has not inserted its version yet, or that died in between.
@@ -301,7 +323,8 @@ WriteResult Store::write(const WriteRequest& req) {
     // Claim: mark the previous version history, only if it still is the current one.
     if (prev) {
       Builder f;
-      f.append("_id", prev->entry_id).append("cur", true);
+      f.append("_id", prev->entry_id);
+      if (!claims_by_id_only(client)) f.append("cur", true);
       auto bulk = c.bulk(true);
       bulk.update_one(f.get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
       if (bulk.execute().matched == 0) {
@@ -349,7 +372,7 @@ WriteResult Store::write(const WriteRequest& req) {
                               r.write_concern_error);
 
     // The previous version's contained resources follow it into history.
-    if (prev) {
+    if (prev && prev->json && prev->json->find("\"contained\"") != std::string::npos) {
       Builder f;
       f.append("container", prev->entry_id).append("cur", true);
       auto flip = c.bulk(false);

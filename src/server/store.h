@@ -115,6 +115,9 @@ class Store {
   struct Attempt;
   std::optional<StoredVersion> newest(mongo::Collection& c, const std::string& type,
                                       const std::string& id);
+  // True on FerretDB (detected once with buildInfo): there a conditional update is not atomic
+  // anyway and only an {_id} filter avoids a collection scan, so the claim filters by _id alone.
+  bool claims_by_id_only(mongo::Client& client);
   // Gives `prev` back its current state (cur: true and, on the current schema, its idx).
   void restore_current(mongo::Collection& c, const StoredVersion& prev);
   std::string next_version(mongo::Collection& c, const std::optional<StoredVersion>& prev);
@@ -125,6 +128,8 @@ class Store {
   Schema schema_;
   std::shared_ptr<const index::Indexer> indexer_;
   std::array<std::mutex, 256> stripes_;
+  std::once_flag backend_checked_;
+  bool claim_by_id_only_ = false;
 };
 
 }  // namespace fhirshift::server
