@@ -52,6 +52,8 @@ class Findings {
   void add(Difference d);
   // Entries newer than the start point that were only counted (counts mode).
   void add_in_flight(int64_t n) { in_flight_ += n; }
+  // No differences, the same start points.
+  Findings empty_copy() const { return Findings(source_hw_, target_hw_); }
   // Moves `other`'s differences and counters in (results of a parallel pass).
   void merge(Findings&& other);
 

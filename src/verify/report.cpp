@@ -91,6 +91,12 @@ std::string Result::text(size_t max_listed) const {
       << " not repairable\n";
     for (const auto& p : repair->problems) o << "  repair: " << p << "\n";
   }
+  o << "took " << took_ms / 1000.0 << " s";
+  if (took_ms > 0 && entries_compared > 0)
+    o << ", " << static_cast<int64_t>(static_cast<double>(entries_compared) * 1000.0 /
+                                      static_cast<double>(took_ms))
+      << " entries/s";
+  o << ", peak RSS " << peak_rss_kb / 1024 << " MB\n";
   o << verdict() << "\n";
   return o.str();
 }
@@ -109,6 +115,7 @@ nlohmann::json Result::to_json(size_t max_listed) const {
   j["targetHighWaterLu"] =
       target.high_water_ms ? nlohmann::json(format_iso8601(*target.high_water_ms)) : nullptr;
   j["entriesCompared"] = entries_compared;
+  j["peakRssKb"] = peak_rss_kb;
   j["entriesPerSecond"] =
       took_ms > 0 ? static_cast<double>(entries_compared) * 1000.0 / static_cast<double>(took_ms)
                   : 0.0;

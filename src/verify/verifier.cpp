@@ -1,6 +1,7 @@
 #include "verify/verifier.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -92,6 +93,8 @@ class Session {
   std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
   void version_pass(Findings& out);
   void attach_quarantine(Findings& findings);
+  std::vector<VersionFacts> target_versions(const ResourceKey& key);
+  void confirm_bad_state(Findings& findings);
 
   // The three outcomes of joining by `_id`.
   void source_only(const bson_t* doc, Findings& f, int64_t& compared);
@@ -402,6 +405,7 @@ void Session::run_full(Result& r) {
   version_thread.join();
   if (version_failure) std::rethrow_exception(version_failure);
   r.findings.merge(std::move(versions));
+  confirm_bad_state(r.findings);
 }
 
 void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::string>& ids,
@@ -581,6 +585,52 @@ std::set<ResourceKey> Session::sample_keys(uint64_t seed, std::set<std::string>&
   return keys;
 }
 
+// Writers change a resource in two steps (insert the new version, flip the old one), so a stream
+// can catch a resource between them. A bad state is reported only if a second look, after the
+// passes, still finds it (and it is in flight if a version newer than the start point appeared).
+std::vector<VersionFacts> Session::target_versions(const ResourceKey& key) {
+  auto client = target_pool_.acquire();
+  auto coll = target(client);
+  Builder f;
+  f.append("im", key.im).append("type", key.type).append("res_id", key.res_id);
+  Builder o;
+  o.document("projection", [](Builder& p) {
+    for (const char* k : {"lu", "cur", "cnt"}) p.append(k, int32_t{1});
+  });
+  std::vector<VersionFacts> out;
+  auto c = coll.find(f.extract().get(), o.extract().get());
+  while (const bson_t* doc = c.next()) {
+    View v(doc);
+    auto id = v.oid("_id");
+    auto lu = v.date("lu");
+    auto cur = v.boolean("cur");
+    if (v.boolean("cnt").value_or(false) || !id || !lu || !cur) continue;
+    out.push_back({*id, *lu, *cur});
+  }
+  return out;
+}
+
+void Session::confirm_bad_state(Findings& findings) {
+  if (!findings.complete()) return;  // too many to look at again: reported as found
+  bool any = false;
+  for (const auto& d : findings.kept())
+    if (d.kind == Kind::kBadState && !d.in_flight && d.key && d.detail.rfind("contained", 0) != 0)
+      any = true;
+  if (!any) return;
+  Findings confirmed = findings.empty_copy();
+  for (auto& d : findings.kept()) {
+    if (d.kind == Kind::kBadState && !d.in_flight && d.key && d.detail.rfind("contained", 0) != 0) {
+      auto versions = target_versions(*d.key);
+      auto problem = check_version_state(versions);
+      if (!problem) continue;  // caught between two writes; right now
+      for (const auto& v : versions) d.lu_ms = std::max(d.lu_ms.value_or(v.lu_ms), v.lu_ms);
+      d.detail = *problem;
+    }
+    confirmed.add(std::move(d));
+  }
+  findings = std::move(confirmed);
+}
+
 void Session::attach_quarantine(Findings& findings) {
   std::vector<Difference*> missing;
   for (auto& d : findings.kept())
@@ -745,6 +795,7 @@ Result Session::run() {
     }
     spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
     run_scoped(keys, ids, r.findings, r.entries_compared);
+    confirm_bad_state(r.findings);
   }
   if (opt_.mode != Mode::kCounts) {
     r.source.entries = source_entries_;
@@ -814,7 +865,10 @@ bool CountRow::entries_differ() const {
 Result run_verify(const Options& options, std::shared_ptr<const index::Indexer> indexer) {
   mongo::ensure_driver_initialized();
   Session session(options, std::move(indexer));
-  return session.run();
+  Result r = session.run();
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) == 0) r.peak_rss_kb = usage.ru_maxrss;
+  return r;
 }
 
 }  // namespace fhirshift::verify

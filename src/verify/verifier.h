@@ -81,6 +81,7 @@ struct Result {
   uint64_t sample_seed = 0;
   int64_t started_at_ms = 0;
   int64_t took_ms = 0;
+  int64_t peak_rss_kb = 0;  // of the whole process, at the end
   SideInfo source, target;
   int64_t entries_compared = 0;
   Findings findings{std::nullopt, std::nullopt};
