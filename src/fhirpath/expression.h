@@ -62,6 +62,8 @@ class Expression {
                                                    std::string_view root_type);
 
   // Evaluates over `resource` (the root, a JSON object). Thread-safe. Throws EvaluationError.
+  // Results point into the parsed document, into `state` and into this expression (string
+  // literals): all three must outlive them.
   void evaluate(simdjson::dom::element resource, EvalState& state, std::vector<Value>& out) const;
   std::vector<Value> evaluate(simdjson::dom::element resource, EvalState& state) const {
     std::vector<Value> out;

@@ -26,8 +26,8 @@ std::vector<std::string> eval(const char* json, const std::string& expr, const c
   simdjson::dom::element doc = parser.parse(std::string(json));
   EvalState state;
   std::vector<std::string> out;
-  for (const auto& v : Expression::compile(expr, type)->evaluate(doc, state))
-    out.push_back(to_json(v));
+  auto compiled = Expression::compile(expr, type);  // results may point into it (literals)
+  for (const auto& v : compiled->evaluate(doc, state)) out.push_back(to_json(v));
   return out;
 }
 std::vector<std::string> pat(const std::string& e) {

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "corpus/generator.h"
@@ -165,6 +167,63 @@ TEST(Indexer, AnUnsupportedExpressionFailsTheLoadNamingTheParameter) {
     EXPECT_NE(what.find("Patient-odd"), std::string::npos) << what;
     EXPECT_NE(what.find("descendants"), std::string::npos) << what;
   }
+}
+
+// Replaces, with probability 1/8 per node, a value by an odd one: a string, a number, null, an
+// empty object, a nested array, a wrong-typed array.
+void mutate(nlohmann::json& j, std::mt19937_64& rng) {
+  auto odd = [&]() -> nlohmann::json {
+    switch (rng() % 7) {
+      case 0:
+        return "odd";
+      case 1:
+        return 42.5;
+      case 2:
+        return nullptr;
+      case 3:
+        return nlohmann::json::object();
+      case 4:
+        return nlohmann::json::array({nlohmann::json::array({1, 2})});
+      case 5:
+        return nlohmann::json::array({"a", nullptr, true});
+      default:
+        return true;
+    }
+  };
+  if (j.is_object()) {
+    for (auto& [k, v] : j.items()) {
+      if (k == "resourceType") continue;
+      if (rng() % 8 == 0)
+        v = odd();
+      else
+        mutate(v, rng);
+    }
+  } else if (j.is_array()) {
+    for (auto& v : j) {
+      if (rng() % 8 == 0)
+        v = odd();
+      else
+        mutate(v, rng);
+    }
+  }
+}
+
+TEST(Indexer, MutatedResourcesNeverThrowAndCountTheirProblems) {
+  corpus::Generator gen(11);
+  std::mt19937_64 rng(11);
+  IndexStats stats;
+  size_t indexed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string type(gen.random_type());
+    auto j = nlohmann::json::parse(gen.resource(type, "m" + std::to_string(i)));
+    mutate(j, rng);
+    SearchIndex idx;
+    ASSERT_NO_THROW(idx = indexer().index(type, j.dump(), &stats)) << j.dump();
+    if (!idx.empty()) ++indexed;
+    for (const auto& e : idx) EXPECT_FALSE(e.values.empty());
+  }
+  EXPECT_GT(stats.evaluation_errors, 1000);  // odd values are met and counted
+  EXPECT_GT(indexed, 1900u);                 // the rest of each resource still indexes
 }
 
 // index() is called from many migrator threads at once.
