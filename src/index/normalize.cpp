@@ -77,7 +77,59 @@ uint32_t to_lower(uint32_t cp) {
   if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) return cp | 1;
   if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) return (cp & 1) ? cp + 1 : cp;
   if (cp == 0x178) return 0xFF;
+  // Greek
+  if ((cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2)) return cp + 0x20;
+  if (cp == 0x386) return 0x3AC;
+  if (cp >= 0x388 && cp <= 0x38A) return cp + 0x25;
+  if (cp == 0x38C) return 0x3CC;
+  if (cp == 0x38E || cp == 0x38F) return cp + 0x3F;
+  // Cyrillic
+  if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+  if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
   return cp;
+}
+
+// The base letter of a lower-case Greek or Cyrillic letter with a mark (what Unicode
+// decomposition leaves once the mark is dropped), or the letter itself. Final sigma is sigma.
+uint32_t strip_mark(uint32_t cp) {
+  switch (cp) {
+    case 0x3AC:
+      return 0x3B1;  // ά
+    case 0x3AD:
+      return 0x3B5;  // έ
+    case 0x3AE:
+      return 0x3B7;  // ή
+    case 0x3AF:
+    case 0x390:
+    case 0x3CA:
+      return 0x3B9;  // ί ΐ ϊ
+    case 0x3CC:
+      return 0x3BF;  // ό
+    case 0x3CD:
+    case 0x3B0:
+    case 0x3CB:
+      return 0x3C5;  // ύ ΰ ϋ
+    case 0x3CE:
+      return 0x3C9;  // ώ
+    case 0x3C2:
+      return 0x3C3;  // ς
+    case 0x450:
+    case 0x451:
+      return 0x435;  // ѐ ё
+    case 0x453:
+      return 0x433;  // ѓ
+    case 0x457:
+      return 0x456;  // ї
+    case 0x45C:
+      return 0x43A;  // ќ
+    case 0x45D:
+    case 0x439:
+      return 0x438;  // ѝ й
+    case 0x45E:
+      return 0x443;  // ў
+    default:
+      return cp;
+  }
 }
 
 }  // namespace
@@ -104,7 +156,7 @@ std::string normalize_string(std::string_view s) {
     } else if (cp >= 0x100 && cp <= 0x17F) {
       out += latin_ext_a(cp);
     } else {
-      append_utf8(out, cp);
+      append_utf8(out, strip_mark(to_lower(cp)));
     }
   }
   return out;

@@ -12,12 +12,13 @@ namespace fhirshift::index {
 
 // A string parameter's value: lower-cased, diacritics removed, whitespace runs collapsed to one
 // space, trimmed ("  Müller\tSchäfer " -> "muller schafer"). Letters of Latin-1 and Latin
-// Extended-A lose their marks (also ø->o, ł->l, æ->ae, ß->ss); combining marks are dropped; other
-// scripts pass through unchanged.
+// Extended-A lose their marks (also ø->o, ł->l, æ->ae, ß->ss), Greek and Cyrillic letters are
+// lower-cased and lose theirs (ά->α, ё->е, й->и, ς->σ), as Unicode decomposition would have it;
+// combining marks are dropped; other scripts pass through unchanged.
 std::string normalize_string(std::string_view s);
 
-// A CodeableConcept text for a token's `t`: lower-cased (ASCII, Latin-1, Latin Extended-A), marks
-// kept.
+// A CodeableConcept text for a token's `t`: lower-cased (ASCII, Latin-1, Latin Extended-A, Greek,
+// Cyrillic), marks kept.
 std::string lower_case(std::string_view s);
 
 // The inclusive UTC range covered by a FHIR date, dateTime or instant at its precision

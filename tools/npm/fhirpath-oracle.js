@@ -86,7 +86,7 @@ const kUndecomposed = { 'ø': 'o', 'Ø': 'o', 'ł': 'l', 'Ł': 'l', 'đ': 'd', '
 function normalizeString(s) {
   return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '')
     .replace(/[\u00c0-\u017f]/g, (c) => kUndecomposed[c] || c)
-    .toLowerCase().replace(/[\s\u00a0]+/g, ' ').trim();
+    .toLowerCase().replace(/\u03c2/g, '\u03c3').replace(/[\s\u00a0]+/g, ' ').trim();
 }
 function dateRange(s) {
   const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(s);

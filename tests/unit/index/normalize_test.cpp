@@ -17,7 +17,9 @@ TEST(Normalize, StringsLoseCaseMarksAndExtraSpace) {
   EXPECT_EQ(normalize_string("  José\t María  NÚÑEZ\n"), "jose maria nunez");
   EXPECT_EQ(normalize_string("Łukasiewicz Søren Æbelø Straße"), "lukasiewicz soren aebelo strasse");
   EXPECT_EQ(normalize_string("Zoe\xCC\x88"), "zoe");  // combining diaeresis (NFD input)
-  EXPECT_EQ(normalize_string("Ωμέγα"), "Ωμέγα");      // other scripts pass through
+  EXPECT_EQ(normalize_string("Ωμέγα ΟΔΟΣ"), "ωμεγα οδοσ");
+  EXPECT_EQ(normalize_string("Ёлка Йод"), "елка иод");
+  EXPECT_EQ(normalize_string("東京 עברית"), "東京 עברית");  // other scripts pass through
   EXPECT_EQ(normalize_string("   "), "");
   EXPECT_EQ(lower_case("Heart RATE Ärger"), "heart rate ärger");
 }
