@@ -128,13 +128,39 @@ StoredVersion Store::decode(const bson_t* doc) {
   return s;
 }
 
+std::optional<bson_oid_t> Store::cached_newest(const std::string& key) {
+  std::lock_guard lock(cache_mu_);
+  auto it = newest_cache_.find(key);
+  if (it == newest_cache_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Store::remember_newest(const std::string& key, const bson_oid_t& entry) {
+  std::lock_guard lock(cache_mu_);
+  if (newest_cache_.size() >= kNewestCacheSize) newest_cache_.clear();  // crude, bounded
+  newest_cache_[key] = entry;
+}
+
 std::optional<StoredVersion> Store::newest(mongo::Collection& c, const std::string& type,
                                            const std::string& id) {
+  const std::string key = type + "/" + id;
+  if (auto entry = cached_newest(key)) {
+    // The remembered entry is still the newest as long as it is current: a later version, from
+    // this process or another, marks it history before or when it is written.
+    Builder f;
+    f.append("_id", *entry);
+    if (auto doc = c.find_one(f.get())) {
+      StoredVersion v = decode(doc->get());
+      if (v.cur && v.type == type && v.id == id) return v;
+    }
+  }
   Builder f;
   append_resource(f, type, id);
   auto doc = c.find_one(f.get(), newest_first(1).get());
   if (!doc) return std::nullopt;
-  return decode(doc->get());
+  StoredVersion v = decode(doc->get());
+  if (v.cur) remember_newest(key, v.entry_id);
+  return v;
 }
 
 std::optional<StoredVersion> Store::read(const std::string& type, const std::string& id) {
@@ -379,6 +405,7 @@ WriteResult Store::write(const WriteRequest& req) {
       flip.update_many(f.get(), set_cur_false(false).get());
       flip.execute();
     }
+    remember_newest(req.type + "/" + req.id, next.entry_id);
     result.outcome = req.kind == WriteKind::kDelete            ? WriteOutcome::kDeleted
                      : next.change == schema::Change::kCreated ? WriteOutcome::kCreated
                                                                : WriteOutcome::kUpdated;

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <mutex>
+#include <unordered_map>
 
 #include <chrono>
 #include <cstdint>
@@ -84,6 +85,7 @@ class Store {
  public:
   static constexpr int kMaxAttempts = 20;
   static constexpr int64_t kStaleClaimMs = 5000;
+  static constexpr size_t kNewestCacheSize = 200000;
 
   // `indexer` is required for the current schema (writes compute `idx`), unused on legacy.
   Store(std::shared_ptr<mongo::ClientPool> pool, std::string collection, Schema schema,
@@ -113,8 +115,13 @@ class Store {
 
  private:
   struct Attempt;
+  // The newest version. The entry `_id` of each resource's newest version is remembered: a lookup
+  // by `_id` that still finds it current answers without the (type, res_id) query (on FerretDB,
+  // which indexes nothing but `_id`, that query is a collection scan).
   std::optional<StoredVersion> newest(mongo::Collection& c, const std::string& type,
                                       const std::string& id);
+  std::optional<bson_oid_t> cached_newest(const std::string& key);
+  void remember_newest(const std::string& key, const bson_oid_t& entry);
   // True on FerretDB (detected once with buildInfo): there a conditional update is not atomic
   // anyway and only an {_id} filter avoids a collection scan, so the claim filters by _id alone.
   bool claims_by_id_only(mongo::Client& client);
@@ -129,6 +136,8 @@ class Store {
   std::shared_ptr<const index::Indexer> indexer_;
   std::array<std::mutex, 256> stripes_;
   std::once_flag backend_checked_;
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, bson_oid_t> newest_cache_;
   bool claim_by_id_only_ = false;
 };
 
