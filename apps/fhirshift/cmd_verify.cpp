@@ -16,6 +16,7 @@ struct VerifyArgs {
   std::string mode = "full";
   std::string since;
   std::string report;
+  double settle_seconds = 5;
   bool verbose = false;
 };
 
@@ -35,6 +36,7 @@ int run_verify(VerifyArgs& a) {
       return kExitUsage;
     }
   }
+  a.options.settle_ms = static_cast<int64_t>(a.settle_seconds * 1000);
   if (a.options.delete_extra && !a.options.repair) {
     std::cerr << "fhirshift verify: --delete-extra only goes with --repair\n";
     return kExitUsage;
@@ -108,6 +110,11 @@ void add_verify(CLI::App& app, Action& action) {
                 "Re-copy missing and changed entries and fix version state, then re-verify them");
   sub->add_flag("--delete-extra", o.delete_extra,
                 "With --repair: also delete target entries the source does not have");
+  sub->add_option("--settle", a->settle_seconds,
+                  "Seconds to wait before looking at differences again (a continuous migrator may "
+                  "still be copying them); 0: report at once")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
   sub->add_option("--parallelism", o.parallelism, "Repair write workers")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

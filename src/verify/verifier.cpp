@@ -89,12 +89,14 @@ class Session {
   std::optional<int64_t> high_water(mongo::Collection& coll);
   void run_full(Result& r);
   void run_counts(Result& r);
+  template <class Match>
+  void count_once(Result& r, const Match& match);
   std::set<ResourceKey> since_keys(std::set<std::string>& ids);
   std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
   void version_pass(Findings& out);
   void attach_quarantine(Findings& findings);
   std::vector<VersionFacts> target_versions(const ResourceKey& key);
-  void confirm_bad_state(Findings& findings);
+  void confirm(Findings& findings);
 
   // The three outcomes of joining by `_id`.
   void source_only(const bson_t* doc, Findings& f, int64_t& compared);
@@ -405,7 +407,7 @@ void Session::run_full(Result& r) {
   version_thread.join();
   if (version_failure) std::rethrow_exception(version_failure);
   r.findings.merge(std::move(versions));
-  confirm_bad_state(r.findings);
+  confirm(r.findings);
 }
 
 void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::string>& ids,
@@ -610,16 +612,26 @@ std::vector<VersionFacts> Session::target_versions(const ResourceKey& key) {
   return out;
 }
 
-void Session::confirm_bad_state(Findings& findings) {
-  if (!findings.complete()) return;  // too many to look at again: reported as found
-  bool any = false;
-  for (const auto& d : findings.kept())
-    if (d.kind == Kind::kBadState && !d.in_flight && d.key && d.detail.rfind("contained", 0) != 0)
-      any = true;
-  if (!any) return;
+// A continuous migrator copies while the passes run: an entry may be missing or half-written
+// (the new version inserted, the old one not flipped yet) when a stream passes it, and copied a
+// moment later. So every difference is looked at once more, after `settle`, and reported only if
+// it is still there. Nothing to confirm: no wait.
+void Session::confirm(Findings& findings) {
+  if (findings.equal() || !findings.complete()) return;  // (too many to look at again: as found)
+  spdlog::info("verify: {} differences; looking at them again in {} ms (--settle)", findings.total(),
+               opt_.settle_ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(opt_.settle_ms));
   Findings confirmed = findings.empty_copy();
+  std::vector<bson_oid_t> entries;
+  auto is_resource_state = [](const Difference& d) {
+    return d.kind == Kind::kBadState && d.key && d.detail.rfind("contained", 0) != 0;
+  };
   for (auto& d : findings.kept()) {
-    if (d.kind == Kind::kBadState && !d.in_flight && d.key && d.detail.rfind("contained", 0) != 0) {
+    if (!d.in_flight && d.kind != Kind::kBadState && d.oid) {
+      entries.push_back(*d.oid);
+      continue;
+    }
+    if (!d.in_flight && is_resource_state(d)) {
       auto versions = target_versions(*d.key);
       auto problem = check_version_state(versions);
       if (!problem) continue;  // caught between two writes; right now
@@ -628,6 +640,42 @@ void Session::confirm_bad_state(Findings& findings) {
     }
     confirmed.add(std::move(d));
   }
+  // The entries again, both sides, compared as in the pass (its counters left as they were).
+  const int64_t counters[4] = {source_entries_, target_entries_, source_system_, target_system_};
+  int64_t compared = 0;
+  auto sc = source_pool_.acquire();
+  auto tc = target_pool_.acquire();
+  auto scoll = source(sc);
+  auto tcoll = target(tc);
+  for (size_t i = 0; i < entries.size(); i += kInBatch) {
+    size_t end = std::min(entries.size(), i + kInBatch);
+    Builder f;
+    f.document("_id", [&](Builder& d) {
+      d.array("$in", [&](mongo::ArrayBuilder& a) {
+        for (size_t j = i; j < end; ++j) a.append(entries[j]);
+      });
+    });
+    Bson filter = f.extract();
+    std::map<std::string, Bson> s, t;
+    for (auto* side : {&s, &t}) {
+      auto c = (side == &s ? scoll : tcoll).find(filter.get());
+      while (const bson_t* doc = c.next()) side->emplace(id_of(doc), Bson::copy_of(doc));
+    }
+    for (auto& [id, doc] : s) {
+      auto it = t.find(id);
+      if (it == t.end())
+        source_only(doc.get(), confirmed, compared);
+      else
+        pair(doc.get(), it->second.get(), confirmed, compared);
+    }
+    for (auto& [id, doc] : t)
+      if (!s.count(id)) target_only(doc.get(), confirmed, compared);
+  }
+  resolve_contained(confirmed);
+  source_entries_ = counters[0];
+  target_entries_ = counters[1];
+  source_system_ = counters[2];
+  target_system_ = counters[3];
   findings = std::move(confirmed);
 }
 
@@ -674,6 +722,24 @@ void Session::run_counts(Result& r) {
       });
     return m.extract();
   };
+  // Counted again (once a second, for up to `settle`) while they differ: the migrator may still be
+  // copying entries written just before the start point.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.settle_ms);
+  for (int attempt = 1;; ++attempt) {
+    r.counts.clear();
+    r.findings = r.findings.empty_copy();
+    r.source.entries = r.target.entries = r.entries_compared = 0;
+    count_once(r, match);
+    if (r.findings.equal() || std::chrono::steady_clock::now() >= deadline) {
+      if (attempt > 1) spdlog::info("verify counts: {} counts", attempt);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+template <class Match>
+void Session::count_once(Result& r, const Match& match) {
   std::map<std::pair<std::string, std::string>, CountRow> rows;
   for (bool src : {true, false}) {
     auto client = src ? source_pool_.acquire() : target_pool_.acquire();
@@ -795,7 +861,7 @@ Result Session::run() {
     }
     spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
     run_scoped(keys, ids, r.findings, r.entries_compared);
-    confirm_bad_state(r.findings);
+    confirm(r.findings);
   }
   if (opt_.mode != Mode::kCounts) {
     r.source.entries = source_entries_;

@@ -38,6 +38,9 @@ struct Options {
   bool repair = false;
   bool delete_extra = false;
   int parallelism = 4;  // repair's write workers
+  // Differences are looked at again after this long (counts: recounted until then), so that a
+  // migrator still copying entries from just before the start point is not reported.
+  int64_t settle_ms = 5000;
 };
 
 struct SideInfo {
