@@ -128,23 +128,24 @@ StoredVersion Store::decode(const bson_t* doc) {
   return s;
 }
 
-std::optional<bson_oid_t> Store::cached_newest(const std::string& key) {
+std::optional<bson_oid_t> Store::cached(const EntryCache& cache, const std::string& key) {
   std::lock_guard lock(cache_mu_);
-  auto it = newest_cache_.find(key);
-  if (it == newest_cache_.end()) return std::nullopt;
+  auto it = cache.find(key);
+  if (it == cache.end()) return std::nullopt;
   return it->second;
 }
 
-void Store::remember_newest(const std::string& key, const bson_oid_t& entry) {
+void Store::remember(EntryCache& cache, const std::string& key, const bson_oid_t& entry) {
   std::lock_guard lock(cache_mu_);
-  if (newest_cache_.size() >= kNewestCacheSize) newest_cache_.clear();  // crude, bounded
-  newest_cache_[key] = entry;
+  if (cache.size() >= kEntryCacheSize) cache.clear();  // crude, but bounded
+  cache[key] = entry;
 }
 
-std::optional<StoredVersion> Store::newest(mongo::Collection& c, const std::string& type,
-                                           const std::string& id) {
+std::optional<StoredVersion> Store::newest(mongo::Client& client, mongo::Collection& c,
+                                           const std::string& type, const std::string& id) {
+  const auto asked_at = std::chrono::steady_clock::now();
   const std::string key = type + "/" + id;
-  if (auto entry = cached_newest(key)) {
+  if (auto entry = cached(newest_cache_, key)) {
     // The remembered entry is still the newest as long as it is current: a later version, from
     // this process or another, marks it history before or when it is written.
     Builder f;
@@ -154,31 +155,67 @@ std::optional<StoredVersion> Store::newest(mongo::Collection& c, const std::stri
       if (v.cur && v.type == type && v.id == id) return v;
     }
   }
+  if (is_ferretdb(client) && refresh_entry_map(c, asked_at)) {
+    auto entry = cached(newest_cache_, key);
+    if (!entry) return std::nullopt;  // not in a map read after this request began
+    Builder f;
+    f.append("_id", *entry);
+    if (auto doc = c.find_one(f.get())) {
+      StoredVersion v = decode(doc->get());
+      if (v.cur) return v;
+    }
+  }
   Builder f;
   append_resource(f, type, id);
   auto doc = c.find_one(f.get(), newest_first(1).get());
   if (!doc) return std::nullopt;
   StoredVersion v = decode(doc->get());
-  if (v.cur) remember_newest(key, v.entry_id);
+  if (v.cur) remember(newest_cache_, key, v.entry_id);
   return v;
 }
 
 std::optional<StoredVersion> Store::read(const std::string& type, const std::string& id) {
   auto client = pool_->acquire();
   auto c = client.collection(database_, collection_);
-  return newest(c, type, id);
+  return newest(client, c, type, id);
 }
 
 std::optional<StoredVersion> Store::vread(const std::string& type, const std::string& id,
                                           const std::string& version) {
   auto client = pool_->acquire();
   auto c = client.collection(database_, collection_);
+  const auto asked_at = std::chrono::steady_clock::now();
+  const std::string key = type + "/" + id;
+  auto by_map = [&]() -> std::optional<StoredVersion> {
+    auto entry = cached(version_cache_, key + "/_history/" + version);
+    if (!entry) return std::nullopt;
+    Builder f;
+    f.append("_id", *entry);
+    if (auto doc = c.find_one(f.get())) {
+      StoredVersion v = decode(doc->get());
+      if (v.type == type && v.id == id && v.v == version) return v;
+    }
+    return std::nullopt;
+  };
+  if (auto v = by_map()) return v;
+  if (is_ferretdb(client) && refresh_entry_map(c, asked_at)) return by_map();
+  // One query for every version of the resource; all are remembered (a version never changes
+  // but for its `cur`), so reading the resource's other versions needs no query of this kind.
   Builder f;
   append_resource(f, type, id);
-  f.append("v", version);
-  auto doc = c.find_one(f.get(), newest_first(1).get());
-  if (!doc) return std::nullopt;
-  return decode(doc->get());
+  std::optional<StoredVersion> found;
+  bool newest_seen = false;
+  auto cursor = c.find(f.get(), newest_first().get());
+  while (const bson_t* doc = cursor.next()) {
+    StoredVersion v = decode(doc);
+    remember(version_cache_, key + "/_history/" + v.v, v.entry_id);
+    if (!newest_seen) {
+      newest_seen = true;
+      if (v.cur) remember(newest_cache_, key, v.entry_id);
+    }
+    if (v.v == version && !found) found = std::move(v);
+  }
+  return found;
 }
 
 HistoryPage Store::history(const std::string& type, const std::optional<std::string>& id,
@@ -209,24 +246,74 @@ std::string Store::next_version(mongo::Collection& c, const std::optional<Stored
   return std::to_string(c.count(f.get()) + 1);
 }
 
-bool Store::claims_by_id_only(mongo::Client& client) {
+bool Store::is_ferretdb(mongo::Client& client) {
   std::call_once(backend_checked_, [&] {
     try {
       mongo::Builder cmd;
       cmd.append("buildInfo", int32_t{1});
       mongo::Bson info = client.command("admin", cmd.extract());
       if (View(info.get()).has("ferretdbVersion")) {
-        claim_by_id_only_ = true;
+        ferretdb_ = true;
         spdlog::warn("the store is FerretDB: its updates are a query followed by a write, not an "
-                     "atomic compare-and-set, and it only uses an index for _id; versions are "
-                     "claimed by _id (one query less), so run one server process per store "
+                     "atomic compare-and-set, and it uses no index but _id; versions are claimed "
+                     "by _id and resources found through a map of entry _ids refreshed by one "
+                     "collection read on a miss; run one server process per store "
                      "(docs/serve.md)");
       }
     } catch (const std::exception& e) {
       spdlog::debug("buildInfo failed ({}): assuming MongoDB", e.what());
     }
   });
-  return claim_by_id_only_;
+  return ferretdb_;
+}
+
+bool Store::refresh_entry_map(mongo::Collection& c, std::chrono::steady_clock::time_point asked_at) {
+  std::lock_guard refresh(refresh_mu_);
+  if (map_too_big_) return false;
+  // A read that started after this request began saw every write acknowledged before it.
+  if (last_refresh_ && *last_refresh_ > asked_at) return true;
+  last_refresh_ = std::chrono::steady_clock::now();
+  Builder f, o;
+  f.append("im", schema::kInfoModelR4);
+  f.document("cnt", [](Builder& d) { d.append("$ne", true); });
+  o.document("projection", [](Builder& p) {
+    for (const char* k : {"_id", "type", "res_id", "v", "lu", "cur"}) p.append(k, int32_t{1});
+  });
+  struct Newest {
+    int64_t lu;
+    bson_oid_t id;
+    bool cur;
+  };
+  std::unordered_map<std::string, Newest> newest;
+  EntryCache versions;
+  auto cursor = c.find(f.get(), o.get());
+  while (const bson_t* doc = cursor.next()) {
+    View v(doc);
+    auto oid = v.oid("_id");
+    auto type = v.string("type");
+    auto res_id = v.string("res_id");
+    auto ver = v.string("v");
+    auto lu = v.date("lu");
+    if (!oid || !type || !res_id || !ver || !lu) continue;  // system documents, odd entries
+    std::string key = std::string(*type) + "/" + std::string(*res_id);
+    versions[key + "/_history/" + std::string(*ver)] = *oid;
+    auto [it, fresh] = newest.try_emplace(key, Newest{*lu, *oid, v.boolean("cur").value_or(false)});
+    if (!fresh && (*lu > it->second.lu || (*lu == it->second.lu && bson_oid_compare(&*oid, &it->second.id) > 0)))
+      it->second = Newest{*lu, *oid, v.boolean("cur").value_or(false)};
+    if (versions.size() > kEntryCacheSize) {
+      spdlog::warn("{} holds over {} versions: resources are looked up by query from now on",
+                   c.ns(), kEntryCacheSize);
+      map_too_big_ = true;
+      return false;
+    }
+  }
+  // Merged, not replaced: a write of this process that landed while the collection was read is
+  // already in the maps (entries found here are verified on use anyway).
+  std::lock_guard lock(cache_mu_);
+  for (auto& [key, n] : newest)
+    if (n.cur) newest_cache_[key] = n.id;
+  for (auto& [key, id] : versions) version_cache_[key] = id;
+  return true;
 }
 
 void Store::restore_current(mongo::Collection& c, const StoredVersion& prev) {
@@ -258,14 +345,14 @@ WriteResult Store::write(const WriteRequest& req) {
   };
   auto give_up = [&] {
     result.outcome = req.if_match ? WriteOutcome::kPreconditionFailed : WriteOutcome::kConflict;
-    result.version = newest(c, req.type, req.id);
+    result.version = newest(client, c, req.type, req.id);
     return result;
   };
   while (true) {
     ++result.attempts;
     // A POST's id is a fresh UUID: no earlier version to look for (saves a query).
     std::optional<StoredVersion> prev;
-    if (req.kind != WriteKind::kCreate) prev = newest(c, req.type, req.id);
+    if (req.kind != WriteKind::kCreate) prev = newest(client, c, req.type, req.id);
 
     if (prev && !prev->cur) {
       // Claimed by another writer that has not inserted its version yet, or that died in between.
@@ -350,7 +437,7 @@ WriteResult Store::write(const WriteRequest& req) {
     if (prev) {
       Builder f;
       f.append("_id", prev->entry_id);
-      if (!claims_by_id_only(client)) f.append("cur", true);
+      if (!is_ferretdb(client)) f.append("cur", true);
       auto bulk = c.bulk(true);
       bulk.update_one(f.get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
       if (bulk.execute().matched == 0) {
@@ -405,7 +492,8 @@ WriteResult Store::write(const WriteRequest& req) {
       flip.update_many(f.get(), set_cur_false(false).get());
       flip.execute();
     }
-    remember_newest(req.type + "/" + req.id, next.entry_id);
+    remember(newest_cache_, req.type + "/" + req.id, next.entry_id);
+    remember(version_cache_, req.type + "/" + req.id + "/_history/" + next.v, next.entry_id);
     result.outcome = req.kind == WriteKind::kDelete            ? WriteOutcome::kDeleted
                      : next.change == schema::Change::kCreated ? WriteOutcome::kCreated
                                                                : WriteOutcome::kUpdated;

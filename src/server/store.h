@@ -85,7 +85,7 @@ class Store {
  public:
   static constexpr int kMaxAttempts = 20;
   static constexpr int64_t kStaleClaimMs = 5000;
-  static constexpr size_t kNewestCacheSize = 200000;
+  static constexpr size_t kEntryCacheSize = 200000;
 
   // `indexer` is required for the current schema (writes compute `idx`), unused on legacy.
   Store(std::shared_ptr<mongo::ClientPool> pool, std::string collection, Schema schema,
@@ -103,6 +103,8 @@ class Store {
 
   // The newest version (possibly a tombstone), or nullopt when the resource never existed.
   std::optional<StoredVersion> read(const std::string& type, const std::string& id);
+  // One version. The entry `_id` of every version seen is remembered (versions are immutable but
+  // for `cur`), so the query by (type, res_id) runs once per resource, not once per version.
   std::optional<StoredVersion> vread(const std::string& type, const std::string& id,
                                      const std::string& version);
   // Instance history (`id` set) or type history, newest first, from `since_ms` on.
@@ -118,13 +120,19 @@ class Store {
   // The newest version. The entry `_id` of each resource's newest version is remembered: a lookup
   // by `_id` that still finds it current answers without the (type, res_id) query (on FerretDB,
   // which indexes nothing but `_id`, that query is a collection scan).
-  std::optional<StoredVersion> newest(mongo::Collection& c, const std::string& type,
-                                      const std::string& id);
-  std::optional<bson_oid_t> cached_newest(const std::string& key);
-  void remember_newest(const std::string& key, const bson_oid_t& entry);
+  std::optional<StoredVersion> newest(mongo::Client& client, mongo::Collection& c,
+                                      const std::string& type, const std::string& id);
+  using EntryCache = std::unordered_map<std::string, bson_oid_t>;
+  std::optional<bson_oid_t> cached(const EntryCache& cache, const std::string& key);
+  void remember(EntryCache& cache, const std::string& key, const bson_oid_t& entry);
   // True on FerretDB (detected once with buildInfo): there a conditional update is not atomic
-  // anyway and only an {_id} filter avoids a collection scan, so the claim filters by _id alone.
-  bool claims_by_id_only(mongo::Client& client);
+  // anyway and only an {_id} filter avoids a collection scan, so the claim filters by _id alone,
+  // and a resource missing from the maps below refreshes them with one collection read instead of
+  // a (type, res_id) query, which would scan the collection all the same.
+  bool is_ferretdb(mongo::Client& client);
+  // FerretDB: reads every entry's (_id, type, res_id, v, lu, cur) once and rebuilds both maps, unless
+  // a refresh that began after `asked_at` already did. False when the store is too big to map.
+  bool refresh_entry_map(mongo::Collection& c, std::chrono::steady_clock::time_point asked_at);
   // Gives `prev` back its current state (cur: true and, on the current schema, its idx).
   void restore_current(mongo::Collection& c, const StoredVersion& prev);
   std::string next_version(mongo::Collection& c, const std::optional<StoredVersion>& prev);
@@ -137,8 +145,12 @@ class Store {
   std::array<std::mutex, 256> stripes_;
   std::once_flag backend_checked_;
   std::mutex cache_mu_;
-  std::unordered_map<std::string, bson_oid_t> newest_cache_;
-  bool claim_by_id_only_ = false;
+  EntryCache newest_cache_;   // "Type/id" -> entry _id of the newest version (verified on use)
+  EntryCache version_cache_;  // "Type/id/_history/v" -> entry _id of that version
+  bool ferretdb_ = false;
+  std::mutex refresh_mu_;
+  std::optional<std::chrono::steady_clock::time_point> last_refresh_;
+  bool map_too_big_ = false;
 };
 
 }  // namespace fhirshift::server

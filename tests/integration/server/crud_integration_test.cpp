@@ -368,6 +368,28 @@ TEST_P(Crud, ConcurrentUpdatesThroughTwoProcessesNeverYieldTwoCurrentVersions) {
   hammer({srv.get(), &second}, [this] { return entries(); });
 }
 
+// A server remembers where each resource's versions are; what another process writes meanwhile
+// (another server, the migrator) must still be read, never a stale or missing version.
+TEST_P(Crud, ReadsSeeWhatOtherProcessesWrote) {
+  RunningServer other(server_options(GetParam(), uri));
+  auto b = other.client();
+  auto version = [](const httplib::Result& r) { return parse(r)["meta"]["versionId"]; };
+  ASSERT_EQ(put("/Patient/x", R"({"resourceType":"Patient","id":"x"})")->status, 201);
+  EXPECT_EQ(version(get("/Patient/x")), "1");
+  ASSERT_EQ(b.Put("/Patient/x", R"({"resourceType":"Patient","id":"x","active":true})", kFhirJson)->status, 200);
+  EXPECT_EQ(version(get("/Patient/x")), "2") << "not the remembered version 1";
+  EXPECT_EQ(get("/Patient/x/_history/2")->status, 200);
+  EXPECT_EQ(get("/Patient/y")->status, 404);
+  ASSERT_EQ(b.Put("/Patient/y", R"({"resourceType":"Patient","id":"y"})", kFhirJson)->status, 201);
+  EXPECT_EQ(get("/Patient/y")->status, 200) << "a resource created after a 404 is found";
+  ASSERT_EQ(b.Delete("/Patient/y")->status, 200);
+  EXPECT_EQ(get("/Patient/y")->status, 410);
+  EXPECT_EQ(get("/Patient/y/_history/2")->status, 410);
+  // And this server's next update builds on the other's version.
+  auto r = put("/Patient/x", R"({"resourceType":"Patient","id":"x"})");
+  EXPECT_EQ(r->get_header_value("ETag"), "W/\"3\"");
+}
+
 TEST_P(Crud, RefusedRequestsAnswerAnOperationOutcomeAndWriteNothing) {
   struct Case {
     std::string what;
