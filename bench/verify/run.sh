@@ -4,6 +4,7 @@
 # AdHoc` into a second FerretDB (timed), then `verify` full, counts and sample (timed, peak RSS).
 # Prints one line per size with entries/s of both; flat memory shows as the same peak RSS at every
 # size. Usage: bench/verify/run.sh [build-dir] [entries ...]   (default: build 2000 10000)
+# FHIRSHIFT_CLI=<path> runs another fhirshift binary (e.g. a copy, while the build changes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -11,7 +12,7 @@ shift || true
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(2000 10000)
 cmake --build "$build" -j2 --target fhirshift ferretdb_embedded >/dev/null
-cli=$build/apps/fhirshift/fhirshift
+cli=${FHIRSHIFT_CLI:-$build/apps/fhirshift/fhirshift}
 ferret=$build/tools/ferretdb-embedded
 work=$(mktemp -d)
 cleanup() {
@@ -40,10 +41,12 @@ printf "%9s | %-22s | %-34s | %-12s | %-12s\n" entries "migrate AdHoc" "verify f
 for n in "${sizes[@]}"; do
   src="${src_base}bench$n"
   dst="${dst_base}bench$n"
-  "$cli" seed --mongoConnectionstring "$src" --entries "$n" --seed 3 >/dev/null 2>&1
+  "$cli" seed --mongoConnectionstring "$src" --entries "$n" --seed 3 >"$work/seed-$n.out" 2>&1 || {
+    echo "seed of $n entries failed:"; tail -5 "$work/seed-$n.out"; exit 1; }
   t0=$(now)
   "$cli" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode AdHoc \
-    --mongoConnectionstring "$dst" --provisionTargetDatabase true >"$work/migrate-$n.out" 2>&1
+    --mongoConnectionstring "$dst" --provisionTargetDatabase true >"$work/migrate-$n.out" 2>&1 || {
+    echo "migrate of $n entries failed:"; tail -5 "$work/migrate-$n.out"; exit 1; }
   t1=$(now)
   "$cli" verify --srcMongoConnectionString "$src" --mongoConnectionstring "$dst" --mode full \
     --report "$work/full-$n.json" >"$work/full-$n.out" 2>&1 || {
