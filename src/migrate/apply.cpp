@@ -95,15 +95,18 @@ void Tally::add(const Tally& o) {
 struct Applier::Partition {
   std::vector<const mongo::Bson*> docs;
   Tally tally;
-  std::map<std::string, bool> decisions;  // container entry _id -> cur, for phase 2
+  Decisions decisions;  // phase 1: entry _id -> decision, for phase 2
+  HeadUpdates heads;    // phase 1: new heads (owned target)
+  std::vector<std::string> deferred_flips;  // owned target: entries that became history
+  std::map<std::string, std::vector<std::string>> contained_added;  // phase 2: key -> contained _ids
   std::exception_ptr failure;
 };
 
 Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
-                 std::shared_ptr<const index::Indexer> indexer)
-    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)) {}
+                 std::shared_ptr<const index::Indexer> indexer, Journal* heads)
+    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)), heads_(heads) {}
 
-Tally Applier::apply(const std::vector<mongo::Bson>& docs) {
+Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state) {
   const size_t n = static_cast<size_t>(std::max(1, config_.parallelism));
   std::vector<Partition> resources(n), contained(n);
   Tally total;
@@ -128,8 +131,7 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs) {
       resources[hash(key) % n].docs.push_back(&doc);
     }
   }
-  auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase,
-                       const std::map<std::string, bool>& decisions) {
+  auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase, const Decisions& decisions) {
     std::vector<std::thread> workers;
     for (auto& part : parts) {
       if (part.docs.empty()) continue;
@@ -145,18 +147,36 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs) {
     for (auto& part : parts)
       if (part.failure) std::rethrow_exception(part.failure);
   };
-  std::map<std::string, bool> none;
-  run_phase(resources, false, none);
-  std::map<std::string, bool> decisions;
+  run_phase(resources, false, Decisions{});
+  Decisions decisions;
   for (auto& part : resources) decisions.merge(part.decisions);
   run_phase(contained, true, decisions);
   for (auto* parts : {&resources, &contained})
     for (auto& part : *parts) total.add(part.tally);
+  if (heads_ && chunk_state && !config_.dry_run) {
+    HeadUpdates merged;
+    for (auto& part : resources) merged.merge(part.heads);
+    for (auto& part : contained)
+      for (auto& [key, ids] : part.contained_added) {
+        auto it = merged.find(key);
+        if (it == merged.end()) {
+          std::optional<Head> committed = heads_->head(key);
+          if (!committed) continue;
+          it = merged.emplace(key, std::move(*committed)).first;
+        }
+        for (auto& id : ids)
+          if (std::find(it->second.contained.begin(), it->second.contained.end(), id) == it->second.contained.end())
+            it->second.contained.push_back(std::move(id));
+      }
+    chunk_state->heads = std::move(merged);
+    chunk_state->flips.clear();
+    for (auto& part : resources)
+      chunk_state->flips.insert(chunk_state->flips.end(), part.deferred_flips.begin(), part.deferred_flips.end());
+  }
   return total;
 }
 
-void Applier::run_partition(Partition& part, bool contained_phase,
-                            const std::map<std::string, bool>& decisions) {
+void Applier::run_partition(Partition& part, bool contained_phase, const Decisions& decisions) {
   Tally& tally = part.tally;
   mongo::Client client = target_.acquire();
   mongo::Collection target = client.collection(config_.database, config_.collection);
@@ -200,7 +220,62 @@ void Applier::run_partition(Partition& part, bool contained_phase,
   // 2. What the target already has: the same _ids, the same versions, the current versions.
   std::unordered_map<std::string, schema::Entry> by_id, by_version;
   std::unordered_map<std::string, std::vector<schema::Entry>> current_by_key;
-  if (!entries.empty() && !config_.dry_run) {
+  std::unordered_map<std::string, std::vector<std::string>> head_contained;  // owned: key -> contained _ids
+  std::unordered_map<std::string, std::string> owned_container_key;          // owned: container _id -> key
+  auto remember = [&](const bson_t* doc) {
+    if (schema::is_system_document(doc)) return;
+    schema::Entry t;
+    try {
+      t = schema::decode_entry(doc);
+    } catch (const schema::EntryError& e) {
+      spdlog::warn("target entry ignored while deciding versions: {}", e.what());
+      return;
+    }
+    by_id[t.id_string()] = t;
+    by_version[version_key(t)] = t;
+    if (t.cur && !t.cnt) current_by_key[resource_key(t)].push_back(t);
+  };
+  auto projection = [] {
+    mongo::Builder opts;
+    opts.document("projection", [](mongo::Builder& p) { p.append("idx", int32_t{0}); });
+    return opts.extract();
+  };
+  if (!entries.empty() && !config_.dry_run && heads_) {
+    // The run owns the target: its heads say which entry is current; only a contained entry whose
+    // container is neither decided in this chunk nor current needs the target (by `_id`).
+    std::vector<bson_oid_t> unknown_containers;
+    for (const auto& e : entries) {
+      if (!contained_phase) {
+        std::string key = resource_key(e);
+        if (current_by_key.count(key)) continue;
+        auto head = heads_->head(key);
+        auto cur_id = head ? mongo::oid_from_string(head->cur_id) : std::nullopt;
+        if (!cur_id) continue;
+        schema::Entry c;
+        c.id = *cur_id;
+        c.im = e.im;
+        c.type = e.type;
+        c.res_id = e.res_id;
+        c.lu_ms = head->lu_ms;
+        c.cur = true;
+        current_by_key[key].push_back(std::move(c));
+        head_contained[key] = head->contained;
+      } else if (e.container) {
+        std::string container = mongo::oid_to_string(*e.container);
+        if (decisions.count(container) || owned_container_key.count(container)) continue;
+        if (auto key = heads_->key_of_current(container)) owned_container_key[container] = *key;
+        else unknown_containers.push_back(*e.container);
+      }
+    }
+    if (!unknown_containers.empty()) {
+      mongo::Builder filter;
+      append_in(filter, "_id", unknown_containers, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
+      mongo::Bson f = filter.extract();
+      mongo::Bson o = projection();
+      mongo::Cursor cursor = target.find(f.get(), o.get());
+      while (const bson_t* doc = cursor.next()) remember(doc);
+    }
+  } else if (!entries.empty() && !config_.dry_run) {
     std::set<std::string> types, res_ids, versions;
     std::vector<bson_oid_t> ids;
     for (const auto& e : entries) {
@@ -227,24 +302,10 @@ void Applier::run_partition(Partition& part, bool contained_phase,
         });
       });
     });
-    mongo::Builder opts;
-    opts.document("projection", [](mongo::Builder& p) { p.append("idx", int32_t{0}); });
     mongo::Bson f = filter.extract();
-    mongo::Bson o = opts.extract();
+    mongo::Bson o = projection();
     mongo::Cursor cursor = target.find(f.get(), o.get());
-    while (const bson_t* doc = cursor.next()) {
-      if (schema::is_system_document(doc)) continue;
-      schema::Entry t;
-      try {
-        t = schema::decode_entry(doc);
-      } catch (const schema::EntryError& e) {
-        spdlog::warn("target entry ignored while deciding versions: {}", e.what());
-        continue;
-      }
-      by_id[t.id_string()] = t;
-      by_version[version_key(t)] = t;
-      if (t.cur && !t.cnt) current_by_key[resource_key(t)].push_back(t);
-    }
+    while (const bson_t* doc = cursor.next()) remember(doc);
   }
 
   // 3. The conflict policy, entry by entry.
@@ -311,14 +372,13 @@ void Applier::run_partition(Partition& part, bool contained_phase,
   }
   mongo::BulkWriter bulk = target.bulk(false);
   std::vector<const schema::Entry*> op_entry;  // bulk op index -> entry (nullptr: a flip)
+  // Entries that become history are flipped by one update of all their `_id`s: a single
+  // statement instead of one per entry (one index walk on MongoDB, one pass elsewhere). On an
+  // owned target the flips are deferred to the engine's next flush (see ChunkState).
+  std::vector<bson_oid_t> flips;
   auto flip_to_history = [&](const schema::Entry& old) {
-    mongo::Builder f;
-    f.append("_id", old.id);
-    mongo::Builder u;
-    u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
-    u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
-    bulk.update_one(f.extract().get(), u.extract().get(), false);
-    op_entry.push_back(nullptr);
+    if (heads_) part.deferred_flips.push_back(mongo::oid_to_string(old.id));
+    else flips.push_back(old.id);
   };
   // Contained entries follow their container. Their target entries are found by exact version
   // key (which the unique index serves) from the container's body, all at once after the loop,
@@ -342,21 +402,28 @@ void Applier::run_partition(Partition& part, bool contained_phase,
     bool cur;
     if (contained_phase) {
       std::string container = e.container ? mongo::oid_to_string(*e.container) : "";
-      if (auto d = decisions.find(container); d != decisions.end()) cur = d->second;
+      if (auto d = decisions.find(container); d != decisions.end()) cur = d->second.cur;
+      else if (owned_container_key.count(container)) cur = true;
       else if (auto t = by_id.find(container); t != by_id.end()) cur = t->second.cur;
       else cur = e.cur;  // the container is not migrated yet; it sets this when it comes
+      if (heads_ && cur) {
+        auto d = decisions.find(container);
+        auto o = owned_container_key.find(container);
+        if (d != decisions.end()) part.contained_added[d->second.key].push_back(e.id_string());
+        else if (o != owned_container_key.end()) part.contained_added[o->second].push_back(e.id_string());
+      }
     } else {
       const std::string key = resource_key(e);
       cur = newest[key] == &e;
       if (cur)
         for (const auto& c : current_by_key[key])
           if (!bson_oid_equal(&c.id, &e.id) && is_newer(c, e)) cur = false;
-      part.decisions[e.id_string()] = cur;
+      part.decisions[e.id_string()] = {cur, key};
     }
     if (auto t = by_id.find(e.id_string());
         t != by_id.end() && same_entry(e, t->second) && t->second.cur == cur) {
       tally.unchanged++;  // already exactly right in the target
-      if (!contained_phase) set_contained_cur(e, cur);
+      if (!contained_phase && !heads_) set_contained_cur(e, cur);
       continue;
     }
     e.cur = cur;
@@ -368,19 +435,32 @@ void Applier::run_partition(Partition& part, bool contained_phase,
       doc = schema::encode_legacy(e);
     tally.index_problems += stats.evaluation_errors;
     tally.skipped_params += stats.skipped_params;
-    mongo::Builder f;
-    f.append("_id", e.id);
-    bulk.replace_one(f.extract().get(), doc.get(), true);
+    if (heads_) {
+      // An owned target cannot hold this entry unless a crashed attempt wrote it: insert, and
+      // replace only what turns out to be there (below).
+      bulk.insert(doc.get());
+    } else {
+      mongo::Builder f;
+      f.append("_id", e.id);
+      bulk.replace_one(f.extract().get(), doc.get(), true);
+    }
     op_entry.push_back(&e);
-    if (!contained_phase) set_contained_cur(e, cur);
+    if (!contained_phase && !heads_) set_contained_cur(e, cur);
   }
   if (!contained_phase)
     for (const auto& [key, n] : newest) {
-      if (!part.decisions[n->id_string()]) continue;
+      if (!part.decisions[n->id_string()].cur) continue;
+      if (heads_) part.heads[key] = Head{n->id_string(), n->lu_ms, {}};
       for (const auto& old : current_by_key[key])
         if (!bson_oid_equal(&old.id, &n->id)) {
           flip_to_history(old);
           set_contained_cur(old, false);
+        }
+      for (const auto& hex : head_contained[key])
+        if (auto id = mongo::oid_from_string(hex)) {
+          schema::Entry c;
+          c.id = *id;
+          flip_to_history(c);
         }
     }
 
@@ -430,12 +510,25 @@ void Applier::run_partition(Partition& part, bool contained_phase,
     return;
   }
   if (deletes.size() > 0) deletes.execute();
-  if (bulk.size() > 0) {
-    mongo::BulkResult result = bulk.execute();
+  if (!flips.empty()) {
+    mongo::Builder f;
+    append_in(f, "_id", flips, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
+    mongo::Builder u;
+    u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+    u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+    bulk.update_many(f.extract().get(), u.extract().get());
+    op_entry.push_back(nullptr);
+  }
+  // Runs `writer` and counts its outcome; with `retry_existing`, entries whose insert met an
+  // existing document are returned for a replace instead of being counted.
+  auto execute = [&](mongo::BulkWriter& writer, const std::vector<const schema::Entry*>& ops, bool retry_existing) {
+    std::vector<const schema::Entry*> existing;
+    if (writer.size() == 0) return existing;
+    mongo::BulkResult result = writer.execute();
     std::set<uint32_t> failed;
     for (const auto& err : result.write_errors) {
       failed.insert(err.index);
-      const schema::Entry* e = err.index < op_entry.size() ? op_entry[err.index] : nullptr;
+      const schema::Entry* e = err.index < ops.size() ? ops[err.index] : nullptr;
       if (!e) {
         tally.errors++;
         note_problem(tally, "version-state update failed: " + err.message);
@@ -443,6 +536,10 @@ void Applier::run_partition(Partition& part, bool contained_phase,
         continue;
       }
       bool duplicate = err.code == 11000 || err.code == 11001;
+      if (duplicate && retry_existing) {
+        existing.push_back(e);
+        continue;
+      }
       std::string message = "target refused entry " + e->id_string() + " (" + e->type + "/" +
                             e->res_id + " v" + e->v + "): " + err.message;
       if (duplicate) {
@@ -459,11 +556,28 @@ void Applier::run_partition(Partition& part, bool contained_phase,
     if (!result.write_concern_error.empty())
       throw mongo::MongoError("writing to " + target.ns(), 0, 0,
                               "write concern error: " + result.write_concern_error);
-    for (size_t i = 0; i < op_entry.size(); ++i)
-      if (op_entry[i] && !failed.count(static_cast<uint32_t>(i))) {
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (ops[i] && !failed.count(static_cast<uint32_t>(i))) {
         tally.written++;
-        tally.written_by_type[op_entry[i]->type]++;
+        tally.written_by_type[ops[i]->type]++;
       }
+    return existing;
+  };
+  std::vector<const schema::Entry*> existing = execute(bulk, op_entry, heads_ != nullptr);
+  if (!existing.empty()) {
+    // Written by an attempt that did not reach its checkpoint: replace by `_id`. A duplicate now
+    // means another entry holds this version: a conflict.
+    mongo::BulkWriter replace = target.bulk(false);
+    for (const schema::Entry* e : existing) {
+      index::IndexStats stats;
+      mongo::Bson doc = config_.schema == TargetSchema::kCurrent
+                            ? schema::encode_current(to_current(*e, e->cur, *indexer_, &stats))
+                            : schema::encode_legacy(*e);
+      mongo::Builder f;
+      f.append("_id", e->id);
+      replace.replace_one(f.extract().get(), doc.get(), true);
+    }
+    execute(replace, existing, false);
   }
   if (quarantine_bulk.size() > 0) quarantine_bulk.execute();
 }

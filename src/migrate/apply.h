@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "index/indexer.h"
+#include "migrate/journal.h"
 #include "migrate/options.h"
 #include "mongo/bson.h"
 #include "mongo/client.h"
@@ -56,19 +57,30 @@ struct ApplierConfig {
 
 class Applier {
  public:
-  Applier(mongo::ClientPool& target, ApplierConfig config,
-          std::shared_ptr<const index::Indexer> indexer);
+  // `heads`: the journal of a run that owns the target (JournalState::owns_target). Version
+  // state then comes from the journal's heads instead of target lookups, which matters on servers
+  // that can serve only `_id` lookups from an index; nullptr: look everything up in the target.
+  Applier(mongo::ClientPool& target, ApplierConfig config, std::shared_ptr<const index::Indexer> indexer,
+          Journal* heads = nullptr);
   // Applies `docs` (source documents). Throws mongo::MongoError when the target fails as a whole
-  // (the caller retries the chunk); per-entry problems are counted and recorded.
-  Tally apply(const std::vector<mongo::Bson>& docs);
+  // (the caller retries the chunk); per-entry problems are counted and recorded. With a heads
+  // journal, `chunk_state` receives the heads and deferred flips to commit with the chunk's
+  // checkpoint.
+  Tally apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state = nullptr);
 
  private:
   struct Partition;
-  void run_partition(Partition& part, bool contained_phase, const std::map<std::string, bool>& decisions);
+  struct Decision {
+    bool cur = false;
+    std::string key;  // the container's resource key
+  };
+  using Decisions = std::map<std::string, Decision>;  // phase 1 entry _id -> its decision
+  void run_partition(Partition& part, bool contained_phase, const Decisions& decisions);
 
   mongo::ClientPool& target_;
   ApplierConfig config_;
   std::shared_ptr<const index::Indexer> indexer_;
+  Journal* heads_;
 };
 
 }  // namespace fhirshift::migrate

@@ -117,6 +117,10 @@ void sleep_unless_stopped(milliseconds d, const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(50), d));
 }
 
+// Deferred flips per update statement: large enough to make the statement count small, small
+// enough that servers which match `$in` lists entry by entry stay quick.
+constexpr size_t kFlipsPerUpdate = 500;
+
 // Runs `attempt` until it succeeds, retrying MongoDB failures with backoff for up to `budget`.
 template <class F>
 auto with_retry(const std::string& what, milliseconds budget, const std::atomic<bool>& stop, F attempt) {
@@ -322,16 +326,33 @@ RunResult Engine::run() {
   mongo::Bson marker_filter_doc = marker_filter.extract();
   std::optional<mongo::Bson> marker = options_.dry_run ? std::nullopt : target.find_one(marker_filter_doc.get());
   std::string marker_run = marker ? std::string(mongo::View(marker->get()).string("runId").value_or("")) : "";
-  std::unique_ptr<Journal> journal;
+  // Without --useRecoveryJournal the journal lives in a temporary directory for this run only: it
+  // still carries the version state of an owned target, but a restart starts over.
+  std::filesystem::path journal_dir;
+  bool temporary_journal = !options_.journal_dir || options_.dry_run;  // a dry run never moves a journal
+  if (temporary_journal) {
+    journal_dir = std::filesystem::temp_directory_path() /
+                  fmt::format("fhirshift-journal-{}-{}", ::getpid(), Clock::now().time_since_epoch().count());
+  } else {
+    journal_dir = *options_.journal_dir;
+  }
+  struct RemoveTemporary {
+    const std::filesystem::path& dir;
+    bool active;
+    ~RemoveTemporary() {
+      std::error_code ec;
+      if (active) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_temporary{journal_dir, temporary_journal};
+  auto journal = std::make_unique<Journal>(journal_dir);
   std::string checkpoint;
   int64_t applied_before = 0;
   std::string run_id;
-  if (options_.journal_dir) {
-    journal = std::make_unique<Journal>(*options_.journal_dir);
-    if (auto state = journal->load()) {
+  bool owns_target = false;
+  if (auto state = journal->load()) {
       auto refuse = [&](const std::string& why) {
         throw JournalError("the recovery journal " + journal->path().string() + " " + why +
-                           ". Fix: delete the journal directory " + *options_.journal_dir +
+                           ". Fix: delete the journal directory " + journal_dir.string() +
                            " and start again (the migration then restarts from the beginning; "
                            "entries already in the target are recognised as unchanged)");
       };
@@ -345,16 +366,24 @@ RunResult Engine::run() {
       run_id = state->run_id;
       checkpoint = state->checkpoint_id;
       applied_before = state->entries_applied;
+      owns_target = state->owns_target;
       spdlog::info("resuming run {} from the recovery journal at entry {} ({} entries applied before)",
                    run_id, checkpoint.empty() ? "(start)" : checkpoint, with_commas(applied_before));
-    }
   }
   if (run_id.empty()) {
     bson_oid_t oid;
     bson_oid_init(&oid, nullptr);
     run_id = mongo::oid_to_string(oid);
-    if (journal) journal->begin({run_id, source_name, target_name, "", 0});
-    spdlog::info("starting run {}", run_id);
+    // An empty target (no entry with an ObjectId _id: one index probe, never a scan) is owned by
+    // this run. A target that already holds entries (a rerun after deleting the journal, a
+    // reverse migration) is looked up entry by entry instead.
+    mongo::Builder any;
+    any.document("_id", [](mongo::Builder& d) { d.append("$type", "objectId"); });
+    owns_target = !options_.dry_run && !target.find_one(any.extract().get());
+    journal->begin({run_id, source_name, target_name, "", 0, owns_target});
+    spdlog::info("starting run {} ({})", run_id,
+                 owns_target ? "the target is empty: version state kept in the journal"
+                             : "the target holds entries: version state looked up in the target");
   }
   if (!options_.dry_run) {
     mongo::Builder m;
@@ -388,7 +417,7 @@ RunResult Engine::run() {
   ac.schema = options_.reverse ? TargetSchema::kLegacy : TargetSchema::kCurrent;
   ac.parallelism = options_.parallelism;
   ac.dry_run = options_.dry_run;
-  Applier applier(target_pool, ac, indexer);
+  Applier applier(target_pool, ac, indexer, owns_target ? journal.get() : nullptr);
 
   // --- the reader thread -------------------------------------------------------------------
   const int64_t chunk_size = static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism);
@@ -476,10 +505,16 @@ RunResult Engine::run() {
   std::set<std::string> late_handled;  // late entries handled that the target does not hold
   const bool terminal = stderr_is_terminal();
 
+  ChunkState pending;  // heads and flips of what was applied since the last journal commit
   auto apply_with_retry = [&](const std::vector<mongo::Bson>& docs) {
     auto t0 = std::chrono::steady_clock::now();
-    Tally t = with_retry("writing to the target", options_.retry_timeout, reader_stop,
-                         [&] { return applier.apply(docs); });
+    Tally t = with_retry("writing to the target", options_.retry_timeout, reader_stop, [&] {
+      ChunkState chunk;
+      Tally applied_tally = applier.apply(docs, &chunk);
+      for (auto& [key, head] : chunk.heads) pending.heads[key] = std::move(head);
+      pending.flips.insert(pending.flips.end(), chunk.flips.begin(), chunk.flips.end());
+      return applied_tally;
+    });
     progress_.add(t, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
     if (options_.halt_on_error && (t.errors || t.conflicts || t.quarantined)) {
       fatal = "--haltOnError: stopping at the first problem: " +
@@ -556,6 +591,8 @@ RunResult Engine::run() {
       return 0;
     });
     Tally t = apply_with_retry(docs);
+    journal->commit(checkpoint, applied, pending);  // the late entries' heads, durably
+    pending = {};
     for (const auto& d : docs)
       if (auto id = mongo::View(d.get()).oid("_id")) late_handled.insert(mongo::oid_to_string(*id));
     progress_.late_entries(static_cast<int64_t>(docs.size()));
@@ -563,6 +600,37 @@ RunResult Engine::run() {
     // Forget ids that fell out of the window: they cannot be rescanned again.
     std::string lo_hex = mongo::oid_to_string(lo);
     late_handled.erase(late_handled.begin(), late_handled.lower_bound(lo_hex));
+  };
+
+  // Applies the deferred history flips of an owned target: one update per kFlipsPerUpdate `_id`s, at each
+  // poll boundary and at the end, so the target's version state is exact whenever the engine
+  // reports itself caught up or stops.
+  auto flush_flips = [&] {
+    if (!owns_target || options_.dry_run) return;
+    for (;;) {
+      std::vector<std::string> ids = journal->pending_flips(kFlipsPerUpdate);
+      if (ids.empty()) return;
+      with_retry("making replaced versions history", options_.retry_timeout, stop_, [&] {
+        mongo::Builder f;
+        f.document("_id", [&](mongo::Builder& d) {
+          d.array("$in", [&](mongo::ArrayBuilder& a) {
+            for (const auto& id : ids)
+              if (auto oid = mongo::oid_from_string(id)) a.append(*oid);
+          });
+        });
+        mongo::Builder u;
+        u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+        u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+        mongo::BulkWriter w = target.bulk(false);
+        w.update_many(f.extract().get(), u.extract().get());
+        mongo::BulkResult r = w.execute();
+        if (!r.write_errors.empty())
+          throw mongo::MongoError("making replaced versions history in " + target.ns(), 0,
+                                  r.write_errors.front().code, r.write_errors.front().message);
+        return 0;
+      });
+      journal->flips_done(ids);
+    }
   };
 
   try {
@@ -575,6 +643,7 @@ RunResult Engine::run() {
         break;
       }
       if (chunk->kind == Chunk::Kind::kPollMarker) {
+        flush_flips();
         progress_.poll_done(chunk->poll_started);
         progress_.set_phase("polling");
         if (!announced_caught_up) {
@@ -592,7 +661,8 @@ RunResult Engine::run() {
         apply_with_retry(chunk->docs);
         applied += static_cast<int64_t>(chunk->docs.size());
         checkpoint = mongo::oid_to_string(*mongo::View(chunk->docs.back().get()).oid("_id"));
-        if (journal && !options_.dry_run) journal->commit(checkpoint, applied);
+        if (!options_.dry_run) journal->commit(checkpoint, applied, pending);
+        pending = {};
         progress_.checkpoint(checkpoint);
         announced_caught_up = false;
         last_idle_log = {};
@@ -613,9 +683,16 @@ RunResult Engine::run() {
   } catch (const std::exception& e) {
     fatal = e.what();
   }
-  progress_.set_phase(stop_ ? "stopped" : "done");
   reader_stop = true;
   reader.join();
+  if (fatal.empty()) {
+    try {
+      flush_flips();
+    } catch (const std::exception& e) {
+      fatal = std::string("the target's version state is not final (the next run finishes it): ") + e.what();
+    }
+  }
+  progress_.set_phase(stop_ ? "stopped" : "done");
 
   // --- the report --------------------------------------------------------------------------
   Tally t = progress_.tally();

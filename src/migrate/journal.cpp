@@ -20,6 +20,10 @@ Journal::Journal(const std::filesystem::path& dir) : path_(dir / "journal.sqlite
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=FULL");
   exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  exec("CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, cur_id TEXT NOT NULL, lu INTEGER NOT NULL, "
+       "contained TEXT NOT NULL) WITHOUT ROWID");
+  exec("CREATE INDEX IF NOT EXISTS heads_cur_id ON heads(cur_id)");
+  exec("CREATE TABLE IF NOT EXISTS pending_flips (id TEXT PRIMARY KEY) WITHOUT ROWID");
 }
 
 Journal::~Journal() { sqlite3_close(db_); }
@@ -30,6 +34,83 @@ void Journal::exec(const char* sql) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     throw JournalError("recovery journal " + path_.string() + ": " + msg + " (in: " + sql + ")");
+  }
+}
+
+sqlite3_stmt* Journal::prepare(const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
+    throw JournalError("recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
+  return stmt;
+}
+
+namespace {
+std::string join(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+std::vector<std::string> split(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+std::string text(sqlite3_stmt* stmt, int column) {
+  const unsigned char* t = sqlite3_column_text(stmt, column);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+}  // namespace
+
+std::optional<Head> Journal::head(const std::string& resource_key) {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* stmt = prepare("SELECT cur_id, lu, contained FROM heads WHERE key = ?");
+  sqlite3_bind_text(stmt, 1, resource_key.data(), static_cast<int>(resource_key.size()), SQLITE_TRANSIENT);
+  std::optional<Head> out;
+  if (sqlite3_step(stmt) == SQLITE_ROW) out = Head{text(stmt, 0), sqlite3_column_int64(stmt, 1), split(text(stmt, 2))};
+  sqlite3_finalize(stmt);
+  return out;
+}
+
+std::optional<std::string> Journal::key_of_current(const std::string& cur_id) {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* stmt = prepare("SELECT key FROM heads WHERE cur_id = ?");
+  sqlite3_bind_text(stmt, 1, cur_id.c_str(), -1, SQLITE_TRANSIENT);
+  std::optional<std::string> out;
+  if (sqlite3_step(stmt) == SQLITE_ROW) out = text(stmt, 0);
+  sqlite3_finalize(stmt);
+  return out;
+}
+
+std::vector<std::string> Journal::pending_flips(size_t limit) {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* stmt = prepare("SELECT id FROM pending_flips LIMIT ?");
+  sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(limit));
+  std::vector<std::string> out;
+  while (sqlite3_step(stmt) == SQLITE_ROW) out.push_back(text(stmt, 0));
+  sqlite3_finalize(stmt);
+  return out;
+}
+
+void Journal::flips_done(const std::vector<std::string>& ids) {
+  std::lock_guard lock(mutex_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    sqlite3_stmt* stmt = prepare("DELETE FROM pending_flips WHERE id = ?");
+    for (const auto& id : ids) {
+      sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
 }
 
@@ -63,6 +144,7 @@ std::optional<JournalState> Journal::load() {
   s.target = kv["target"];
   s.checkpoint_id = kv["checkpoint"];
   s.entries_applied = kv.count("applied") ? std::stoll(kv["applied"]) : 0;
+  s.owns_target = kv["ownsTarget"] == "1";
   return s;
 }
 
@@ -74,6 +156,9 @@ void Journal::begin(const JournalState& state) {
     set("target", state.target);
     set("checkpoint", state.checkpoint_id);
     set("applied", std::to_string(state.entries_applied));
+    set("ownsTarget", state.owns_target ? "1" : "0");
+    exec("DELETE FROM heads");
+    exec("DELETE FROM pending_flips");
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -81,11 +166,43 @@ void Journal::begin(const JournalState& state) {
   }
 }
 
-void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied) {
+void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state) {
+  const HeadUpdates& heads = state.heads;
+  std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
     set("checkpoint", checkpoint_id);
     set("applied", std::to_string(entries_applied));
+    if (!heads.empty()) {
+      sqlite3_stmt* stmt = prepare("INSERT OR REPLACE INTO heads(key, cur_id, lu, contained) VALUES (?, ?, ?, ?)");
+      for (const auto& [key, head] : heads) {
+        std::string contained = join(head.contained);
+        sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, head.cur_id.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 3, head.lu_ms);
+        sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) {
+          sqlite3_finalize(stmt);
+          throw JournalError("cannot write the recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
+        }
+      }
+      sqlite3_finalize(stmt);
+    }
+    if (!state.flips.empty()) {
+      sqlite3_stmt* stmt = prepare("INSERT OR IGNORE INTO pending_flips(id) VALUES (?)");
+      for (const auto& id : state.flips) {
+        sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) {
+          sqlite3_finalize(stmt);
+          throw JournalError("cannot write the recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
+        }
+      }
+      sqlite3_finalize(stmt);
+    }
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -9,9 +9,12 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace fhirshift::migrate {
 
@@ -26,7 +29,25 @@ struct JournalState {
   std::string target;
   std::string checkpoint_id;  // hex ObjectId of the last entry applied in `_id` order; "" at start
   int64_t entries_applied = 0;
+  // The target held no entries when the run began, so every entry in it was written by this run
+  // and the journal's heads are the truth about its version state (no target lookups needed).
+  bool owns_target = false;
 };
+
+// The current entry the target holds for one resource (im, type, res_id), as this run wrote it.
+struct Head {
+  std::string cur_id;                  // hex _id of the current entry
+  int64_t lu_ms = 0;                   // its lu, to order late versions against it
+  std::vector<std::string> contained;  // hex _ids of its contained entries
+};
+// What applying a chunk changed in an owned target's version state: new heads, and entries that
+// became history, whose flip (cur:false, idx removed) is deferred to the next flush so that it
+// is one statement per poll instead of one per chunk.
+struct ChunkState {
+  std::map<std::string, Head> heads;  // resource key -> its new head
+  std::vector<std::string> flips;     // hex _ids of target entries to make history
+};
+using HeadUpdates = std::map<std::string, Head>;
 
 class Journal {
  public:
@@ -41,14 +62,27 @@ class Journal {
   std::optional<JournalState> load();
   // Starts a run: stores run id, source and target with an empty checkpoint.
   void begin(const JournalState& state);
-  // Durably records that every source entry with `_id` <= checkpoint_id has been applied.
-  void commit(const std::string& checkpoint_id, int64_t entries_applied);
+  // Durably records that every source entry with `_id` <= checkpoint_id has been applied, and
+  // the heads that applying them changed, in one transaction.
+  void commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state = {});
+
+  // Flips committed but not yet applied to the target (at most `limit`); thread-safe.
+  std::vector<std::string> pending_flips(size_t limit);
+  // Forgets flips that were applied to the target.
+  void flips_done(const std::vector<std::string>& ids);
+
+  // Committed heads; thread-safe.
+  std::optional<Head> head(const std::string& resource_key);
+  // The resource key whose current entry has `_id` cur_id, if any; thread-safe.
+  std::optional<std::string> key_of_current(const std::string& cur_id);
 
  private:
   void exec(const char* sql);
   void set(const std::string& key, const std::string& value);
+  sqlite3_stmt* prepare(const char* sql);
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
+  std::mutex mutex_;  // one connection, shared by the apply workers
 };
 
 }  // namespace fhirshift::migrate
