@@ -424,7 +424,12 @@ RunResult Engine::run() {
   ChunkQueue queue(2);
   std::atomic<bool> reader_stop{false};
   std::atomic<bool> halt{false};
+  std::atomic<bool> reader_done{false};  // the consumer drains the queue, then stops waiting
   std::thread reader([&] {
+    struct Done {
+      std::atomic<bool>& flag;
+      ~Done() { flag = true; }
+    } done{reader_done};
     mongo::Client client = source_pool.acquire();
     mongo::Collection coll = client.collection(source_uri.database(), options_.source_collection);
     std::optional<bson_oid_t> position;
@@ -635,7 +640,7 @@ RunResult Engine::run() {
 
   try {
     while (!halt) {
-      std::optional<Chunk> chunk = queue.pop(reader_stop);
+      std::optional<Chunk> chunk = queue.pop(reader_done);
       if (!chunk) break;
       if (chunk->kind == Chunk::Kind::kEnd) break;
       if (chunk->kind == Chunk::Kind::kFailed) {

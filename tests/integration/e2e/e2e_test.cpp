@@ -153,11 +153,11 @@ TEST_F(EndToEnd, CutOverUnderLoadLosesNothingAndRollsBack) {
                                    (dir.path() / "journal").string(), "--provisionTargetDatabase",
                                    "true", "--pollInterval", "200ms", "--metrics-port",
                                    std::to_string(metrics_port)});
-  ASSERT_TRUE(migrate->wait_for_output("No new items found in the database", 150s))
-      << migrate->stderr_text();
+  // Under load a 200 ms poll rarely finds nothing, so the "No new items found" line may not come;
+  // the end of the initial copy is what /progress reports as caughtUp.
   std::string last;
-  ASSERT_TRUE(wait_progress(metrics, 60s, [](const nlohmann::json& j) { return j.value("caughtUp", false); }, &last))
-      << last;
+  ASSERT_TRUE(wait_progress(metrics, 150s, [](const nlohmann::json& j) { return j.value("caughtUp", false); }, &last))
+      << last << "\n" << migrate->stderr_text();
 
   // 3. The new server, in maintenance behind HAProxy.
   auto new_server = start_server("new-server", "current", target.uri(), new_port);
