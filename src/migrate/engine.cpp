@@ -176,12 +176,11 @@ void Progress::poll_done(Clock::time_point poll_started) {
   std::lock_guard lock(mutex_);
   last_poll_at_ = poll_started;
   copied_up_to_ = poll_started;
-  caught_up_ = true;
+  polled_ = true;
 }
 void Progress::chunk_read(const std::string& last_id) {
   std::lock_guard lock(mutex_);
   if (last_id > high_water_id_) high_water_id_ = last_id;
-  caught_up_ = false;
 }
 void Progress::checkpoint(const std::string& id) {
   std::lock_guard lock(mutex_);
@@ -203,7 +202,7 @@ std::string Progress::to_json() const {
   double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
   nlohmann::json j{{"mode", mode_},
                    {"phase", phase_},
-                   {"caughtUp", caught_up_.load()},
+                   {"caughtUp", polled_.load() && lag <= caught_up_lag_seconds()},
                    {"lagSeconds", lag},
                    {"entriesRead", tally_.read},
                    {"entriesWritten", tally_.written},
@@ -242,7 +241,8 @@ std::string Progress::to_prometheus() const {
   metric("fhirshift_migrate_batch_latency_seconds_sum", "counter", "Time spent applying chunks", batch_seconds_sum_);
   metric("fhirshift_migrate_batch_latency_seconds_last", "gauge", "Latency of the last chunk", last_batch_seconds_);
   metric("fhirshift_migrate_lag_seconds", "gauge", "Age of the newest moment up to which the source is copied", lag);
-  metric("fhirshift_migrate_caught_up", "gauge", "1 when the last poll found nothing new", caught_up_ ? 1 : 0);
+  metric("fhirshift_migrate_caught_up", "gauge", "1 when following the source within the caught-up lag",
+         polled_ && lag <= caught_up_lag_seconds() ? 1 : 0);
   double journal_ts = 0;
   if (auto oid = mongo::oid_from_string(checkpoint_id_)) journal_ts = bson_oid_get_time_t(&*oid);
   metric("fhirshift_migrate_journal_position_timestamp_seconds", "gauge",
@@ -279,6 +279,7 @@ RunResult Engine::run() {
   const auto started = std::chrono::steady_clock::now();
   const bool continuous = options_.mode == RunningMode::kContinuous;
   progress_.set_mode(continuous ? "Continuous" : "AdHoc");
+  progress_.set_poll_interval(options_.poll_interval);
 
   mongo::Uri source_uri = mongo::Uri::parse(options_.source_uri);
   mongo::Uri target_uri = mongo::Uri::parse(options_.target_uri);

@@ -6,6 +6,7 @@
 // start; Continuous keeps polling, and rescans the recent `_id` range for late entries.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -33,7 +34,11 @@ class Progress {
   void set_error(const std::string& message);
 
   Tally tally() const;
-  bool caught_up() const { return caught_up_; }
+  // The initial copy is done (a whole poll was applied) and the target follows the source within
+  // max(5 s, 3 poll intervals): under steady writes a poll rarely finds nothing, so "the last poll
+  // was empty" would almost never hold.
+  bool caught_up() const { return polled_ && lag_seconds() <= caught_up_lag_seconds(); }
+  void set_poll_interval(std::chrono::milliseconds d) { poll_interval_ms_ = d.count(); }
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
   // quarantined, conflicts, errors, lastPollAt, sourceHighWaterId, checkpointId, ...
@@ -53,7 +58,9 @@ class Progress {
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   std::chrono::system_clock::time_point last_poll_at_{};
   std::chrono::system_clock::time_point copied_up_to_{};  // everything committed before it is in
-  std::atomic<bool> caught_up_{false};
+  double caught_up_lag_seconds() const { return std::max(5.0, 3 * poll_interval_ms_.load() / 1000.0); }
+  std::atomic<bool> polled_{false};
+  std::atomic<int64_t> poll_interval_ms_{5000};
   std::atomic<int64_t> total_estimate_{0};
   std::atomic<int64_t> late_entries_{0};
   int64_t batches_ = 0;
