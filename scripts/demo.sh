@@ -142,9 +142,11 @@ if have migrate; then
     --metrics-port "$METRICS_PORT"
   fs_pid migrate >"$FS_WORK/migrate.pid"
   MIGRATING=1
-  # Progress every few seconds until the completion line of the initial copy.
+  # Progress every few seconds until the initial copy is done and the migrator follows the source
+  # (/progress caughtUp; under client load a 200 ms poll is rarely empty, so the "No new items
+  # found" line may come later).
   last=0
-  until grep -q "No new items found in the database" "$FS_WORK/logs/migrate.log" 2>/dev/null; do
+  until curl -fsS --max-time 2 "$METRICS_URL/progress" 2>/dev/null | grep -q '"caughtUp":true'; do
     fs_running migrate || { fs_tail migrate; fs_die "the migrator exited"; }
     if ((SECONDS - last >= 3)); then
       last=$SECONDS
@@ -159,7 +161,8 @@ if have migrate; then
   R_MIGRATED=${R_MIGRATED:-?}
   ((copy_secs > 0)) && [[ "$R_MIGRATED" =~ ^[0-9]+$ ]] && R_THROUGHPUT="$((R_MIGRATED / copy_secs)) entries/s"
   fs_ok "initial copy done in ${copy_secs}s ($R_MIGRATED entries); the migrator now tails new writes"
-  fs_info "$(grep -m1 "No new items found in the database" "$FS_WORK/logs/migrate.log")"
+  line=$(grep -m1 "No new items found in the database" "$FS_WORK/logs/migrate.log" || true)
+  [ -n "$line" ] && fs_info "$line"
 else
   fs_not_available "fhirshift migrate (issue #5): the target stays empty"
 fi
@@ -197,7 +200,7 @@ if have serve && [ "$MIGRATING" = 1 ]; then
   set +e
   fs_run "$FHIRSHIFT" cutover --proxy-socket "$HAPROXY_SOCKET" --backend fhir --from old --to new \
     --old-url "$OLD_URL" --new-url "$NEW_URL" --metrics "$METRICS_URL" --max-lag 5s \
-    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json"
+    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json" --max-pause 45s
   rc=$?
   set -e
   [ $rc = 0 ] || fs_die "the cut-over did not complete (exit $rc): see the summary above"
