@@ -675,7 +675,7 @@ RunResult Engine::run() {
       }
       auto now = std::chrono::steady_clock::now();
       if (continuous && !options_.dry_run &&
-          now - last_rescan >= std::max<milliseconds>(options_.poll_interval, milliseconds(5000))) {
+          now - last_rescan >= std::max<milliseconds>(options_.poll_interval, milliseconds(1000))) {
         rescan_late();
         last_rescan = now;
       }
