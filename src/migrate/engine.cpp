@@ -556,11 +556,9 @@ RunResult Engine::run() {
     std::set<std::string> present;
     with_retry("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
       present.clear();
-      for (const char* coll_name : {"", "q"}) {
-        mongo::Collection c = std::string(coll_name).empty()
-                                  ? target_client.collection(target_uri.database(), options_.target_collection)
-                                  : target_client.collection(target_uri.database(),
-                                                             schema::quarantine_collection(options_.target_collection));
+      for (const std::string& name :
+           {options_.target_collection, schema::quarantine_collection(options_.target_collection)}) {
+        mongo::Collection c = target_client.collection(target_uri.database(), name);
         mongo::Builder f;
         f.document("_id", [&](mongo::Builder& d) {
           d.array("$in", [&](mongo::ArrayBuilder& a) {
