@@ -98,8 +98,7 @@ std::vector<std::string> Journal::pending_flips(size_t limit) {
 
 void Journal::flips_done(const std::vector<std::string>& ids) {
   std::lock_guard lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  transaction([&] {
     sqlite3_stmt* stmt = prepare("DELETE FROM pending_flips WHERE id = ?");
     for (const auto& id : ids) {
       sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
@@ -107,6 +106,13 @@ void Journal::flips_done(const std::vector<std::string>& ids) {
       sqlite3_reset(stmt);
     }
     sqlite3_finalize(stmt);
+  });
+}
+
+void Journal::transaction(const std::function<void()>& body) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    body();
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -149,8 +155,7 @@ std::optional<JournalState> Journal::load() {
 }
 
 void Journal::begin(const JournalState& state) {
-  exec("BEGIN IMMEDIATE");
-  try {
+  transaction([&] {
     set("runId", state.run_id);
     set("source", state.source);
     set("target", state.target);
@@ -159,18 +164,13 @@ void Journal::begin(const JournalState& state) {
     set("ownsTarget", state.owns_target ? "1" : "0");
     exec("DELETE FROM heads");
     exec("DELETE FROM pending_flips");
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state) {
   const HeadUpdates& heads = state.heads;
   std::lock_guard lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  transaction([&] {
     set("checkpoint", checkpoint_id);
     set("applied", std::to_string(entries_applied));
     if (!heads.empty()) {
@@ -203,11 +203,7 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
       }
       sqlite3_finalize(stmt);
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 }  // namespace fhirshift::migrate

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -78,6 +79,8 @@ class Journal {
 
  private:
   void exec(const char* sql);
+  // Runs `body` in one write transaction: committed whole, or rolled back and rethrown.
+  void transaction(const std::function<void()>& body);
   void set(const std::string& key, const std::string& value);
   sqlite3_stmt* prepare(const char* sql);
   std::filesystem::path path_;
