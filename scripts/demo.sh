@@ -8,8 +8,8 @@
 #   -> stop the load and prove every acknowledged write readable through HAProxy -> report
 #
 # Usage: bash scripts/demo.sh [--entries N] [--rate R] [--skip-setup] [--keep] [--help]
-#   --entries N    size of the seeded legacy store (default 100000, or $DEMO_ENTRIES)
-#   --rate R       client requests per second through HAProxy (default 40, or $DEMO_RATE)
+#   --entries N    size of the seeded legacy store (default 3000, or $DEMO_ENTRIES; FerretDB updates scan, see docs/migrate.md)
+#   --rate R       client requests per second through HAProxy (default 15, or $DEMO_RATE)
 #   --skip-setup   do not run scripts/setup.sh first (or DEMO_SKIP_SETUP=1)
 #   --keep         keep the work directory (logs, data, reports) after a successful run
 # BUILD_DIR selects the build tree (default build). Everything started here is stopped on exit,
@@ -18,8 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ENTRIES=${DEMO_ENTRIES:-100000}
-RATE=${DEMO_RATE:-40}
+ENTRIES=${DEMO_ENTRIES:-3000}
+RATE=${DEMO_RATE:-15}
 SKIP_SETUP=${DEMO_SKIP_SETUP:-0}
 while (($#)); do
   case "$1" in
