@@ -66,16 +66,19 @@ std::vector<std::pair<std::string, std::string>> contained_of(const std::string&
   return out;
 }
 
-template <class Values, class Append>
-void append_in(mongo::Builder& b, std::string_view field, const Values& values, Append append_one) {
-  b.document(field, [&](mongo::Builder& d) {
-    d.array("$in", [&](mongo::ArrayBuilder& a) {
-      for (const auto& v : values) append_one(a, v);
-    });
-  });
-}
-
 }  // namespace
+
+void add_history_flips(mongo::BulkWriter& writer, const std::vector<bson_oid_t>& ids) {
+  mongo::Builder u;
+  u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+  u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+  mongo::Bson update = u.extract();
+  for (const auto& id : ids) {
+    mongo::Builder f;
+    f.append("_id", id);
+    writer.update_one(f.extract().get(), update.get(), false);
+  }
+}
 
 void Tally::add(const Tally& o) {
   read += o.read;
@@ -269,7 +272,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     }
     if (!unknown_containers.empty()) {
       mongo::Builder filter;
-      append_in(filter, "_id", unknown_containers, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
+      filter.document("_id", [&](mongo::Builder& in) { in.append_in(unknown_containers); });
       mongo::Bson f = filter.extract();
       mongo::Bson o = projection();
       mongo::Cursor cursor = target.find(f.get(), o.get());
@@ -288,16 +291,15 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     mongo::Builder filter;
     filter.array("$or", [&](mongo::ArrayBuilder& any) {
       any.document([&](mongo::Builder& d) {
-        append_in(d, "_id", ids, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
+        d.document("_id", [&](mongo::Builder& in) { in.append_in(ids); });
       });
       any.document([&](mongo::Builder& d) {
-        append_in(d, "type", types, [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
-        append_in(d, "res_id", res_ids,
-                  [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
+        d.document("type", [&](mongo::Builder& in) { in.append_in(types); });
+        d.document("res_id", [&](mongo::Builder& in) { in.append_in(res_ids); });
         d.array("$or", [&](mongo::ArrayBuilder& which) {
           if (!contained_phase) which.document([](mongo::Builder& c) { c.append("cur", true); });
           which.document([&](mongo::Builder& c) {
-            append_in(c, "v", versions, [](mongo::ArrayBuilder& a, const std::string& s) { a.append(s); });
+            c.document("v", [&](mongo::Builder& in) { in.append_in(versions); });
           });
         });
       });
@@ -414,7 +416,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       }
     } else {
       const std::string key = resource_key(e);
-      cur = newest[key] == &e;
+      // History in the source is history in the target: the source's writer flips `cur` only
+      // after the newer version is in, which then arrives here too. Writing each version once in
+      // its final state spares the target an update per history entry (on a server whose updates
+      // scan, FerretDB, those updates dominate the copy).
+      cur = newest[key] == &e && e.cur;
       if (cur)
         for (const auto& c : current_by_key[key])
           if (!bson_oid_equal(&c.id, &e.id) && is_newer(c, e)) cur = false;
@@ -510,15 +516,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     return;
   }
   if (deletes.size() > 0) deletes.execute();
-  if (!flips.empty()) {
-    mongo::Builder f;
-    append_in(f, "_id", flips, [](mongo::ArrayBuilder& a, const bson_oid_t& id) { a.append(id); });
-    mongo::Builder u;
-    u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
-    u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
-    bulk.update_many(f.extract().get(), u.extract().get());
-    op_entry.push_back(nullptr);
-  }
+  add_history_flips(bulk, flips);
+  op_entry.resize(op_entry.size() + flips.size(), nullptr);
   // Runs `writer` and counts its outcome; with `retry_existing`, entries whose insert met an
   // existing document are returned for a replace instead of being counted.
   auto execute = [&](mongo::BulkWriter& writer, const std::vector<const schema::Entry*>& ops, bool retry_existing) {
@@ -565,10 +564,38 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   };
   std::vector<const schema::Entry*> existing = execute(bulk, op_entry, heads_ != nullptr);
   if (!existing.empty()) {
-    // Written by an attempt that did not reach its checkpoint: replace by `_id`. A duplicate now
-    // means another entry holds this version: a conflict.
-    mongo::BulkWriter replace = target.bulk(false);
+    // Written by an attempt that did not reach its checkpoint: usually exactly as now, so looked
+    // up (one query) and replaced by `_id` only where it differs. A duplicate then means another
+    // entry holds this version: a conflict.
+    std::vector<bson_oid_t> ids;
+    for (const schema::Entry* e : existing) ids.push_back(e->id);
+    mongo::Builder lookup;
+    lookup.document("_id", [&](mongo::Builder& in) { in.append_in(ids); });
+    mongo::Bson lookup_filter = lookup.extract();
+    std::unordered_map<std::string, schema::Entry> there;
+    mongo::Cursor cursor = target.find(lookup_filter.get());
+    while (const bson_t* d = cursor.next()) {
+      try {
+        schema::Entry t = schema::decode_entry(d);
+        bool indexed = mongo::View(d).type_of("idx") == BSON_TYPE_DOCUMENT;
+        if (config_.schema == TargetSchema::kCurrent && indexed != (t.cur && !t.cnt && !t.is_tombstone())) continue;
+        there.emplace(t.id_string(), std::move(t));
+      } catch (const schema::EntryError&) {
+        // not a valid entry: replaced below
+      }
+    }
+    std::vector<const schema::Entry*> differing;
     for (const schema::Entry* e : existing) {
+      auto it = there.find(e->id_string());
+      if (it != there.end() && same_entry(*e, it->second) && it->second.cur == e->cur) {
+        tally.written++;
+        tally.written_by_type[e->type]++;
+      } else {
+        differing.push_back(e);
+      }
+    }
+    mongo::BulkWriter replace = target.bulk(false);
+    for (const schema::Entry* e : differing) {
       index::IndexStats stats;
       mongo::Bson doc = config_.schema == TargetSchema::kCurrent
                             ? schema::encode_current(to_current(*e, e->cur, *indexer_, &stats))
@@ -577,7 +604,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       f.append("_id", e->id);
       replace.replace_one(f.extract().get(), doc.get(), true);
     }
-    execute(replace, existing, false);
+    execute(replace, differing, false);
   }
   if (quarantine_bulk.size() > 0) quarantine_bulk.execute();
 }

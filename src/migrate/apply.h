@@ -83,4 +83,10 @@ class Applier {
   Journal* heads_;
 };
 
+// Queues the updates that make entries history (`cur: false`, `idx` removed): one update by `_id`
+// per entry. On a sharded cluster `cur` is part of the shard key, which only a single-document
+// update may change; on servers without secondary indexes an `_id` match is the one they serve
+// without a scan.
+void add_history_flips(mongo::BulkWriter& writer, const std::vector<bson_oid_t>& ids);
+
 }  // namespace fhirshift::migrate

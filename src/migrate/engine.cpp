@@ -117,9 +117,8 @@ void sleep_unless_stopped(milliseconds d, const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(50), d));
 }
 
-// Deferred flips per update statement: large enough to make the statement count small, small
-// enough that servers which match `$in` lists entry by entry stay quick.
-constexpr size_t kFlipsPerUpdate = 500;
+// Deferred flips per bulk write (each flip is its own update by `_id`).
+constexpr size_t kFlipsPerWrite = 500;
 
 // Runs `attempt` until it succeeds, retrying MongoDB failures with backoff for up to `budget`.
 template <class F>
@@ -485,6 +484,8 @@ RunResult Engine::run() {
           return 0;
         });
         if (should_stop()) return;
+        spdlog::debug("poll: {} entries read in {} ms", found,
+                      std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count());
         if (!continuous) {
           queue.push(Chunk::end(), reader_stop);
           return;
@@ -508,7 +509,10 @@ RunResult Engine::run() {
   auto last_idle_log = std::chrono::steady_clock::time_point{};
   bool announced_caught_up = false;
   int64_t applied = applied_before;
-  std::set<std::string> late_handled;  // late entries handled that the target does not hold
+  // Entries of the late-entry window this process has handled (applied, or found in the target),
+  // so that a rescan asks the target only about the others: after a restart all of them, later
+  // only true late entries. Each target query is a scan on servers without secondary indexes.
+  std::set<std::string> window_handled;
   const bool terminal = stderr_is_terminal();
 
   ChunkState pending;  // heads and flips of what was applied since the last journal commit
@@ -538,6 +542,8 @@ RunResult Engine::run() {
     int64_t from_s = static_cast<int64_t>(bson_oid_get_time_t(&*cp)) -
                      std::chrono::duration_cast<std::chrono::seconds>(options_.late_entry_window).count();
     bson_oid_t lo = oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
+    // Ids that fell out of the window cannot be rescanned again.
+    window_handled.erase(window_handled.begin(), window_handled.lower_bound(mongo::oid_to_string(lo)));
     std::vector<bson_oid_t> ids;
     with_retry("rescanning the source for late entries", options_.retry_timeout, reader_stop, [&] {
       ids.clear();
@@ -548,7 +554,7 @@ RunResult Engine::run() {
       mongo::Bson fd = f.extract(), od = o.extract();
       mongo::Cursor c = source.find(fd.get(), od.get());
       while (const bson_t* d = c.next())
-        if (auto id = mongo::View(d).oid("_id"); id && !late_handled.count(mongo::oid_to_string(*id)))
+        if (auto id = mongo::View(d).oid("_id"); id && !window_handled.count(mongo::oid_to_string(*id)))
           ids.push_back(*id);
       return 0;
     });
@@ -560,11 +566,7 @@ RunResult Engine::run() {
            {options_.target_collection, schema::quarantine_collection(options_.target_collection)}) {
         mongo::Collection c = target_client.collection(target_uri.database(), name);
         mongo::Builder f;
-        f.document("_id", [&](mongo::Builder& d) {
-          d.array("$in", [&](mongo::ArrayBuilder& a) {
-            for (const auto& id : ids) a.append(id);
-          });
-        });
+        f.document("_id", [&](mongo::Builder& d) { d.append_in(ids); });
         mongo::Builder o;
         o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
         mongo::Bson fd = f.extract(), od = o.extract();
@@ -577,16 +579,13 @@ RunResult Engine::run() {
     std::vector<bson_oid_t> missing;
     for (const auto& id : ids)
       if (!present.count(mongo::oid_to_string(id))) missing.push_back(id);
+    window_handled.insert(present.begin(), present.end());
     if (missing.empty()) return;
     std::vector<mongo::Bson> docs;
     with_retry("reading late entries", options_.retry_timeout, reader_stop, [&] {
       docs.clear();
       mongo::Builder f;
-      f.document("_id", [&](mongo::Builder& d) {
-        d.array("$in", [&](mongo::ArrayBuilder& a) {
-          for (const auto& id : missing) a.append(id);
-        });
-      });
+      f.document("_id", [&](mongo::Builder& d) { d.append_in(missing); });
       mongo::Builder o;
       o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
       mongo::Bson fd = f.extract(), od = o.extract();
@@ -598,35 +597,25 @@ RunResult Engine::run() {
     journal->commit(checkpoint, applied, pending);  // the late entries' heads, durably
     pending = {};
     for (const auto& d : docs)
-      if (auto id = mongo::View(d.get()).oid("_id")) late_handled.insert(mongo::oid_to_string(*id));
+      if (auto id = mongo::View(d.get()).oid("_id")) window_handled.insert(mongo::oid_to_string(*id));
     progress_.late_entries(static_cast<int64_t>(docs.size()));
     spdlog::info("late entries: {} source entries older than the checkpoint appeared and were applied", docs.size());
-    // Forget ids that fell out of the window: they cannot be rescanned again.
-    std::string lo_hex = mongo::oid_to_string(lo);
-    late_handled.erase(late_handled.begin(), late_handled.lower_bound(lo_hex));
   };
 
-  // Applies the deferred history flips of an owned target: one update per kFlipsPerUpdate `_id`s, at each
+  // Applies the deferred history flips of an owned target, kFlipsPerWrite per bulk write, at each
   // poll boundary and at the end, so the target's version state is exact whenever the engine
   // reports itself caught up or stops.
   auto flush_flips = [&] {
     if (!owns_target || options_.dry_run) return;
     for (;;) {
-      std::vector<std::string> ids = journal->pending_flips(kFlipsPerUpdate);
+      std::vector<std::string> ids = journal->pending_flips(kFlipsPerWrite);
       if (ids.empty()) return;
       with_retry("making replaced versions history", options_.retry_timeout, stop_, [&] {
-        mongo::Builder f;
-        f.document("_id", [&](mongo::Builder& d) {
-          d.array("$in", [&](mongo::ArrayBuilder& a) {
-            for (const auto& id : ids)
-              if (auto oid = mongo::oid_from_string(id)) a.append(*oid);
-          });
-        });
-        mongo::Builder u;
-        u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
-        u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+        std::vector<bson_oid_t> oids;
+        for (const auto& id : ids)
+          if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
         mongo::BulkWriter w = target.bulk(false);
-        w.update_many(f.extract().get(), u.extract().get());
+        add_history_flips(w, oids);
         mongo::BulkResult r = w.execute();
         if (!r.write_errors.empty())
           throw mongo::MongoError("making replaced versions history in " + target.ns(), 0,
@@ -647,12 +636,17 @@ RunResult Engine::run() {
         break;
       }
       if (chunk->kind == Chunk::Kind::kPollMarker) {
+        auto t0 = std::chrono::steady_clock::now();
         flush_flips();
+        spdlog::debug("poll applied; history flips flushed in {} ms",
+                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
         progress_.poll_done(chunk->poll_started);
         progress_.set_phase("polling");
-        if (!announced_caught_up) {
-          spdlog::info("caught up: {}", progress_.summary_line());
-          announced_caught_up = true;
+        // Logged when the migrator becomes caught up, and again after it fell behind.
+        if (progress_.caught_up() != announced_caught_up) {
+          announced_caught_up = !announced_caught_up;
+          if (announced_caught_up) spdlog::info("caught up: {}", progress_.summary_line());
+          else spdlog::info("behind: {}", progress_.summary_line());
         }
         auto now = std::chrono::steady_clock::now();
         if (chunk->found_nothing &&
@@ -662,13 +656,17 @@ RunResult Engine::run() {
           last_idle_log = now;
         }
       } else {
+        auto t0 = std::chrono::steady_clock::now();
         apply_with_retry(chunk->docs);
+        if (continuous)
+          for (const auto& d : chunk->docs) window_handled.insert(mongo::oid_to_string(*mongo::View(d.get()).oid("_id")));
+        spdlog::debug("chunk of {} entries applied in {} ms", chunk->docs.size(),
+                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
         applied += static_cast<int64_t>(chunk->docs.size());
         checkpoint = mongo::oid_to_string(*mongo::View(chunk->docs.back().get()).oid("_id"));
         if (!options_.dry_run) journal->commit(checkpoint, applied, pending);
         pending = {};
         progress_.checkpoint(checkpoint);
-        announced_caught_up = false;
         last_idle_log = {};
       }
       auto now = std::chrono::steady_clock::now();
@@ -676,6 +674,8 @@ RunResult Engine::run() {
           now - last_rescan >= std::max<milliseconds>(options_.poll_interval, milliseconds(1000))) {
         rescan_late();
         last_rescan = now;
+        spdlog::debug("late-entry rescan in {} ms",
+                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - now).count());
       }
       if (now - last_progress_log >= options_.progress_interval) {
         if (terminal) spdlog::info("progress: {}", progress_.summary_line());

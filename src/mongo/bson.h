@@ -87,6 +87,9 @@ class Builder {
   }
   template <class Fill>
   Builder& array(std::string_view key, Fill&& fill);
+  // Appends `$in: [values…]`, the operand of a field's filter document.
+  template <class Range>
+  Builder& append_in(const Range& values);
 
   bson_t* get() { return doc_; }
   // The owned document; the Builder is empty afterwards.
@@ -137,6 +140,13 @@ Builder& Builder::array(std::string_view key, Fill&& fill) {
   }
   end_array(&child);
   return *this;
+}
+
+template <class Range>
+Builder& Builder::append_in(const Range& values) {
+  return array("$in", [&](ArrayBuilder& a) {
+    for (const auto& v : values) a.append(v);
+  });
 }
 
 // Typed, non-owning reads of top-level fields. Each getter returns nullopt when the field is

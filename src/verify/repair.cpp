@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <span>
 
 #include "migrate/apply.h"
 #include "migrate/transform.h"
@@ -19,11 +20,7 @@ constexpr size_t kInBatch = 200;
 
 mongo::Bson ids_filter(const std::vector<bson_oid_t>& ids, size_t from, size_t to) {
   mongo::Builder f;
-  f.document("_id", [&](mongo::Builder& d) {
-    d.array("$in", [&](mongo::ArrayBuilder& a) {
-      for (size_t i = from; i < to; ++i) a.append(ids[i]);
-    });
-  });
+  f.document("_id", [&](mongo::Builder& d) { d.append_in(std::span(&ids[from], to - from)); });
   return f.extract();
 }
 
@@ -130,9 +127,7 @@ RepairScope repair_differences(const RepairTarget& where, const Findings& findin
       mongo::Builder f;
       f.append("im", im_type.first).append("type", im_type.second);
       f.document("res_id", [&](mongo::Builder& d) {
-        d.array("$in", [&](mongo::ArrayBuilder& a) {
-          for (size_t j = i; j < std::min(res_ids.size(), i + kInBatch); ++j) a.append(res_ids[j]);
-        });
+        d.append_in(std::span(&res_ids[i], std::min(res_ids.size() - i, kInBatch)));
       });
       std::vector<mongo::Bson> docs;
       auto c = source.find(f.extract().get());

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -29,6 +30,7 @@ using mongo::Builder;
 using mongo::View;
 
 constexpr size_t kInBatch = 200;  // values per $in query
+constexpr size_t kKeysPerQuery = 1000;  // resources per scoped query
 constexpr int32_t kBatchSize = 1000;
 
 int64_t now_ms() {
@@ -47,6 +49,28 @@ std::optional<ResourceKey> key_of(const bson_t* doc) {
 }
 
 std::string key_name(const ResourceKey& k) { return k.im + " " + k.type + "/" + k.res_id; }
+
+// A resource whose versions are not in a valid state, reported at its newest version.
+Difference version_state_difference(const ResourceKey& key, const std::vector<VersionFacts>& versions,
+                                    std::string problem) {
+  Difference d;
+  d.kind = Kind::kBadState;
+  const VersionFacts* newest = &versions.front();
+  int64_t max_lu = newest->lu_ms;
+  for (const auto& v : versions) {
+    if (v.lu_ms > newest->lu_ms ||
+        (v.lu_ms == newest->lu_ms && bson_oid_compare(&v.id, &newest->id) > 0))
+      newest = &v;
+    max_lu = std::max(max_lu, v.lu_ms);
+  }
+  d.id = mongo::oid_to_string(newest->id);
+  d.oid = newest->id;
+  d.key = key;
+  d.resource = key_name(key);
+  d.lu_ms = max_lu;
+  d.detail = std::move(problem);
+  return d;
+}
 
 Bson oid_filter() {
   Builder f;
@@ -282,25 +306,8 @@ void Session::version_pass(Findings& out) {
   std::vector<VersionFacts> versions;
   auto flush = [&] {
     if (!current || versions.empty()) return;
-    if (auto problem = check_version_state(versions)) {
-      Difference d;
-      d.kind = Kind::kBadState;
-      const VersionFacts* newest = &versions.front();
-      int64_t max_lu = newest->lu_ms;
-      for (const auto& v : versions) {
-        if (v.lu_ms > newest->lu_ms ||
-            (v.lu_ms == newest->lu_ms && bson_oid_compare(&v.id, &newest->id) > 0))
-          newest = &v;
-        max_lu = std::max(max_lu, v.lu_ms);
-      }
-      d.id = mongo::oid_to_string(newest->id);
-      d.oid = newest->id;
-      d.key = current;
-      d.resource = key_name(*current);
-      d.lu_ms = max_lu;
-      d.detail = *problem;
-      out.add(std::move(d));
-    }
+    if (auto problem = check_version_state(versions))
+      out.add(version_state_difference(*current, versions, *problem));
     versions.clear();
   };
   while (const bson_t* doc = cursor.next()) {
@@ -436,57 +443,54 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
       if (seen.insert(id).second) target_only(doc.get(), findings, compared);
   };
 
-  // Resources, grouped by (im, type) so that each query is one index range per res_id.
+  // Resources, up to kKeysPerQuery per query: an `$or` of one clause per (im, type), each an index
+  // range per res_id on MongoDB. Few queries matter where a query is a scan (FerretDB).
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> by_type;
   for (const auto& k : keys) by_type[{k.im, k.type}].push_back(k.res_id);
-  for (const auto& [im_type, res_ids] : by_type) {
-    for (size_t i = 0; i < res_ids.size(); i += kInBatch) {
-      size_t end = std::min(res_ids.size(), i + kInBatch);
-      Builder f;
-      f.append("im", im_type.first).append("type", im_type.second);
-      f.document("res_id", [&](Builder& d) {
-        d.array("$in", [&](mongo::ArrayBuilder& a) {
-          for (size_t j = i; j < end; ++j) a.append(res_ids[j]);
+  std::vector<std::pair<const std::pair<std::string, std::string>*, std::vector<std::string>>> batch;
+  size_t batch_keys = 0;
+  auto compare_batch = [&] {
+    if (batch.empty()) return;
+    Builder f;
+    f.array("$or", [&](mongo::ArrayBuilder& clauses) {
+      for (const auto& [im_type, res_ids] : batch)
+        clauses.document([&](Builder& c) {
+          c.append("im", im_type->first).append("type", im_type->second);
+          c.document("res_id", [&](Builder& d) { d.append_in(res_ids); });
         });
-      });
-      Bson filter = f.extract();
-      auto s = fetch(scoll, filter.get());
-      auto t = fetch(tcoll, filter.get());
-      join(s, t);
-      // Version state of these resources in the target.
-      std::map<std::string, std::vector<VersionFacts>> versions;
-      for (auto& [id, doc] : t) {
-        View v(doc.get());
-        auto oid = v.oid("_id");
-        auto lu = v.date("lu");
-        auto cur = v.boolean("cur");
-        auto res_id = v.string("res_id");
-        if (v.boolean("cnt").value_or(false) || !oid || !lu || !cur || !res_id) continue;
-        versions[std::string(*res_id)].push_back({*oid, *lu, *cur});
-      }
-      for (auto& [res_id, facts] : versions) {
-        if (auto problem = check_version_state(facts)) {
-          Difference d;
-          d.kind = Kind::kBadState;
-          const VersionFacts* newest = &facts.front();
-          int64_t max_lu = newest->lu_ms;
-          for (const auto& v : facts) {
-            if (v.lu_ms > newest->lu_ms ||
-                (v.lu_ms == newest->lu_ms && bson_oid_compare(&v.id, &newest->id) > 0))
-              newest = &v;
-            max_lu = std::max(max_lu, v.lu_ms);
-          }
-          d.id = mongo::oid_to_string(newest->id);
-          d.oid = newest->id;
-          d.key = ResourceKey{im_type.first, im_type.second, res_id};
-          d.resource = key_name(*d.key);
-          d.lu_ms = max_lu;
-          d.detail = *problem;
-          findings.add(std::move(d));
-        }
-      }
+    });
+    batch.clear();
+    batch_keys = 0;
+    Bson filter = f.extract();
+    auto s = fetch(scoll, filter.get());
+    auto t = fetch(tcoll, filter.get());
+    join(s, t);
+    // Version state of these resources in the target.
+    std::map<ResourceKey, std::vector<VersionFacts>> versions;
+    for (auto& [id, doc] : t) {
+      View v(doc.get());
+      auto key = key_of(doc.get());
+      auto oid = v.oid("_id");
+      auto lu = v.date("lu");
+      auto cur = v.boolean("cur");
+      if (v.boolean("cnt").value_or(false) || !key || !oid || !lu || !cur) continue;
+      versions[*key].push_back({*oid, *lu, *cur});
+    }
+    for (auto& [key, facts] : versions)
+      if (auto problem = check_version_state(facts))
+        findings.add(version_state_difference(key, facts, *problem));
+  };
+  for (const auto& [im_type, res_ids] : by_type) {
+    for (size_t i = 0; i < res_ids.size();) {
+      size_t take = std::min(res_ids.size() - i, kKeysPerQuery - batch_keys);
+      batch.emplace_back(&im_type, std::vector<std::string>(res_ids.begin() + static_cast<std::ptrdiff_t>(i),
+                                                            res_ids.begin() + static_cast<std::ptrdiff_t>(i + take)));
+      batch_keys += take;
+      i += take;
+      if (batch_keys == kKeysPerQuery) compare_batch();
     }
   }
+  compare_batch();
   // Single entries (those whose key fields are broken, extra entries of a resource).
   std::vector<bson_oid_t> oids;
   for (const auto& id : ids)
@@ -496,9 +500,7 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
     size_t end = std::min(oids.size(), i + kInBatch);
     Builder f;
     f.document("_id", [&](Builder& d) {
-      d.array("$in", [&](mongo::ArrayBuilder& a) {
-        for (size_t j = i; j < end; ++j) a.append(oids[j]);
-      });
+      d.append_in(std::span(&oids[i], end - i));
     });
     Bson filter = f.extract();
     auto s = fetch(scoll, filter.get());
@@ -571,9 +573,7 @@ std::set<ResourceKey> Session::sample_keys(uint64_t seed, std::set<std::string>&
     size_t end = std::min(reservoir.size(), i + kInBatch);
     Builder f;
     f.document("_id", [&](Builder& d) {
-      d.array("$in", [&](mongo::ArrayBuilder& a) {
-        for (size_t j = i; j < end; ++j) a.append(reservoir[j]);
-      });
+      d.append_in(std::span(&reservoir[i], end - i));
     });
     auto c = coll.find(f.extract().get(), opts.get());
     while (const bson_t* doc = c.next()) {
@@ -651,9 +651,7 @@ void Session::confirm(Findings& findings) {
     size_t end = std::min(entries.size(), i + kInBatch);
     Builder f;
     f.document("_id", [&](Builder& d) {
-      d.array("$in", [&](mongo::ArrayBuilder& a) {
-        for (size_t j = i; j < end; ++j) a.append(entries[j]);
-      });
+      d.append_in(std::span(&entries[i], end - i));
     });
     Bson filter = f.extract();
     std::map<std::string, Bson> s, t;

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "ports.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -22,9 +23,6 @@ class Server;
 }
 
 namespace fhirshift::testing {
-
-// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
-int free_port();
 
 class HaproxyProcess {
  public:

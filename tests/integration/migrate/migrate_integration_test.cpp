@@ -2,9 +2,11 @@
 // `fhirshift seed` is copied, checked entry by entry and by `fhirshift verify`, re-run, killed and
 // resumed, fed bad input, and followed in Continuous mode while new and late entries arrive.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <csignal>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "ferretdb_server.h"
 #include "mongo/client.h"
 #include "mongo/collection.h"
+#include "ports.h"
 #include "schema/entry.h"
 #include "schema/layout.h"
 #include "subprocess.h"
@@ -166,15 +169,30 @@ TEST_F(MigrateTest, AdHocCopiesEveryVersionAndARerunChangesNothing) {
 
 TEST_F(MigrateTest, KillNineAtAnyMomentThenResumeGivesTheSameStore) {
   seed(kEntries);
-  for (auto after : {300ms, 900ms, 1600ms}) {
-    testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1"}), logs_.path(),
-                          "killed");
-    std::this_thread::sleep_for(after);
+  // Each run is killed mid-run, once it has applied some chunks (its /progress says so), at
+  // whatever point of the next chunk (insert, journal commit) the 5 ms poll happens to land.
+  for (int64_t read_at_least : {300, 500, 700}) {
+    int port = testing::free_port();
+    testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1", "--metrics-port",
+                                                 std::to_string(port)}),
+                          logs_.path(), "killed");
+    httplib::Client metrics("127.0.0.1", port);
+    int64_t read = 0;
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (p.running() && read < read_at_least && std::chrono::steady_clock::now() < deadline) {
+      if (auto r = metrics.Get("/progress"); r && r->status == 200)
+        read = nlohmann::json::parse(r->body).value("entriesRead", int64_t{0});
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_TRUE(p.running()) << "the run ended before it could be killed after " << read_at_least
+                             << " entries\n" << p.stderr_text();
     p.kill9();
   }
   RunResult r = run_command(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1"}));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("resuming run"), std::string::npos) << r.err;
+  EXPECT_GT(report_figure(r.out, "read"), 0) << r.out;
+  EXPECT_LT(report_figure(r.out, "read"), kEntries) << "the killed runs copied nothing durably\n" << r.out;
   expect_faithful_copy();
   RunResult v = verify();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
