@@ -12,6 +12,7 @@ namespace {
 struct CutoverArgs {
   cutover::SwitchCommand command;
   std::string max_lag = "5s";
+  std::string catch_up_wait = "60s";
   std::string max_pause = "20s";
   std::string drain_timeout = "15s";
   std::string switch_timeout = "5s";
@@ -39,6 +40,7 @@ int run_cutover(CutoverArgs& a) {
   init_logging(a.verbose);
   auto& c = a.command;
   c.config.max_lag = cutover::parse_duration(a.max_lag);
+  c.config.catch_up_wait = cutover::parse_duration(a.catch_up_wait);
   c.config.max_pause = cutover::parse_duration(a.max_pause);
   c.config.drain_timeout = cutover::parse_duration(a.drain_timeout);
   c.config.switch_timeout = cutover::parse_duration(a.switch_timeout);
@@ -104,6 +106,9 @@ void add_cutover(CLI::App& app, Action& action) {
                   "Migrator's metrics base URL (migrate --metrics-port), http://host:port")
       ->required();
   sub->add_option("--max-lag", a->max_lag, "Largest migrator lag accepted before fencing")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--catch-up-wait", a->catch_up_wait,
+                  "How long to wait for the migrator to be caught up before fencing")
       ->check(kDuration)->capture_default_str();
   sub->add_option("--max-pause", a->max_pause,
                   "Longest write pause allowed before the switch; over it the cut-over aborts "

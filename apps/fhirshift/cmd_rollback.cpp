@@ -16,6 +16,7 @@ struct RollbackArgs {
   bool after_cutover = false;
   cutover::SwitchCommand command;  // --after-cutover
   std::string max_lag = "5s";
+  std::string catch_up_wait = "60s";
   std::string max_pause = "20s";
   std::string drain_timeout = "15s";
   std::string switch_timeout = "5s";
@@ -58,6 +59,7 @@ int run_after_cutover(RollbackArgs& a) {
     return kExitUsage;
   }
   c.config.max_lag = cutover::parse_duration(a.max_lag);
+  c.config.catch_up_wait = cutover::parse_duration(a.catch_up_wait);
   c.config.max_pause = cutover::parse_duration(a.max_pause);
   c.config.drain_timeout = cutover::parse_duration(a.drain_timeout);
   c.config.switch_timeout = cutover::parse_duration(a.switch_timeout);
@@ -226,6 +228,9 @@ void add_rollback(CLI::App& app, Action& action) {
                   "--after-cutover: the REVERSE migrator's metrics URL (migrate --reverse "
                   "--metrics-port)");
   sub->add_option("--max-lag", a->max_lag, "Largest reverse-migrator lag accepted before fencing")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--catch-up-wait", a->catch_up_wait,
+                  "How long to wait for the reverse migrator to be caught up before fencing")
       ->check(kDuration)->capture_default_str();
   sub->add_option("--max-pause", a->max_pause, "Longest write pause before the switch back")
       ->check(kDuration)->capture_default_str();

@@ -105,7 +105,8 @@ std::vector<std::string> Switchover::plan() const {
               "`: expect " + f + " serving (UP, ready) and " + t + " in maintenance");
   p.push_back("2. target ready  (read-only) GET " + to_.url() + "/readyz -> 200");
   p.push_back("3. caught up     (read-only) GET " + progress_.url() +
-              " -> caughtUp=true and lagSeconds <= " + seconds(cfg_.max_lag));
+              " -> caughtUp=true and lagSeconds <= " + seconds(cfg_.max_lag) + " (waits up to " +
+              seconds(cfg_.catch_up_wait) + ")");
   p.push_back("4. verify counts (read-only) " +
               (verifier_ ? verifier_->describe(counts) + " -> EQUAL"
                          : std::string("skipped: no --srcMongoConnectionString/--mongoConnectionstring given")));
@@ -418,15 +419,25 @@ SwitchResult Switchover::run() {
 
   // 3. The migrator is close enough that the drain under the fence is short.
   if (!step(st, 3, "migrator caught up", [&](StepRecord&) {
-        Progress p = progress_.progress();
-        st.result.last_progress = p;
-        if (!p.caught_up)
-          throw CheckFailed("the migrator is not caught up (" + progress_text(p) +
-                            "): wait for `caughtUp: true` at " + progress_.url());
-        if (p.lag_seconds * 1000.0 > static_cast<double>(cfg_.max_lag.count()))
-          throw CheckFailed("migrator lag " + lag_text(p.lag_seconds) + " is over --max-lag " +
-                            seconds(cfg_.max_lag));
-        return progress_text(p);
+        auto deadline = clock_.steady_now() + cfg_.catch_up_wait;
+        for (;;) {
+          Progress p = progress_.progress();
+          st.result.last_progress = p;
+          bool lag_ok = p.lag_seconds * 1000.0 <= static_cast<double>(cfg_.max_lag.count());
+          if (p.caught_up && lag_ok) return progress_text(p);
+          if (clock_.steady_now() >= deadline) {
+            if (!p.caught_up)
+              throw CheckFailed("the migrator is not caught up after " +
+                                seconds(cfg_.catch_up_wait) + " (--catch-up-wait): " +
+                                progress_text(p) + "; wait for `caughtUp: true` at " +
+                                progress_.url());
+            throw CheckFailed("migrator lag " + lag_text(p.lag_seconds) + " is over --max-lag " +
+                              seconds(cfg_.max_lag) + " after " + seconds(cfg_.catch_up_wait) +
+                              " (--catch-up-wait)");
+          }
+          check_interrupt(st);
+          clock_.sleep_for(cfg_.poll_interval);
+        }
       }))
     return preflight_fails();
 

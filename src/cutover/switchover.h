@@ -36,6 +36,9 @@ struct SwitchConfig {
   std::string from = "old";  // HAProxy server names
   std::string to = "new";
   std::chrono::milliseconds max_lag{5000};
+  // How long step 3 waits for the migrator to be caught up (nothing is fenced yet: waiting is
+  // free, and a migrator under load dips over the lag limit now and then).
+  std::chrono::milliseconds catch_up_wait{60000};
   // Writes are held from the fence on and the server answers a held write 503 after 30 s; the
   // switch must happen well before that, else the machine aborts (writes proceed on `from`).
   std::chrono::milliseconds max_pause{20000};

@@ -138,9 +138,11 @@ TEST_F(CutoverCliTest, NewServerNotReadyAbortsWithoutChangingAnything) {
 
 TEST_F(CutoverCliTest, MigratorBehindAbortsBeforeTheFence) {
   migrator.set_caught_up(false);
-  RunResult r = run_command(switch_args("cutover"), 1min);
+  auto args = switch_args("cutover");
+  args.insert(args.end(), {"--catch-up-wait", "2s"});
+  RunResult r = run_command(args, 1min);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_NE(r.out.find("not caught up"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not caught up after 2"), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("step 5/9"), std::string::npos) << r.err;
   EXPECT_FALSE(old_server.fenced());
   EXPECT_TRUE(state("old").serving());

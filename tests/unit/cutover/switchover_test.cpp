@@ -331,6 +331,22 @@ TEST_F(SwitchoverTest, MigratorBehindChangesNothing) {
   EXPECT_NE(r.reason.find("not caught up"), std::string::npos) << r.reason;
 }
 
+TEST_F(SwitchoverTest, AMigratorThatCatchesUpWithinTheWaitIsFollowed) {
+  int calls = 0;
+  progress.script = [&] {
+    Progress p;
+    p.mode = "Continuous";
+    p.caught_up = ++calls > 5;
+    p.lag_seconds = p.caught_up ? 0.3 : 7.0;
+    p.entries_read = p.entries_written = 1000;
+    p.last_poll_at = clock.wall_now() - 10ms;
+    return p;
+  };
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_GT(calls, 5);
+}
+
 TEST_F(SwitchoverTest, LagOverMaxLagChangesNothing) {
   progress.lag = 12.0;
   cfg.max_lag = 5s;
