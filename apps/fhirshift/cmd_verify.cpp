@@ -29,7 +29,7 @@ int run_verify(VerifyArgs& a) {
     return kExitUsage;
   }
   if (!a.since.empty()) {
-    a.options.since_ms = verify::parse_iso8601(a.since);
+    a.options.since_ms = parse_iso8601(a.since);
     if (!a.options.since_ms) {
       std::cerr << "fhirshift verify: --since '" << a.since
                 << "' is not an ISO-8601 time (e.g. 2024-05-01T12:00:00.000Z)\n";

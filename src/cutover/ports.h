@@ -140,7 +140,7 @@ class SystemClock : public Clock {
 
 // "2024-05-01T12:00:00.123Z"
 std::string format_iso8601(WallTime t);
-// Accepts "YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm]"; nullopt when unreadable.
+// Accepts what format_iso8601 prints, plain dates and offsets; nullopt when unreadable.
 std::optional<WallTime> parse_iso8601(const std::string& text);
 
 }  // namespace fhirshift::cutover

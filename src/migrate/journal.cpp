@@ -170,39 +170,37 @@ void Journal::begin(const JournalState& state) {
 void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state) {
   const HeadUpdates& heads = state.heads;
   std::lock_guard lock(mutex_);
+  // Runs `sql` once per item, binding its parameters with `bind`.
+  auto for_each_row = [&](const char* sql, const auto& items, auto bind) {
+    if (items.empty()) return;
+    sqlite3_stmt* stmt = prepare(sql);
+    for (const auto& item : items) {
+      bind(stmt, item);
+      int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      if (rc != SQLITE_DONE) {
+        sqlite3_finalize(stmt);
+        throw JournalError("cannot write the recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
+      }
+    }
+    sqlite3_finalize(stmt);
+  };
   transaction([&] {
     set("checkpoint", checkpoint_id);
     set("applied", std::to_string(entries_applied));
-    if (!heads.empty()) {
-      sqlite3_stmt* stmt = prepare("INSERT OR REPLACE INTO heads(key, cur_id, lu, contained) VALUES (?, ?, ?, ?)");
-      for (const auto& [key, head] : heads) {
-        std::string contained = join(head.contained);
-        sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 2, head.cur_id.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, 3, head.lu_ms);
-        sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-        if (rc != SQLITE_DONE) {
-          sqlite3_finalize(stmt);
-          throw JournalError("cannot write the recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
-        }
-      }
-      sqlite3_finalize(stmt);
-    }
-    if (!state.flips.empty()) {
-      sqlite3_stmt* stmt = prepare("INSERT OR IGNORE INTO pending_flips(id) VALUES (?)");
-      for (const auto& id : state.flips) {
-        sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-        if (rc != SQLITE_DONE) {
-          sqlite3_finalize(stmt);
-          throw JournalError("cannot write the recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
-        }
-      }
-      sqlite3_finalize(stmt);
-    }
+    for_each_row("INSERT OR REPLACE INTO heads(key, cur_id, lu, contained) VALUES (?, ?, ?, ?)", heads,
+                 [](sqlite3_stmt* stmt, const auto& row) {
+                   const auto& [key, head] = row;
+                   std::string contained = join(head.contained);
+                   sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
+                   sqlite3_bind_text(stmt, 2, head.cur_id.c_str(), -1, SQLITE_TRANSIENT);
+                   sqlite3_bind_int64(stmt, 3, head.lu_ms);
+                   sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
+                 });
+    for_each_row("INSERT OR IGNORE INTO pending_flips(id) VALUES (?)", state.flips,
+                 [](sqlite3_stmt* stmt, const std::string& id) {
+                   sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+                 });
   });
 }
 

@@ -12,6 +12,8 @@
 #include <tuple>
 #include <vector>
 
+#include "common/iso8601.h"
+
 namespace fhirshift::verify {
 
 enum class Kind { kMissing, kExtra, kChanged, kBadState };
@@ -82,10 +84,5 @@ class Findings {
 };
 
 nlohmann::json to_json(const Difference& d);
-
-// ISO-8601 UTC with milliseconds, as the cut-over prints and parses it.
-std::string format_iso8601(int64_t ms);
-// Accepts what format_iso8601 prints, plain dates and offsets; nullopt when unparsable.
-std::optional<int64_t> parse_iso8601(const std::string& text);
 
 }  // namespace fhirshift::verify

@@ -50,6 +50,17 @@ std::optional<ResourceKey> key_of(const bson_t* doc) {
 
 std::string key_name(const ResourceKey& k) { return k.im + " " + k.type + "/" + k.res_id; }
 
+// A difference about one entry, identified as far as its fields allow.
+Difference entry_difference(Kind kind, const bson_t* doc) {
+  Difference d;
+  d.kind = kind;
+  d.id = id_of(doc);
+  if (auto oid = View(doc).oid("_id")) d.oid = *oid;
+  d.key = key_of(doc);
+  d.lu_ms = lu_of(doc);
+  return d;
+}
+
 // A resource whose versions are not in a valid state, reported at its newest version.
 Difference version_state_difference(const ResourceKey& key, const std::vector<VersionFacts>& versions,
                                     std::string problem) {
@@ -162,12 +173,7 @@ void Session::source_only(const bson_t* doc, Findings& f, int64_t& compared) {
   }
   ++source_entries_;
   ++compared;
-  Difference d;
-  d.kind = Kind::kMissing;
-  d.id = id_of(doc);
-  if (auto oid = View(doc).oid("_id")) d.oid = *oid;
-  d.key = key_of(doc);
-  d.lu_ms = lu_of(doc);
+  Difference d = entry_difference(Kind::kMissing, doc);
   try {
     schema::Entry e = migrate::read_source_entry(doc);
     d.resource = describe(e);
@@ -186,12 +192,7 @@ void Session::target_only(const bson_t* doc, Findings& f, int64_t& compared) {
   }
   ++target_entries_;
   ++compared;
-  Difference d;
-  d.kind = Kind::kExtra;
-  d.id = id_of(doc);
-  if (auto oid = View(doc).oid("_id")) d.oid = *oid;
-  d.key = key_of(doc);
-  d.lu_ms = lu_of(doc);
+  Difference d = entry_difference(Kind::kExtra, doc);
   try {
     d.resource = describe(schema::decode_entry(doc));
     d.detail = "in the target only";
