@@ -21,16 +21,6 @@ struct Record {
   size_t line = 0;
 };
 
-int64_t number(const std::string& v) {
-  try {
-    size_t pos = 0;
-    long long n = std::stoll(v, &pos);
-    return pos == v.size() ? n : -1;
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
 std::string version_of(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("meta") || !j["meta"].is_object()) return "";
@@ -108,7 +98,7 @@ CheckReport check_ledger(const std::string& ledger, const std::string& url, int 
       const std::string& key = keys[i - records.size()];
       const Record& last = records[by_resource[key].back()];
       int64_t newest = -1;
-      for (size_t idx : by_resource[key]) newest = std::max(newest, number(records[idx].v));
+      for (size_t idx : by_resource[key]) newest = std::max(newest, version_number(records[idx].v));
       auto res = cli.Get(("/" + key).c_str());
       if (!res || res->status >= 500) {
         problem(&CheckReport::unreachable, "UNCHECKED " + key + " (current version): " +
@@ -124,12 +114,12 @@ CheckReport check_ledger(const std::string& ledger, const std::string& url, int 
       }
       if (res->status == 404 || (res->status != 200 && res->status != 410)) {
         problem(&CheckReport::lost, "LOST " + key + ": reads as HTTP " + std::to_string(res->status));
-      } else if (number(v) < newest) {
+      } else if (version_number(v) < newest) {
         problem(&CheckReport::lost, "LOST " + key + ": the current version is " + v +
                                         " but version " + std::to_string(newest) +
                                         " was acknowledged (ledger line " +
                                         std::to_string(last.line) + ")");
-      } else if (last.op == "delete" && number(v) == newest && res->status != 410) {
+      } else if (last.op == "delete" && version_number(v) == newest && res->status != 410) {
         problem(&CheckReport::wrong, "WRONG " + key + ": deleted (version " + last.v +
                                          ") but reads as HTTP " + std::to_string(res->status));
       } else {

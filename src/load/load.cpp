@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/iso8601.h"
 #include "corpus/generator.h"
 
 namespace fhirshift::load {
@@ -25,17 +26,9 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kFhirJson = "application/fhir+json";
 
 std::string instant_now() {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  return format_iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
 }
 
 // The version in an ETag (W/"3" -> 3), or "".
@@ -44,6 +37,8 @@ std::string etag_version(const std::string& etag) {
   if (a == std::string::npos || b <= a) return etag;
   return etag.substr(a + 1, b - a - 1);
 }
+
+}  // namespace
 
 int64_t version_number(const std::string& v) {
   try {
@@ -54,6 +49,8 @@ int64_t version_number(const std::string& v) {
     return -1;
   }
 }
+
+namespace {
 
 std::string describe(const httplib::Result& r) {
   if (!r) return httplib::to_string(r.error());

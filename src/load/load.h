@@ -78,5 +78,7 @@ CheckReport check_ledger(const std::string& ledger, const std::string& url, int 
 // The identity of a resource's content: XXH64 of its canonical JSON without `id` and `meta` (the
 // server sets those). Hex; "" when `json` is not a JSON object.
 std::string content_hash(const std::string& json);
+// A FHIR version id as a number ("3" -> 3), or -1 when it is not a plain number.
+int64_t version_number(const std::string& v);
 
 }  // namespace fhirshift::load
