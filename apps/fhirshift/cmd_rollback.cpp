@@ -8,6 +8,7 @@
 #include "cutover/adapters.h"
 #include "cutover/command.h"
 #include "cutover/rollback.h"
+#include "switch_options.h"
 
 namespace fhirshift::cli {
 namespace {
@@ -15,17 +16,8 @@ namespace {
 struct RollbackArgs {
   bool after_cutover = false;
   cutover::SwitchCommand command;  // --after-cutover
-  std::string max_lag = "5s";
-  std::string catch_up_wait = "60s";
-  std::string max_pause = "20s";
-  std::string drain_timeout = "15s";
-  std::string switch_timeout = "5s";
-  std::string verify_margin = "60s";
-  std::string poll_interval = "200ms";
+  SwitchOptions options;
   std::string stop_timeout = "60s";
-  std::string src_uri, src_collection = "vonkentries";
-  std::string dst_uri, dst_collection = "vonkentries";
-  bool no_verify = false;
   // before the switch
   std::string migrator_pid_file;
   bool migrator_stopped = false;
@@ -33,17 +25,6 @@ struct RollbackArgs {
   std::string delete_journal;
   bool verbose = false;
 };
-
-const CLI::Validator kDuration(
-    [](std::string& v) {
-      try {
-        cutover::parse_duration(v);
-        return std::string();
-      } catch (const std::exception& e) {
-        return std::string(e.what());
-      }
-    },
-    "DURATION", "duration");
 
 constexpr const char* kBothOrNeither =
     "--drop-target and --delete-journal go together, never one alone: a journal without its "
@@ -58,23 +39,10 @@ int run_after_cutover(RollbackArgs& a) {
                  "migrator, `fhirshift migrate --reverse --metrics-port P`)\n";
     return kExitUsage;
   }
-  c.config.max_lag = cutover::parse_duration(a.max_lag);
-  c.config.catch_up_wait = cutover::parse_duration(a.catch_up_wait);
-  c.config.max_pause = cutover::parse_duration(a.max_pause);
-  c.config.drain_timeout = cutover::parse_duration(a.drain_timeout);
-  c.config.switch_timeout = cutover::parse_duration(a.switch_timeout);
-  c.config.verify_margin = cutover::parse_duration(a.verify_margin);
-  c.config.poll_interval = cutover::parse_duration(a.poll_interval);
-  if (!a.no_verify) {
-    if (a.src_uri.empty() || a.dst_uri.empty()) {
-      std::cerr << "fhirshift rollback --after-cutover: the verify steps need "
-                   "--srcMongoConnectionString (legacy) and --mongoConnectionstring (current); "
-                   "pass --no-verify to switch back without proving the stores equal\n";
-      return kExitUsage;
-    }
-    c.verify_args = {"--srcMongoConnectionString", a.src_uri, "--srcMongoCollection", a.src_collection,
-                     "--mongoConnectionstring", a.dst_uri, "--mongoCollection", a.dst_collection};
-  }
+  apply_switch_limits(a.options, c.config);
+  auto verify_args = verify_connection_args(a.options, "rollback --after-cutover");
+  if (!verify_args) return kExitUsage;
+  c.verify_args = std::move(*verify_args);
   return cutover::run_switch_command(c);
 }
 
@@ -149,11 +117,11 @@ int run_before_switch(RollbackArgs& a) {
       return kExitUsage;
     }
     cutover::DropTargetRequest req;
-    req.target_uri = a.dst_uri;
-    req.target_collection = a.dst_collection;
+    req.target_uri = a.options.dst_uri;
+    req.target_collection = a.options.dst_collection;
     req.journal_dir = a.delete_journal;
-    req.source_uri = a.src_uri;
-    req.source_collection = a.src_collection;
+    req.source_uri = a.options.src_uri;
+    req.source_collection = a.options.src_collection;
     for (const auto& line : cutover::drop_target_and_journal(req)) say(line);
   }
   std::cout << "rollback: DONE: traffic on " << backend << "/" << old_srv
@@ -170,7 +138,7 @@ int run_rollback(RollbackArgs& a) {
     std::cerr << "fhirshift rollback: " << kBothOrNeither << "\n";
     return kExitUsage;
   }
-  if (a.drop_target && a.dst_uri.empty()) {
+  if (a.drop_target && a.options.dst_uri.empty()) {
     std::cerr << "fhirshift rollback: --drop-target needs the target's --mongoConnectionstring\n";
     return kExitUsage;
   }
@@ -227,32 +195,10 @@ void add_rollback(CLI::App& app, Action& action) {
   sub->add_option("--metrics", c.metrics_url,
                   "--after-cutover: the REVERSE migrator's metrics URL (migrate --reverse "
                   "--metrics-port)");
-  sub->add_option("--max-lag", a->max_lag, "Largest reverse-migrator lag accepted before fencing")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--catch-up-wait", a->catch_up_wait,
-                  "How long to wait for the reverse migrator to be caught up before fencing")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--max-pause", a->max_pause, "Longest write pause before the switch back")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--drain-timeout", a->drain_timeout, "Wait for the reverse migrator after the fence")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--switch-timeout", a->switch_timeout, "How long HAProxy may take to report UP")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--verify-margin", a->verify_margin, "Final verify since fence time minus this")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--poll-interval", a->poll_interval, "How often /progress is read")
-      ->check(kDuration)->capture_default_str();
-  sub->add_option("--final-verify-mode", c.config.final_verify_mode, "Mode of the final verify")
-      ->check(CLI::IsMember({"full", "sample", "counts"}, CLI::ignore_case))
-      ->capture_default_str();
-  sub->add_flag("--no-verify", a->no_verify, "--after-cutover: switch back without the verify steps");
-  sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
-                  "Legacy store (verify; and never dropped: --drop-target refuses it)");
-  sub->add_option("--srcMongoCollection", a->src_collection, "Legacy collection")
-      ->capture_default_str();
-  sub->add_option("--mongoConnectionstring,--mongoConnectionString", a->dst_uri,
-                  "Current-schema target (verify; what --drop-target drops)");
-  sub->add_option("--mongoCollection", a->dst_collection, "Target collection")->capture_default_str();
+  add_switch_limits(sub, a->options, c.config, "reverse migrator");
+  add_verify_connection(sub, a->options,
+                        "Legacy store (verify; and never dropped: --drop-target refuses it)",
+                        "Current-schema target (verify; what --drop-target drops)");
   sub->add_option("--migrator-pid-file", a->migrator_pid_file,
                   "Before the switch: stop the migrator whose pid this file holds (SIGTERM, wait)");
   sub->add_option("--stop-timeout", a->stop_timeout, "How long to wait for the migrator to exit")
