@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -110,7 +111,9 @@ Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
     : target_(target), config_(std::move(config)), indexer_(std::move(indexer)), heads_(heads) {}
 
 Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state) {
-  const size_t n = static_cast<size_t>(std::max(1, config_.parallelism));
+  const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
+  const size_t n = std::clamp<size_t>((docs.size() + batch - 1) / batch, 1,
+                                      static_cast<size_t>(std::max(1, config_.parallelism)));
   std::vector<Partition> resources(n), contained(n);
   Tally total;
   std::hash<std::string> hash;

@@ -416,6 +416,7 @@ RunResult Engine::run() {
   ac.policy = options_.policy;
   ac.schema = options_.reverse ? TargetSchema::kLegacy : TargetSchema::kCurrent;
   ac.parallelism = options_.parallelism;
+  ac.batch_size = options_.batch_size;
   ac.dry_run = options_.dry_run;
   Applier applier(target_pool, ac, indexer, owns_target ? journal.get() : nullptr);
 
