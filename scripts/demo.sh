@@ -9,7 +9,7 @@
 #
 # Usage: bash scripts/demo.sh [--entries N] [--rate R] [--skip-setup] [--keep] [--help]
 #   --entries N    size of the seeded legacy store (default 3000, or $DEMO_ENTRIES; FerretDB updates scan, see docs/migrate.md)
-#   --rate R       client requests per second through HAProxy (default 15, or $DEMO_RATE)
+#   --rate R       client requests per second through HAProxy (default 10, or $DEMO_RATE)
 #   --skip-setup   do not run scripts/setup.sh first (or DEMO_SKIP_SETUP=1)
 #   --keep         keep the work directory (logs, data, reports) after a successful run
 # BUILD_DIR selects the build tree (default build). Everything started here is stopped on exit,
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 ENTRIES=${DEMO_ENTRIES:-3000}
-RATE=${DEMO_RATE:-15}
+RATE=${DEMO_RATE:-10}
 SKIP_SETUP=${DEMO_SKIP_SETUP:-0}
 while (($#)); do
   case "$1" in
