@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -9,6 +10,8 @@
 #include "commands.h"
 #include "common/log.h"
 #include "migrate/engine.h"
+#include "migrate/file_import.h"
+#include "migrate/file_source.h"
 #include "migrate/journal.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
@@ -19,6 +22,12 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop = true; }
+
+// Option values are case-insensitive like the legacy tool's (--sourceType filesystem).
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
+}
 
 struct MigrateArgs {
   std::string fhir_version = "R4";
@@ -81,13 +90,36 @@ int run_migrate(const MigrateArgs& a) {
     std::cerr << "fhirshift migrate: " << e.what() << "\n";
     return kExitUsage;
   }
-  if (a.source_type != "MongoDb" && a.source_type != "mongodb") {
+  const bool from_files = iequals(a.source_type, "Filesystem");
+  if (!from_files && !iequals(a.source_type, "MongoDb")) {
     std::cerr << "fhirshift migrate: --sourceType " << a.source_type
-              << " is not supported by this version; use --sourceType MongoDb\n";
+              << " is not supported; use --sourceType MongoDb or --sourceType Filesystem\n";
     return kExitUsage;
   }
-  if (a.src_uri.empty() || a.dst_uri.empty()) {
-    std::cerr << "fhirshift migrate: --srcMongoConnectionString and --mongoConnectionstring are required\n";
+  if (from_files) {
+    // Files are read once: there is nothing to follow, and no database to read them from.
+    const char* refusal = nullptr;
+    if (a.source_path.empty()) refusal = "--sourceType Filesystem needs -s DIR|FILE (ndjson files or Bundles)";
+    else if (!std::filesystem::exists(a.source_path)) refusal = "-s: no such file or directory";
+    else if (o.mode == migrate::RunningMode::kContinuous)
+      refusal = "--srcMongoRunningMode Continuous makes no sense for files (they are read once); use AdHoc";
+    else if (!a.src_uri.empty())
+      refusal = "--srcMongoConnectionString is for --sourceType MongoDb; with Filesystem the source is -s";
+    else if (o.reverse) refusal = "--reverse is for a current-schema source database, not for files";
+    else if (o.policy == migrate::ConflictPolicy::kOnlyIfNewer)
+      refusal = "--update-existing-resources OnlyIfNewer is not supported for files (use true, false or ErrorOnConflict)";
+    if (refusal) {
+      std::cerr << "fhirshift migrate: " << refusal << (a.source_path.empty() ? "" : " (-s " + a.source_path + ")")
+                << "\n";
+      return kExitUsage;
+    }
+    o.source_path = a.source_path;
+  } else if (a.src_uri.empty()) {
+    std::cerr << "fhirshift migrate: --srcMongoConnectionString is required with --sourceType MongoDb\n";
+    return kExitUsage;
+  }
+  if (a.dst_uri.empty()) {
+    std::cerr << "fhirshift migrate: --mongoConnectionstring is required\n";
     return kExitUsage;
   }
   if (o.batch_size < 1 || o.batch_size > 100000) {
@@ -97,17 +129,21 @@ int run_migrate(const MigrateArgs& a) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  migrate::Engine engine(o, g_stop);
+  std::unique_ptr<migrate::Engine> engine;
+  std::unique_ptr<migrate::FileImport> file_import;
+  if (from_files) file_import = std::make_unique<migrate::FileImport>(o, g_stop);
+  else engine = std::make_unique<migrate::Engine>(o, g_stop);
+  const migrate::Progress& progress = from_files ? file_import->progress() : engine->progress();
 
   std::unique_ptr<httplib::Server> metrics;
   std::thread metrics_thread;
   if (a.metrics_port > 0) {
     metrics = std::make_unique<httplib::Server>();
     metrics->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content(engine.progress().to_prometheus(), "text/plain; version=0.0.4");
+      res.set_content(progress.to_prometheus(), "text/plain; version=0.0.4");
     });
     metrics->Get("/progress", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content(engine.progress().to_json(), "application/json");
+      res.set_content(progress.to_json(), "application/json");
     });
     if (!metrics->bind_to_port("127.0.0.1", a.metrics_port)) {
       std::cerr << "fhirshift migrate: cannot listen on 127.0.0.1:" << a.metrics_port
@@ -126,12 +162,14 @@ int run_migrate(const MigrateArgs& a) {
 
   int code = kExitFailure;
   try {
-    migrate::RunResult r = engine.run();
+    migrate::RunResult r = from_files ? file_import->run() : engine->run();
     std::cout << r.report << std::flush;
     code = r.exit_code;
   } catch (const mongo::MongoError& e) {
     spdlog::error("{}", e.what());
   } catch (const migrate::JournalError& e) {
+    spdlog::error("{}", e.what());
+  } catch (const migrate::FileSourceError& e) {
     spdlog::error("{}", e.what());
   } catch (const provision::ProvisionError& e) {
     spdlog::error("{}", e.what());
@@ -154,8 +192,12 @@ void add_migrate(CLI::App& app, Action& action) {
   sub->add_option("--provisionTargetDatabase", a->provision, "Provision the target first: true or false");
   sub->add_option("--useRecoveryJournal", a->journal,
                   "Directory of the recovery journal; a restart resumes where the run stopped");
-  sub->add_option("--sourceType", a->source_type, "MongoDb");
-  sub->add_option("-s,--source", a->source_path, "(with --sourceType Filesystem)");
+  sub->add_option("--sourceType", a->source_type,
+                  "MongoDb, or Filesystem: import FHIR R4 ndjson files and batch/transaction/collection "
+                  "Bundles, each resource as a new version")->capture_default_str();
+  sub->add_option("-s,--source", a->source_path,
+                  "With --sourceType Filesystem: a file, or a directory whose *.ndjson and *.json files are "
+                  "read in name order");
   sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
                   "Source MongoDB connection string; the database is its path (default vonkdata)");
   sub->add_option("--srcMongoCollection", a->src_collection, "Source collection")->capture_default_str();

@@ -109,6 +109,23 @@ void Journal::flips_done(const std::vector<std::string>& ids) {
   });
 }
 
+std::optional<std::string> Journal::value(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  sqlite3_stmt* stmt = prepare("SELECT value FROM meta WHERE key = ?");
+  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  std::optional<std::string> out;
+  if (sqlite3_step(stmt) == SQLITE_ROW) out = text(stmt, 0);
+  sqlite3_finalize(stmt);
+  return out;
+}
+
+void Journal::put(const std::map<std::string, std::string>& values) {
+  std::lock_guard lock(mutex_);
+  transaction([&] {
+    for (const auto& [key, v] : values) set(key, v);
+  });
+}
+
 void Journal::transaction(const std::function<void()>& body) {
   exec("BEGIN IMMEDIATE");
   try {

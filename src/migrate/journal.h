@@ -77,6 +77,11 @@ class Journal {
   // The resource key whose current entry has `_id` cur_id, if any; thread-safe.
   std::optional<std::string> key_of_current(const std::string& cur_id);
 
+  // Values of a run other than the engine's (the file importer's checkpoint and chunk plan),
+  // under its own keys; nullopt when unset. put() writes all of `values` in one transaction.
+  std::optional<std::string> value(const std::string& key);
+  void put(const std::map<std::string, std::string>& values);
+
  private:
   void exec(const char* sql);
   // Runs `body` in one write transaction: committed whole, or rolled back and rethrown.

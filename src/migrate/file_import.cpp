@@ -1,0 +1,507 @@
+#include "migrate/file_import.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/log.h"
+#include "common/version.h"
+#include "migrate/apply.h"
+#include "migrate/file_source.h"
+#include "migrate/journal.h"
+#include "migrate/retry.h"
+#include "mongo/collection.h"
+#include "mongo/error.h"
+#include "provision/provision.h"
+#include "schema/entry.h"
+#include "schema/layout.h"
+#include "server/body.h"
+#include "server/fhir.h"
+
+namespace fhirshift::migrate {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+// Not the engine's marker: a file import into a store that a migration also writes must not make
+// that migration's journal look stale.
+constexpr const char* kMarkerId = "fhirshift-file-import";
+constexpr const char* kCheckpointKey = "fileCheckpoint";
+constexpr const char* kPlanKey = "filePlan";
+constexpr size_t kMaxReportedProblems = 20;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.size() < 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string resource_key(std::string_view type, std::string_view id) {
+  return std::string(type) + '/' + std::string(id);
+}
+
+// A resource's newest version: in the target, or assigned by this run.
+struct Version {
+  std::string v;
+  int64_t lu_ms = 0;
+  bool deleted = false;
+};
+
+// The version given to one file entry.
+struct Assigned {
+  std::string v;
+  int64_t lu_ms = 0;
+  schema::Change change = schema::Change::kCreated;
+};
+
+// A chunk's version assignments by entry ordinal, committed to the journal before the chunk is
+// written. An ordinal of [from, upto) without an assignment was not written (unreadable, or kept
+// by --update-existing-resources false).
+struct Plan {
+  int64_t upto = 0;
+  std::map<int64_t, Assigned> assigned;
+
+  std::string to_json() const {
+    nlohmann::json versions = nlohmann::json::object();
+    for (const auto& [n, a] : assigned)
+      versions[std::to_string(n)] = {a.v, a.lu_ms, std::string(1, schema::change_code(a.change))};
+    return nlohmann::json{{"upto", upto}, {"versions", versions}}.dump();
+  }
+  static Plan from_json(const std::string& text) {
+    nlohmann::json j = nlohmann::json::parse(text);
+    Plan p;
+    p.upto = j.at("upto").get<int64_t>();
+    for (const auto& [n, a] : j.at("versions").items())
+      p.assigned[std::stoll(n)] = {a.at(0).get<std::string>(), a.at(1).get<int64_t>(),
+                                   a.at(2).get<std::string>() == "u" ? schema::Change::kUpdated
+                                                                     : schema::Change::kCreated};
+    return p;
+  }
+};
+
+// Where the run is: the file position after the last applied chunk, the next entry ordinal, and
+// the file entries applied so far (for --limit).
+struct Checkpoint {
+  FilePosition position;
+  int64_t next = 0;
+  int64_t applied = 0;
+
+  std::string to_json() const {
+    return nlohmann::json{{"file", position.file}, {"entries", position.entries}, {"next", next}, {"applied", applied}}
+        .dump();
+  }
+  static Checkpoint from_json(const std::string& text) {
+    nlohmann::json j = nlohmann::json::parse(text);
+    return {{j.at("file").get<std::string>(), j.at("entries").get<int64_t>()},
+            j.at("next").get<int64_t>(),
+            j.at("applied").get<int64_t>()};
+  }
+};
+
+void note_problem(Tally& t, const std::string& message) {
+  if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
+}
+
+int64_t peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;
+}
+
+}  // namespace
+
+bson_oid_t import_entry_id(const bson_oid_t& run, uint32_t ordinal, uint16_t k) {
+  uint8_t b[12];
+  std::copy(run.bytes, run.bytes + 6, b);
+  for (int i = 0; i < 4; ++i) b[6 + i] = static_cast<uint8_t>(ordinal >> (24 - 8 * i));
+  b[10] = static_cast<uint8_t>(k >> 8);
+  b[11] = static_cast<uint8_t>(k);
+  bson_oid_t oid;
+  bson_oid_init_from_data(&oid, b);
+  return oid;
+}
+
+std::string next_version_id(const std::string& previous, int64_t versions) {
+  if (all_digits(previous)) return std::to_string(std::stoll(previous) + 1);
+  return std::to_string(versions + 1);
+}
+
+FileImport::FileImport(Options options, const std::atomic<bool>& stop)
+    : options_(std::move(options)), stop_(stop) {}
+
+RunResult FileImport::run() {
+  const auto started = std::chrono::steady_clock::now();
+  progress_.set_mode("Filesystem");
+
+  const std::filesystem::path source_path = std::filesystem::absolute(*options_.source_path).lexically_normal();
+  FileSource source(source_path);
+  mongo::Uri target_uri = mongo::Uri::parse(options_.target_uri);
+  mongo::ClientPool target_pool(target_uri, "fhirshift-migrate");
+  mongo::Client target_client = target_pool.acquire();
+  target_client.ping();  // fail fast, naming the host, before anything is written
+  const std::string source_name = "files " + source_path.string();
+  const std::string target_name = target_uri.redacted() + " " + options_.target_collection;
+  spdlog::info("source: {} ({} file{})", source_path.string(), source.files().size(),
+               source.files().size() == 1 ? "" : "s");
+  spdlog::info("target: {}.{} on {} (current schema)", target_uri.database(), options_.target_collection,
+               target_uri.hosts());
+
+  std::string definitions = options_.search_parameters.empty()
+                                ? index::Indexer::default_definitions_path().string()
+                                : options_.search_parameters;
+  std::shared_ptr<const index::Indexer> indexer = index::Indexer::load(definitions);
+
+  if (options_.provision_target && !options_.dry_run) {
+    provision::Options p;
+    p.collection = options_.target_collection;
+    mongo::Builder from;
+    from.append("tool", std::string("fhirshift ") + kVersion).append("source", source_name);
+    p.migrated_from = from.extract();
+    provision::Report report = provision::provision(target_client, target_uri.database(), p);
+    for (const auto& a : report.actions) spdlog::info("provision: {}", a);
+  }
+  mongo::Collection target = target_client.collection(target_uri.database(), options_.target_collection);
+  mongo::Collection quarantine =
+      target_client.collection(target_uri.database(), schema::quarantine_collection(options_.target_collection));
+
+  // --- the journal: run id, checkpoint, the plan of a chunk in flight -------------------------
+  mongo::Builder marker_filter;
+  marker_filter.append("_id", kMarkerId);
+  mongo::Bson marker_filter_doc = marker_filter.extract();
+  std::optional<mongo::Bson> marker = options_.dry_run ? std::nullopt : target.find_one(marker_filter_doc.get());
+  std::string marker_run = marker ? std::string(mongo::View(marker->get()).string("runId").value_or("")) : "";
+  bool temporary_journal = !options_.journal_dir || options_.dry_run;  // a dry run never moves a journal
+  std::filesystem::path journal_dir =
+      temporary_journal ? std::filesystem::temp_directory_path() /
+                              fmt::format("fhirshift-journal-{}-{}", ::getpid(), Clock::now().time_since_epoch().count())
+                        : std::filesystem::path(*options_.journal_dir);
+  struct RemoveTemporary {
+    const std::filesystem::path& dir;
+    bool active;
+    ~RemoveTemporary() {
+      std::error_code ec;
+      if (active) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_temporary{journal_dir, temporary_journal};
+  Journal journal(journal_dir);
+  std::string run_id;
+  Checkpoint checkpoint;
+  std::optional<Plan> replay;
+  if (auto state = journal.load()) {
+    auto refuse = [&](const std::string& why) {
+      throw JournalError("the recovery journal " + journal.path().string() + " " + why +
+                         ". Fix: delete the journal directory " + journal_dir.string() +
+                         " and start again (the files are then imported again, as new versions)");
+    };
+    if (state->source != source_name)
+      refuse("belongs to a migration from " + state->source + ", not from " + source_name);
+    if (state->target != target_name)
+      refuse("belongs to a migration into " + state->target + ", not into " + target_name);
+    if (marker_run != state->run_id)
+      refuse("belongs to file import run " + state->run_id + ", but the target " +
+             (marker ? "was last written by file import run " + marker_run
+                     : "has no file import marker (was it dropped?)"));
+    run_id = state->run_id;
+    if (auto cp = journal.value(kCheckpointKey)) checkpoint = Checkpoint::from_json(*cp);
+    if (auto plan = journal.value(kPlanKey); plan && !plan->empty()) replay = Plan::from_json(*plan);
+    source.seek(checkpoint.position);
+    spdlog::info("resuming file import run {} after {} entries ({} of {}){}", run_id,
+                 with_commas(checkpoint.applied),
+                 checkpoint.position.file.empty() ? "start" : std::to_string(checkpoint.position.entries),
+                 checkpoint.position.file.empty() ? "the files" : checkpoint.position.file,
+                 replay ? ", replaying the chunk that was in flight" : "");
+  } else {
+    bson_oid_t oid;
+    bson_oid_init(&oid, nullptr);
+    run_id = mongo::oid_to_string(oid);
+    journal.begin({run_id, source_name, target_name, "", 0, false});
+    spdlog::info("starting file import run {}", run_id);
+  }
+  const bson_oid_t run_oid = *mongo::oid_from_string(run_id);
+  if (!options_.dry_run) {
+    mongo::Builder m;
+    m.append("_id", kMarkerId).append("runId", run_id).append("source", source_name);
+    m.append_date("updatedAt", now_ms());
+    mongo::Bson mdoc = m.extract();
+    mongo::BulkWriter w = target.bulk(true);
+    w.replace_one(marker_filter_doc.get(), mdoc.get(), true);
+    w.execute();
+  }
+
+  ApplierConfig ac;
+  ac.database = target_uri.database();
+  ac.collection = options_.target_collection;
+  // A version key held by another `_id` can only be a concurrent writer's version: a conflict
+  // to record, never one to overwrite.
+  ac.policy = ConflictPolicy::kErrorOnConflict;
+  ac.parallelism = options_.parallelism;
+  ac.dry_run = options_.dry_run;
+  Applier applier(target_pool, ac, indexer);
+
+  // Versions assigned by this run that the target does not show: within a chunk, and for the whole
+  // run in a dry run (nothing is written). Otherwise the target, after each chunk, is the truth.
+  std::map<std::string, Version> known;
+
+  // The target's newest version of each resource of `keys` not in `known`: one query.
+  auto look_up_versions = [&](const std::set<std::pair<std::string, std::string>>& keys) {
+    std::set<std::string> types, ids;
+    for (const auto& [type, id] : keys)
+      if (!known.count(resource_key(type, id))) {
+        types.insert(type);
+        ids.insert(id);
+      }
+    if (ids.empty()) return;
+    std::map<std::string, std::pair<Version, std::string>> found;  // key -> (version, _id)
+    retry_mongo("reading the target's current versions", options_.retry_timeout, stop_, [&] {
+      found.clear();
+      mongo::Builder f;
+      f.append("im", schema::kInfoModelR4);
+      f.document("type", [&](mongo::Builder& in) { in.append_in(types); });
+      f.document("res_id", [&](mongo::Builder& in) { in.append_in(ids); });
+      f.append("cur", true);
+      mongo::Builder o;
+      o.document("projection", [](mongo::Builder& p) {
+        for (const char* k : {"_id", "type", "res_id", "v", "lu", "change", "cnt"}) p.append(k, int32_t{1});
+      });
+      mongo::Bson fd = f.extract(), od = o.extract();
+      mongo::Cursor cursor = target.find(fd.get(), od.get());
+      while (const bson_t* d = cursor.next()) {
+        mongo::View v(d);
+        if (v.boolean("cnt").value_or(false)) continue;
+        std::string key = resource_key(v.string("type").value_or(""), v.string("res_id").value_or(""));
+        if (!keys.count({std::string(v.string("type").value_or("")), std::string(v.string("res_id").value_or(""))}))
+          continue;
+        Version version{std::string(v.string("v").value_or("")), v.date("lu").value_or(0),
+                        v.string("change").value_or("") == "d"};
+        std::string id = v.oid("_id") ? mongo::oid_to_string(*v.oid("_id")) : "";
+        // Two current entries (a writer between its insert and its flip): the newer counts.
+        auto it = found.find(key);
+        if (it == found.end() || std::tie(version.lu_ms, id) > std::tie(it->second.first.lu_ms, it->second.second))
+          found[key] = {version, id};
+      }
+      return 0;
+    });
+    for (auto& [key, vi] : found) known[key] = vi.first;
+  };
+  // The number of versions of a resource with a non-numeric version id (rare legacy writers).
+  auto count_versions = [&](const std::string& type, const std::string& id) {
+    return retry_mongo("counting versions", options_.retry_timeout, stop_, [&] {
+      mongo::Builder f;
+      f.append("im", schema::kInfoModelR4).append("type", type).append("res_id", id);
+      f.document("cnt", [](mongo::Builder& d) { d.append("$ne", true); });
+      return target.count(f.extract().get());
+    });
+  };
+
+  const int64_t chunk_size = static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism);
+  int64_t budget = options_.limit > 0 ? std::max<int64_t>(0, options_.limit - checkpoint.applied) : -1;
+  int64_t next_ordinal = checkpoint.next;
+  int64_t entries_this_run = 0;
+  std::string fatal;
+  progress_.set_phase("copying");
+  const bool terminal = stderr_is_terminal();
+  auto last_progress_log = std::chrono::steady_clock::now();
+
+  try {
+    while (!stop_) {
+      // 1. Read a chunk: the planned one when replaying, else up to chunk_size entries.
+      int64_t want = replay ? replay->upto - next_ordinal : chunk_size;
+      if (!replay && budget >= 0) want = std::min(want, budget);
+      std::vector<std::pair<int64_t, FileEntry>> chunk;
+      while (static_cast<int64_t>(chunk.size()) < want) {
+        std::optional<FileEntry> e = source.next();
+        if (!e) break;
+        if (next_ordinal > UINT32_MAX) throw FileSourceError("more than 2^32 entries in one run: split the import");
+        chunk.emplace_back(next_ordinal++, std::move(*e));
+      }
+      if (chunk.empty()) break;
+      auto t0 = std::chrono::steady_clock::now();
+
+      // 2. Versions: replayed, or assigned after the target's current ones.
+      Plan plan;
+      if (replay) {
+        plan = std::move(*replay);
+        replay.reset();
+      } else {
+        plan.upto = next_ordinal;
+        if (!options_.dry_run) known.clear();
+        std::set<std::pair<std::string, std::string>> keys;
+        for (const auto& [n, e] : chunk)
+          if (e.ok()) keys.insert({e.type, e.id});
+        look_up_versions(keys);
+        for (const auto& [n, e] : chunk) {
+          if (!e.ok()) continue;
+          std::string key = resource_key(e.type, e.id);
+          auto prev = known.find(key);
+          bool exists = prev != known.end() && !prev->second.deleted;
+          if (exists && options_.policy == ConflictPolicy::kKeep) continue;
+          Assigned a;
+          if (prev == known.end()) {
+            a.v = "1";
+          } else {
+            a.v = all_digits(prev->second.v) ? next_version_id(prev->second.v, 0)
+                                             : next_version_id(prev->second.v, count_versions(e.type, e.id));
+          }
+          // Never older than the version it replaces, even when the target's clock ran ahead.
+          a.lu_ms = std::max(now_ms(), prev == known.end() ? int64_t{0} : prev->second.lu_ms + 1);
+          a.change = exists ? schema::Change::kUpdated : schema::Change::kCreated;
+          known[key] = {a.v, a.lu_ms, false};
+          plan.assigned[n] = a;
+        }
+      }
+      if (!options_.dry_run) journal.put({{kPlanKey, plan.to_json()}});
+
+      // 3. The entries: each resource with meta rewritten, then its contained resources.
+      Tally tally;
+      std::vector<mongo::Bson> docs;
+      std::vector<mongo::Bson> quarantined;
+      for (const auto& [n, e] : chunk) {
+        const uint32_t ordinal = static_cast<uint32_t>(n);
+        if (!e.ok()) {
+          tally.read++;
+          tally.quarantined++;
+          note_problem(tally, e.problem);
+          spdlog::warn("quarantined ({}): {}", e.reason, e.problem);
+          mongo::Builder q;
+          q.append("_id", import_entry_id(run_oid, ordinal, 0)).append("reason", e.reason).append("message", e.problem);
+          q.append_date("at", now_ms());
+          q.append("file", e.file.string()).append("line", e.line).append("text", e.excerpt);
+          quarantined.push_back(q.extract());
+          continue;
+        }
+        auto a = plan.assigned.find(n);
+        if (a == plan.assigned.end()) {
+          tally.read++;
+          tally.kept++;
+          continue;
+        }
+        std::string lu = server::format_instant(a->second.lu_ms);
+        server::PreparedBody body =
+            server::prepare_body(e.json, server::BodyTarget{e.type, e.id, true, a->second.v, lu});
+        schema::Entry entry;
+        entry.id = import_entry_id(run_oid, ordinal, 0);
+        entry.im = schema::kInfoModelR4;
+        entry.type = e.type;
+        entry.res_id = e.id;
+        entry.v = a->second.v;
+        entry.lu_ms = a->second.lu_ms;
+        entry.cur = true;  // the Applier keeps the newest by (lu, _id) current
+        entry.change = a->second.change;
+        entry.json = std::move(body.json);
+        docs.push_back(schema::encode_legacy(entry));
+        uint16_t k = 0;
+        for (auto& c : body.contained) {
+          schema::Entry ce = entry;
+          ce.id = import_entry_id(run_oid, ordinal, ++k);
+          ce.type = c.type;
+          ce.res_id = c.id;
+          ce.cnt = true;
+          ce.container = entry.id;
+          ce.json = std::move(c.json);
+          docs.push_back(schema::encode_legacy(ce));
+        }
+      }
+
+      // 4. Write, then move the checkpoint past the chunk.
+      if (!quarantined.empty() && !options_.dry_run)
+        retry_mongo("writing to the quarantine", options_.retry_timeout, stop_, [&] {
+          mongo::BulkWriter w = quarantine.bulk(false);
+          for (const auto& q : quarantined) {
+            mongo::Builder filter;
+            filter.append("_id", *mongo::View(q.get()).oid("_id"));
+            w.replace_one(filter.extract().get(), q.get(), true);
+          }
+          return w.execute();
+        });
+      if (!docs.empty())
+        tally.add(retry_mongo("writing to the target", options_.retry_timeout, stop_, [&] { return applier.apply(docs); }));
+      checkpoint.position = source.position();
+      checkpoint.next = next_ordinal;
+      checkpoint.applied += static_cast<int64_t>(chunk.size());
+      entries_this_run += static_cast<int64_t>(chunk.size());
+      if (budget > 0) budget -= static_cast<int64_t>(chunk.size());
+      if (!options_.dry_run) journal.put({{kCheckpointKey, checkpoint.to_json()}, {kPlanKey, ""}});
+      progress_.add(tally, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+      progress_.checkpoint(checkpoint.position.file + ":" + std::to_string(checkpoint.position.entries));
+      if (options_.halt_on_error && (tally.errors || tally.conflicts || tally.quarantined)) {
+        fatal = "--haltOnError: stopping at the first problem: " +
+                (tally.first_problems.empty() ? std::string("see the log") : tally.first_problems.front());
+        break;
+      }
+      if (auto now = std::chrono::steady_clock::now(); now - last_progress_log >= options_.progress_interval) {
+        if (terminal) spdlog::info("progress: {}", progress_.summary_line());
+        else spdlog::info("progress {}", progress_.to_json());
+        last_progress_log = now;
+      }
+    }
+  } catch (const std::exception& e) {
+    fatal = e.what();
+  }
+  progress_.set_phase(stop_ ? "stopped" : "done");
+
+  // --- the report, in the engine's layout --------------------------------------------------------
+  RunResult result;
+  Tally t = progress_.tally();
+  result.tally = t;
+  result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+  double secs = std::max(0.001, result.duration.count() / 1000.0);
+  std::string r;
+  r += fmt::format("Import report (run {}{})\n", run_id, options_.dry_run ? ", DRY RUN: nothing written" : "");
+  r += fmt::format("  source  {} ({} file{})\n  target  {}\n", source_name, source.files().size(),
+                   source.files().size() == 1 ? "" : "s", target_name);
+  r += fmt::format("  file entries  {:>12}  (resources and unreadable lines/entries, this run)\n",
+                   with_commas(entries_this_run));
+  r += fmt::format("  read          {:>12}  (target entries: each resource and each contained resource, "
+                   "plus the unreadable)\n",
+                   with_commas(t.read));
+  r += fmt::format("  written       {:>12}\n", with_commas(t.written));
+  r += fmt::format("  unchanged     {:>12}  (already in the target: a replayed chunk)\n", with_commas(t.unchanged));
+  r += fmt::format("  kept          {:>12}  (existing resource kept: --update-existing-resources false)\n",
+                   with_commas(t.kept));
+  r += fmt::format("  skipped       {:>12}  (system documents)\n", with_commas(t.system));
+  r += fmt::format("  quarantined   {:>12}  (see {})\n", with_commas(t.quarantined),
+                   schema::quarantine_collection(options_.target_collection));
+  r += fmt::format("  conflicts     {:>12}\n", with_commas(t.conflicts));
+  r += fmt::format("  errors        {:>12}\n", with_commas(t.errors));
+  bool balanced = t.read == t.accounted();
+  r += fmt::format("  check: read = written + unchanged + kept + skipped + quarantined + conflicts + errors: {}\n",
+                   balanced ? "OK" : fmt::format("MISMATCH ({} unaccounted)", t.read - t.accounted()));
+  if (t.skipped_params || t.index_problems)
+    r += fmt::format("  search index: {} composite/special parameter evaluations skipped, {} evaluation problems\n",
+                     with_commas(t.skipped_params), with_commas(t.index_problems));
+  if (!t.written_by_type.empty()) {
+    r += "  written by type:";
+    for (const auto& [type, n] : t.written_by_type) r += fmt::format(" {} {},", type, with_commas(n));
+    r.pop_back();
+    r += "\n";
+  }
+  r += fmt::format("  duration {} ({:.1f} s), {:.0f} entries/s, peak RSS {} MB\n",
+                   format_hms(std::chrono::duration_cast<std::chrono::seconds>(result.duration)), secs,
+                   t.read / secs, peak_rss_mb());
+  for (const auto& p : t.first_problems) r += "  problem: " + p + "\n";
+  if (!fatal.empty()) r += "  FAILED: " + fatal + "\n";
+  result.report = r;
+  result.exit_code = (!fatal.empty() || !balanced || t.errors || t.conflicts || t.quarantined) ? 1 : 0;
+  if (!fatal.empty()) {
+    progress_.set_error(fatal);
+    spdlog::error("{}", fatal);
+  }
+  return result;
+}
+
+}  // namespace fhirshift::migrate

@@ -1,0 +1,170 @@
+// The file reader of `migrate --sourceType Filesystem`: ndjson and Bundles into entries, each
+// naming its file and line, bad input as a reason instead of a resource; resuming at a position;
+// the importer's deterministic entry ids and version ids.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "migrate/file_import.h"
+#include "migrate/file_source.h"
+#include "migrate/transform.h"
+#include "mongo/bson.h"
+#include "temp_dir.h"
+
+namespace fhirshift::migrate {
+namespace {
+
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+std::vector<FileEntry> read_all(FileSource& source) {
+  std::vector<FileEntry> out;
+  while (auto e = source.next()) out.push_back(std::move(*e));
+  return out;
+}
+
+const std::string kPatient = R"({"resourceType":"Patient","id":"p1","name":[{"family":"Müller"}]})";
+const std::string kObservation =
+    R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50}})";
+
+TEST(FileSource, NdjsonLinesBecomeEntriesAndBadLinesCarryFileAndLine) {
+  testing::TempDir dir;
+  write(dir.path() / "a.ndjson", kPatient + "\n\n" + kObservation + "\r\n{not json\n" +
+                                     R"({"resourceType":"Patient","name":[]})" + "\n" +
+                                     R"({"resourceType":"Nonsense","id":"x"})" + "\n" +
+                                     R"({"resourceType":"Patient","id":"a b"})" + "\n" + R"([1,2])" + "\n");
+  FileSource source(dir.path());
+  std::vector<FileEntry> e = read_all(source);
+  ASSERT_EQ(e.size(), 7u);
+  EXPECT_TRUE(e[0].ok());
+  EXPECT_EQ(e[0].type, "Patient");
+  EXPECT_EQ(e[0].id, "p1");
+  EXPECT_EQ(e[0].json, kPatient);
+  EXPECT_EQ(e[0].line, 1);
+  // The blank line is skipped, the CR of a CRLF line dropped, the body kept byte for byte.
+  EXPECT_EQ(e[1].line, 3);
+  EXPECT_EQ(e[1].ordinal, 2);
+  EXPECT_EQ(e[1].json, kObservation);
+  EXPECT_EQ(e[2].reason, "invalid-json");
+  EXPECT_NE(e[2].problem.find("a.ndjson line 4: not valid JSON"), std::string::npos) << e[2].problem;
+  EXPECT_EQ(e[2].excerpt, "{not json");
+  EXPECT_EQ(e[3].reason, "bad-field");
+  EXPECT_NE(e[3].problem.find("line 5: the Patient has no id"), std::string::npos) << e[3].problem;
+  EXPECT_EQ(e[4].reason, "unknown-type");
+  EXPECT_EQ(e[5].reason, "bad-field");
+  EXPECT_NE(e[5].problem.find("'a b' is not a FHIR id"), std::string::npos) << e[5].problem;
+  EXPECT_EQ(e[6].reason, "invalid-json");
+  EXPECT_NE(e[6].problem.find("line 8: not a JSON object"), std::string::npos) << e[6].problem;
+}
+
+TEST(FileSource, OversizedAndMalformedContainedAreRefused) {
+  FileEntry big;
+  big.file = "big.ndjson";
+  big.line = 1;
+  std::string text = R"({"resourceType":"Binary","id":"b","data":")" + std::string(kMaxBodyBytes, 'A') + "\"}";
+  read_resource(big, text);
+  EXPECT_EQ(big.reason, "oversized");
+  EXPECT_EQ(big.excerpt.size(), 300u);
+
+  FileEntry dup;
+  dup.file = "c.ndjson";
+  dup.line = 2;
+  read_resource(dup, R"({"resourceType":"Patient","id":"p","contained":[{"resourceType":"Organization","id":"o"},)"
+                     R"({"resourceType":"Organization","id":"o"}]})");
+  EXPECT_EQ(dup.reason, "bad-resource");
+  EXPECT_NE(dup.problem.find("c.ndjson line 2: "), std::string::npos) << dup.problem;
+}
+
+TEST(FileSource, TransactionBundleEntriesKeepTheirBytesAndLines) {
+  testing::TempDir dir;
+  std::string bundle = "{\n  \"resourceType\": \"Bundle\",\n  \"type\": \"transaction\",\n  \"entry\": [\n"
+                       "    {\"fullUrl\": \"urn:uuid:1\", \"resource\": " + kObservation + ",\n"
+                       "     \"request\": {\"method\": \"PUT\", \"url\": \"Observation/o1\"}},\n"
+                       "    {\"request\": {\"method\": \"DELETE\", \"url\": \"Patient/p9\"}},\n"
+                       "    {\"resource\": {\"resourceType\": \"Patient\"}, \"request\": {\"method\": \"POST\", \"url\": \"Patient\"}},\n"
+                       "    {\"resource\": " + kPatient + "}\n  ]\n}\n";
+  write(dir.path() / "tx.json", bundle);
+  FileSource source(dir.path() / "tx.json");
+  std::vector<FileEntry> e = read_all(source);
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_TRUE(e[0].ok()) << e[0].problem;
+  EXPECT_EQ(e[0].json, kObservation);  // 1.50 stays 1.50
+  EXPECT_EQ(e[0].line, 5);
+  EXPECT_EQ(e[0].where(), (dir.path() / "tx.json").string() + " entry 1 (line 5)");
+  EXPECT_EQ(e[1].reason, "no-resource");
+  EXPECT_NE(e[1].problem.find("entry 2 (line 7): the entry has no resource (request DELETE Patient/p9)"),
+            std::string::npos)
+      << e[1].problem;
+  EXPECT_EQ(e[2].reason, "bad-field");
+  EXPECT_EQ(e[2].line, 8);
+  EXPECT_TRUE(e[3].ok());
+  EXPECT_EQ(e[3].json, kPatient);
+  EXPECT_EQ(e[3].line, 9);
+}
+
+TEST(FileSource, OtherBundleTypesAndInvalidFilesAreOneProblemEach) {
+  testing::TempDir dir;
+  write(dir.path() / "1-search.json",
+        R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)" + kPatient + "}]}");
+  write(dir.path() / "2-broken.json", R"({"resourceType":"Bundle","type":"batch","entry":[)");
+  write(dir.path() / "3-single.json", "\n" + kPatient + "\n");
+  write(dir.path() / "4-ignored.txt", kPatient);
+  FileSource source(dir.path());
+  ASSERT_EQ(source.files().size(), 3u);
+  std::vector<FileEntry> e = read_all(source);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].reason, "unsupported-bundle-type");
+  EXPECT_NE(e[0].problem.find("a Bundle of type 'searchset'"), std::string::npos) << e[0].problem;
+  EXPECT_EQ(e[1].reason, "invalid-json");
+  EXPECT_TRUE(e[2].ok()) << e[2].problem;
+  EXPECT_EQ(e[2].json, kPatient);
+}
+
+TEST(FileSource, SeekResumesAfterTheCheckpointInNameOrder) {
+  testing::TempDir dir;
+  write(dir.path() / "b.ndjson", kPatient + "\n" + kObservation + "\n");
+  write(dir.path() / "a.ndjson", kObservation + "\n" + kPatient + "\n");
+  FileSource first(dir.path());
+  ASSERT_TRUE(first.next());
+  ASSERT_TRUE(first.next());
+  EXPECT_EQ(first.position().file, "a.ndjson");
+  EXPECT_EQ(first.position().entries, 2);
+  ASSERT_TRUE(first.next());
+  FilePosition p = first.position();
+  EXPECT_EQ(p.file, "b.ndjson");
+  EXPECT_EQ(p.entries, 1);
+
+  FileSource resumed(dir.path());
+  resumed.seek(p);
+  std::vector<FileEntry> rest = read_all(resumed);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].type, "Observation");
+  EXPECT_EQ(rest[0].line, 2);
+
+  FileSource gone(dir.path());
+  EXPECT_THROW(gone.seek({"c.ndjson", 1}), FileSourceError);
+  EXPECT_THROW(gone.seek({"a.ndjson", 3}), FileSourceError);  // the file shrank
+  EXPECT_THROW(FileSource(dir.path() / "missing"), FileSourceError);
+}
+
+TEST(FileImportIds, EntryIdsAreDeterministicAndSortInFileOrder) {
+  bson_oid_t run;
+  bson_oid_init(&run, nullptr);
+  bson_oid_t a = import_entry_id(run, 7, 0), b = import_entry_id(run, 7, 0), c = import_entry_id(run, 7, 1),
+             d = import_entry_id(run, 8, 0);
+  EXPECT_TRUE(bson_oid_equal(&a, &b));
+  EXPECT_LT(bson_oid_compare(&a, &c), 0);
+  EXPECT_LT(bson_oid_compare(&c, &d), 0);
+  EXPECT_EQ(bson_oid_get_time_t(&a), bson_oid_get_time_t(&run));
+}
+
+TEST(FileImportIds, NextVersionCountsOnFromNumbersElseFromTheVersionCount) {
+  EXPECT_EQ(next_version_id("1", 0), "2");
+  EXPECT_EQ(next_version_id("41", 0), "42");
+  EXPECT_EQ(next_version_id("abc", 3), "4");
+}
+
+}  // namespace
+}  // namespace fhirshift::migrate
