@@ -250,6 +250,7 @@ RunResult FileImport::run() {
   // to record, never one to overwrite.
   ac.policy = ConflictPolicy::kErrorOnConflict;
   ac.parallelism = options_.parallelism;
+  ac.batch_size = options_.batch_size;
   ac.dry_run = options_.dry_run;
   Applier applier(target_pool, ac, indexer);
 
