@@ -21,8 +21,6 @@ std::string iso(int64_t ms) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
-const char* const kTypes[] = {"Patient",   "Observation",  "Encounter", "Condition",
-                              "Procedure", "Practitioner", "Organization", "MedicationRequest"};
 const char* const kFamilies[] = {"Müller", "Smith", "García", "Nguyen", "O'Brien", "Jansen", "Kowalski"};
 const char* const kGiven[] = {"Anna", "José", "Li", "Fatima", "Peter", "Zoë", "Ole"};
 
@@ -30,9 +28,12 @@ const char* const kGiven[] = {"Anna", "José", "Li", "Fatima", "Peter", "Zoë", 
 constexpr const char* kContainedMedication =
     R"({{"resourceType":"Medication","id":"med1","code":{{"coding":[{{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"{}"}}]}}}})";
 
-// The FHIR JSON of one version (meta included, as the old server stores it).
-std::string body(std::mt19937_64& rng, const std::string& type, const std::string& id,
-                 const std::string& v, int64_t lu_ms, int version, uint64_t med_code) {
+}  // namespace
+
+std::string contained_medication(uint64_t med_code) { return fmt::format(kContainedMedication, med_code); }
+
+std::string resource_body(std::mt19937_64& rng, const std::string& type, const std::string& id,
+                          const std::string& v, int64_t lu_ms, int version, uint64_t med_code) {
   std::string meta = fmt::format(R"("meta":{{"versionId":"{}","lastUpdated":"{}"}})", v, iso(lu_ms));
   auto pick = [&](auto& arr) { return arr[rng() % std::size(arr)]; };
   int patient = static_cast<int>(rng() % 1000);
@@ -68,10 +69,8 @@ std::string body(std::mt19937_64& rng, const std::string& type, const std::strin
         id, meta, pick(kGiven), rng() % 300);
   return fmt::format(
       R"({{"resourceType":"MedicationRequest","id":"{}",{},"contained":[{}],"status":"active","intent":"order","medicationReference":{{"reference":"#med1"}},"subject":{{"reference":"Patient/p{}"}},"authoredOn":"2023-0{}-1{}","dosageInstruction":[{{"text":"1.50 mg daily"}}]}})",
-      id, meta, fmt::format(kContainedMedication, med_code), patient, 1 + rng() % 9, rng() % 10);
+      id, meta, contained_medication(med_code), patient, 1 + rng() % 9, rng() % 10);
 }
-
-}  // namespace
 
 SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options,
                              const std::function<void(int64_t)>& on_progress) {
@@ -170,7 +169,7 @@ SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options
       if (dice < 60 || resources.empty() || last_slot) {
         resources.push_back({});
         r = &resources.back();
-        r->type = last_slot ? "Patient" : kTypes[rng() % std::size(kTypes)];
+        r->type = last_slot ? "Patient" : kResourceTypes[rng() % std::size(kResourceTypes)];
         r->im = rng() % 50 == 0 ? schema::kInfoModelStu3 : schema::kInfoModelR4;
         r->id = fmt::format("{}{}", static_cast<char>(std::tolower(r->type[0])), resources.size());
         if (write) report.resources++;
@@ -196,7 +195,7 @@ SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options
       r->last = ordinal;
       r->has_contained = !tombstone && r->type == "MedicationRequest";
       uint64_t med_code = 100000 + content() % 100000;
-      if (write && !tombstone) e.json = body(content, r->type, r->id, e.v, lu, r->version, med_code);
+      if (write && !tombstone) e.json = resource_body(content, r->type, r->id, e.v, lu, r->version, med_code);
       if (write && tombstone) report.tombstones++;
       emit(e);
       written++;
@@ -207,7 +206,7 @@ SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options
         c.res_id = "med1";
         c.cnt = true;
         c.container = e.id;
-        c.json = fmt::format(kContainedMedication, med_code);
+        c.json = contained_medication(med_code);
         if (write) report.contained++;
         emit(c);
         written++;

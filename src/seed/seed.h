@@ -5,11 +5,24 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 
 #include "mongo/client.h"
 
 namespace fhirshift::seed {
+
+// The resource types the generator writes. A MedicationRequest carries a contained Medication,
+// stored both in its body and as its own contained (`cnt`) entry.
+inline constexpr const char* kResourceTypes[] = {"Patient",   "Observation",  "Encounter",    "Condition",
+                                                 "Procedure", "Practitioner", "Organization", "MedicationRequest"};
+
+// The FHIR JSON of one version as the generator writes it (meta included, as the old server stores
+// it); `rng` picks the contents. Public so that live writers (bench/migrate) make the same shapes.
+std::string resource_body(std::mt19937_64& rng, const std::string& type, const std::string& id,
+                          const std::string& v, int64_t lu_ms, int version, uint64_t med_code);
+// The contained Medication's JSON (res_id "med1").
+std::string contained_medication(uint64_t med_code);
 
 struct SeedOptions {
   std::string collection = "vonkentries";

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The migration benchmark of issue #5, in one run on a generated legacy source:
+#  (a) the target's ceiling: unordered insertMany (batches of 1,000, the migrator's default number
+#      of batches in flight) of the already-transformed current-schema documents into an empty,
+#      provisioned target; the transform (migrator's own code) happens in memory before the clock;
+#  (b) `fhirshift migrate --srcMongoRunningMode AdHoc` end to end into another empty target (its
+#      report: entries/s, peak RSS) and the ratio (b)/(a) — targets: ratio >= 0.8, RSS < 300 MB;
+#  (c) Continuous mode with --pollInterval 200ms on a second, smaller source (--lag-entries): a
+#      writer adds legacy entries (new resources, updates, deletes, contained) at 200/s and probes
+#      the target by `_id` for each; prints p50/p99/max of insert-acknowledged -> visible in target.
+# Source and targets are two embedded FerretDB servers (SQLite or PostgreSQL backend).
+# Usage: bench/migrate/run.sh [--entries N] [--backend sqlite|postgresql] [--lag-entries M]
+#          [--lag-seconds S] [--rate R] [--build DIR] [--no-build]
+#   defaults: 1000000 entries, postgresql, lag on 20000 entries for 30 s at 200 entries/s.
+#   On a shared machine: nice -n 10 bench/migrate/run.sh ...
+# --no-build uses the binaries already in --build DIR (a copy, say, while the tree is rebuilt).
+# --lag-entries 0 skips (c); --entries 0 skips (a) and (b). --pg-url names the PostgreSQL server
+# (default postgres://postgres@127.0.0.1:5432); the script creates and drops its own databases.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build
+entries=1000000
+backend=postgresql
+lag_entries=20000
+lag_seconds=30
+rate=200
+pg_url=postgres://postgres@127.0.0.1:5432
+rebuild=true
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --entries) entries=$2; shift 2 ;;
+    --backend) backend=$2; shift 2 ;;
+    --lag-entries) lag_entries=$2; shift 2 ;;
+    --lag-seconds) lag_seconds=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --no-build) rebuild=false; shift ;;
+    --pg-url) pg_url=$2; shift 2 ;;
+    *) echo "unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
+  esac
+done
+case "$backend" in sqlite|postgresql) ;; *) echo "--backend sqlite or postgresql, not $backend" >&2; exit 2 ;; esac
+
+$rebuild && cmake --build "$build" -j2 --target fhirshift migrate_bench ferretdb_embedded >/dev/null
+cli=$build/apps/fhirshift/fhirshift
+bench=$build/bench/migrate/migrate_bench
+ferret=$build/tools/ferretdb-embedded
+work=$(mktemp -d)
+tag=bench_migrate_$$
+pg_dbs=()
+cleanup() {
+  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for d in "${pg_dbs[@]}"; do psql "$pg_url/postgres" -qc "drop database if exists $d" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_ferret() {  # name -> prints the URI (runs in $(...): the pid goes through a file)
+  if [ "$backend" = postgresql ]; then
+    psql "$pg_url/postgres" -qc "create database ${tag}_$1" >/dev/null
+    "$ferret" --listen 127.0.0.1:0 --uri-file "$work/$1.uri" --postgresql-url "$pg_url/${tag}_$1" \
+      >"$work/$1.log" 2>&1 &
+  else
+    mkdir -p "$work/$1"
+    "$ferret" --listen 127.0.0.1:0 --uri-file "$work/$1.uri" --sqlite-dir "$work/$1" >"$work/$1.log" 2>&1 &
+  fi
+  echo $! >"$work/$1.pid"
+  for _ in $(seq 100); do [ -s "$work/$1.uri" ] && break; sleep 0.1; done
+  [ -s "$work/$1.uri" ] || { echo "FerretDB '$1' did not start:" >&2; cat "$work/$1.log" >&2; exit 1; }
+  cat "$work/$1.uri"
+}
+[ "$backend" = postgresql ] && pg_dbs=("${tag}_source" "${tag}_target")
+src_base=$(start_ferret source)
+dst_base=$(start_ferret target)
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+rate_of() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+json() { node -e "const j=JSON.parse(process.argv[1]); console.log(j$2)" "$1"; }
+seed() {  # uri entries seed
+  local t0; t0=$(now)
+  "$cli" seed --mongoConnectionstring "$1" --entries "$2" --seed "$3" >"$work/seed.out" 2>&1 || {
+    echo "seed of $2 entries failed:"; tail -5 "$work/seed.out"; exit 1; }
+  echo "seeded $2 entries in $(secs "$t0" "$(now)") s"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== fhirshift migrate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)"
+echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM; load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice $(nice)"
+echo "FerretDB (embedded, $(basename "$ferret")) with the $backend backend; source and target are separate servers"
+
+if [ "$entries" -gt 0 ]; then
+  src="${src_base}migsrc"
+  seed "$src" "$entries" 3
+  # (a) the ceiling, into a target provisioned the way --provisionTargetDatabase true does it.
+  "$cli" provision --mongoConnectionstring "${dst_base}ceiling" >"$work/provision.out" 2>&1 || {
+    echo "provision failed:"; cat "$work/provision.out"; exit 1; }
+  ceiling=$("$bench" ceiling --source "$src" --target "${dst_base}ceiling")
+  c_rate=$(json "$ceiling" '.entriesPerSecond.toFixed(0)')
+  echo "(a) ceiling: $(json "$ceiling" '.entries') transformed documents ($(json "$ceiling" '.bsonMB.toFixed(0)') MB BSON, transformed in $(json "$ceiling" '.transformSeconds.toFixed(1)') s) inserted in $(json "$ceiling" '.insertSeconds.toFixed(1)') s = $c_rate entries/s (unordered insertMany, batch $(json "$ceiling" '.batch'), $(json "$ceiling" '.par') in flight)"
+  # (b) the migrator end to end.
+  t0=$(now)
+  "$cli" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode AdHoc \
+    --mongoConnectionstring "${dst_base}migrated" --provisionTargetDatabase true >"$work/migrate.out" 2>&1 || {
+    echo "migrate AdHoc failed:"; tail -20 "$work/migrate.out"; exit 1; }
+  wall=$(secs "$t0" "$(now)")
+  report=$(grep -E '^  (written|duration) ' "$work/migrate.out")
+  written=$(echo "$report" | awk '$1 == "written" && $2 ~ /^[0-9,]+$/ {gsub(",", "", $2); print $2}')
+  m_rate=$(echo "$report" | sed -nE 's/.*\), ([0-9]+) entries\/s.*/\1/p')
+  rss=$(echo "$report" | sed -nE 's/.*peak RSS ([0-9]+) MB.*/\1/p')
+  [ "$written" = "$entries" ] || { echo "migrate wrote $written of $entries entries:"; cat "$work/migrate.out"; exit 1; }
+  echo "(b) migrate AdHoc: $written entries written, report: $m_rate entries/s, peak RSS $rss MB; wall time with process start $wall s ($(rate_of "$entries" "$wall") entries/s)"
+  awk -v m="$m_rate" -v c="$c_rate" -v r="$rss" 'BEGIN {
+    printf "    ratio migrate/ceiling %.2f (target >= 0.8: %s), peak RSS %d MB (target < 300 MB: %s)\n",
+      m / c, (m / c >= 0.8 ? "met" : "NOT met"), r, (r < 300 ? "met" : "NOT met") }'
+fi
+
+if [ "$lag_entries" -gt 0 ]; then
+  # (c) Continuous: initial copy of a separate source, then the live writer and the probe.
+  lsrc="${src_base}lagsrc"
+  seed "$lsrc" "$lag_entries" 5
+  port=$(free_port)
+  "$cli" migrate --srcMongoConnectionString "$lsrc" --srcMongoRunningMode Continuous --pollInterval 200ms \
+    --mongoConnectionstring "${dst_base}lagdst" --provisionTargetDatabase true --metrics-port "$port" \
+    >"$work/continuous.out" 2>&1 &
+  echo $! >"$work/continuous.pid"
+  t0=$(now)
+  until curl -fsS "http://127.0.0.1:$port/progress" 2>/dev/null | grep -q '"caughtUp":true'; do
+    kill -0 "$(cat "$work/continuous.pid")" 2>/dev/null || { echo "migrate Continuous exited:"; tail -20 "$work/continuous.out"; exit 1; }
+    sleep 0.2
+  done
+  echo "(c) migrate Continuous --pollInterval 200ms: initial copy of $lag_entries entries caught up after $(secs "$t0" "$(now)") s"
+  lag=$("$bench" writer --source "$lsrc" --target "${dst_base}lagdst" --rate "$rate" --seconds "$lag_seconds") || {
+    echo "writer/probe failed: $lag"; tail -20 "$work/continuous.out"; exit 1; }
+  kill -TERM "$(cat "$work/continuous.pid")"
+  wait "$(cat "$work/continuous.pid")" || { echo "migrate Continuous did not stop cleanly:"; tail -20 "$work/continuous.out"; exit 1; }
+  rm "$work/continuous.pid"
+  echo "    writer: $(json "$lag" '.written') entries at $rate/s for $lag_seconds s, all seen in the target; insert -> visible: p50 $(json "$lag" '.p50ms.toFixed(0)') ms, p99 $(json "$lag" '.p99ms.toFixed(0)') ms, max $(json "$lag" '.maxms.toFixed(0)') ms (target p99 < 1000 ms)"
+fi
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
