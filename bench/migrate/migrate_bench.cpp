@@ -8,10 +8,11 @@
 //
 //   migrate_bench writer --source URI --target URI [--rate 200] [--seconds 30]
 //     A live writer like the old server: new resources, updates (the previous version marked
-//     `cur:false` in the source first) and deletes, bodies from the seed generator, one entry per
-//     1/rate s. A second thread polls the target by `_id` and records for every written entry the
-//     time from its acknowledged insert to its visibility in the target. Prints one JSON line with
-//     p50/p99/max.
+//     `cur:false` in the source first) and deletes, bodies from the seed generator, `rate` writes
+//     per second on a fixed schedule (several writer threads). Probe threads ask the target by
+//     `_id` for every written entry and record the time from its acknowledged insert to its
+//     visibility in the target. Prints one JSON line with p50/p99/max and how many entries were
+//     not seen within --settle seconds after the last write (they are not in the percentiles).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -147,45 +148,56 @@ struct WriterArgs {
   double rate = 200;
   double seconds = 30;
   double settle = 30;  // after the last write, wait at most this long for the rest to arrive
+  int threads = 8;
+  int probes = 8;
   uint64_t seed = 99;
 };
 
-// One live resource of the writer: its last version's `_id`, for the update that supersedes it.
+// One resource of the writer. `busy` while a version of it is being written, so that no two
+// threads write versions of one resource at the same time (the old server serialises them too).
 struct LiveResource {
   std::string type, id;
   int version = 0;
   bool deleted = false;
+  bool busy = false;
   bson_oid_t last{};
 };
 
-struct Written {
-  bson_oid_t id;
-  Clock::time_point acked;
+// What one write does: the entries to insert and the version they supersede.
+struct WritePlan {
+  LiveResource* resource = nullptr;
+  std::vector<mongo::Bson> docs;
+  std::vector<bson_oid_t> ids;
+  std::optional<bson_oid_t> superseded;
+  std::string what;  // "Patient/w1-… v2", for messages
 };
 
-// Writes legacy entries like the old server: `_id` from the clock, `lu` now.
-class LegacyWriter {
+// Decides the writes like the old server: 60 % new resources, the rest updates of a random
+// resource and, now and then, deletes; `_id` from the clock, `lu` now, bodies from the seed
+// generator. Thread-safe; the database work happens outside its lock.
+class WritePlanner {
  public:
-  LegacyWriter(mongo::Collection& coll, uint64_t seed) : coll_(coll), rng_(seed), content_(seed ^ 0x5bd1e995) {}
+  explicit WritePlanner(uint64_t seed) : rng_(seed), content_(seed ^ 0x5bd1e995) {}
 
-  // Writes one version (and its contained entry, if any); returns the entries written.
-  std::vector<bson_oid_t> write_one() {
+  WritePlan next() {
+    std::lock_guard lock(m_);
     int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     uint64_t dice = rng_() % 100;
-    LiveResource* r = nullptr;
-    if (dice < 60 || live_.empty()) {
+    LiveResource* r = live_.empty() ? nullptr : &live_[rng_() % live_.size()];
+    if (dice < 60 || !r || r->busy) {
       live_.push_back({});
       r = &live_.back();
       r->type = seed::kResourceTypes[rng_() % std::size(seed::kResourceTypes)];
       // Ids no seeded store uses, so that the writer never meets a seeded version (a conflict).
       r->id = "w" + std::to_string(live_.size()) + "-" + std::to_string(now_ms);
-    } else {
-      r = &live_[rng_() % live_.size()];
     }
+    WritePlan plan;
+    plan.resource = r;
+    r->busy = true;
     bool tombstone = r->version > 0 && !r->deleted && dice >= 94;
-    if (r->version > 0) mark_history(r->last);
+    if (r->version > 0) plan.superseded = r->last;
     r->version++;
     schema::Entry e;
     bson_oid_init(&e.id, nullptr);
@@ -199,12 +211,11 @@ class LegacyWriter {
                                              : (tombstone ? schema::Change::kDeleted : schema::Change::kUpdated);
     r->deleted = tombstone;
     r->last = e.id;
+    plan.what = e.type + "/" + e.res_id + " v" + e.v;
     uint64_t med_code = 100000 + content_() % 100000;
     if (!tombstone) e.json = seed::resource_body(content_, r->type, r->id, e.v, now_ms, r->version, med_code);
-    mongo::BulkWriter bulk = coll_.bulk(false);
-    mongo::Bson doc = schema::encode_legacy(e);
-    bulk.insert(doc.get());
-    std::vector<bson_oid_t> ids{e.id};
+    plan.docs.push_back(schema::encode_legacy(e));
+    plan.ids.push_back(e.id);
     if (!tombstone && r->type == "MedicationRequest") {
       schema::Entry c = e;
       bson_oid_init(&c.id, nullptr);
@@ -213,34 +224,48 @@ class LegacyWriter {
       c.cnt = true;
       c.container = e.id;
       c.json = seed::contained_medication(med_code);
-      mongo::Bson cdoc = schema::encode_legacy(c);
-      bulk.insert(cdoc.get());
-      ids.push_back(c.id);
+      plan.docs.push_back(schema::encode_legacy(c));
+      plan.ids.push_back(c.id);
     }
-    mongo::BulkResult res = bulk.execute();
-    if (!res.ok())
-      throw std::runtime_error("writing " + e.type + "/" + e.res_id + " v" + e.v + " to the source: " +
-                               (res.write_errors.empty() ? res.write_concern_error : res.write_errors.front().message));
-    return ids;
+    return plan;
+  }
+
+  void done(const WritePlan& plan) {
+    std::lock_guard lock(m_);
+    plan.resource->busy = false;
   }
 
  private:
-  // The old server marks the previous version as history (and its contained entries; the writer's
-  // contained entries follow their container in the target, so the container's flip is enough).
-  void mark_history(const bson_oid_t& id) {
-    mongo::Builder filter;
-    filter.append("_id", id);
-    mongo::Builder update;
-    update.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
-    mongo::BulkWriter bulk = coll_.bulk(false);
-    bulk.update_one(filter.extract().get(), update.extract().get(), false);
-    bulk.execute();
-  }
-
-  mongo::Collection& coll_;
+  std::mutex m_;
   std::mt19937_64 rng_;
   std::mt19937_64 content_;
   std::deque<LiveResource> live_;  // deque: pointers stay valid as it grows
+};
+
+// Writes one plan: the superseded version becomes history in the source first (its contained
+// entries follow their container in the target, so the container's flip is all the test needs),
+// then the new entries in one insert.
+void write_plan(mongo::Collection& coll, const WritePlan& plan) {
+  if (plan.superseded) {
+    mongo::Builder filter;
+    filter.append("_id", *plan.superseded);
+    mongo::Builder update;
+    update.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+    mongo::BulkWriter flip = coll.bulk(false);
+    flip.update_one(filter.extract().get(), update.extract().get(), false);
+    flip.execute();
+  }
+  mongo::BulkWriter bulk = coll.bulk(false);
+  for (const auto& d : plan.docs) bulk.insert(d.get());
+  mongo::BulkResult res = bulk.execute();
+  if (!res.ok())
+    throw std::runtime_error("writing " + plan.what + " to the source: " +
+                             (res.write_errors.empty() ? res.write_concern_error : res.write_errors.front().message));
+}
+
+struct Written {
+  bson_oid_t id;
+  Clock::time_point acked;
 };
 
 int run_writer(const WriterArgs& a) {
@@ -250,89 +275,108 @@ int run_writer(const WriterArgs& a) {
 
   std::mutex m;
   std::condition_variable cv;
-  std::deque<Written> pending;  // insert order
-  bool writing_done = false;
+  int writers_running = a.threads;
   std::string writer_error;
-  int64_t written = 0;
+  int64_t written = 0, writes = 0, late_starts = 0;
+  std::vector<std::deque<Written>> shares(static_cast<size_t>(a.probes));  // per probe, see below
 
-  std::thread writer([&] {
-    try {
-      mongo::Client client = source_pool.acquire();
-      mongo::Collection coll = client.collection(source_pool.database(), a.collection);
-      LegacyWriter w(coll, a.seed);
-      auto period = std::chrono::duration<double>(1.0 / a.rate);
-      auto start = Clock::now();
-      int64_t n = 0;
-      while (seconds_since(start) < a.seconds) {
-        std::vector<bson_oid_t> ids = w.write_one();
-        auto acked = Clock::now();
-        {
+  // Open loop: write k starts at start + k / rate, whoever is free takes it; several threads so
+  // that one slow write does not hold up the schedule.
+  WritePlanner planner(a.seed);
+  std::atomic<int64_t> next_slot{0};
+  auto start = Clock::now();
+  auto slot_time = [&](int64_t k) {
+    return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(k / a.rate));
+  };
+  auto end = slot_time(static_cast<int64_t>(a.seconds * a.rate));
+  std::vector<std::thread> writers;
+  for (int w = 0; w < a.threads; ++w) {
+    writers.emplace_back([&] {
+      try {
+        mongo::Client client = source_pool.acquire();
+        mongo::Collection coll = client.collection(source_pool.database(), a.collection);
+        for (int64_t k = next_slot++; slot_time(k) < end; k = next_slot++) {
+          std::this_thread::sleep_until(slot_time(k));
+          bool late = Clock::now() - slot_time(k) > std::chrono::milliseconds(100);
+          WritePlan plan = planner.next();
+          write_plan(coll, plan);
+          auto acked = Clock::now();
+          planner.done(plan);
           std::lock_guard lock(m);
-          for (const auto& id : ids) pending.push_back({id, acked});
-          written += static_cast<int64_t>(ids.size());
+          for (const auto& id : plan.ids) shares[static_cast<size_t>(written++ % a.probes)].push_back({id, acked});
+          writes++;
+          late_starts += late;
+          cv.notify_all();
         }
-        cv.notify_one();
-        n += static_cast<int64_t>(ids.size());
-        // Open loop on a fixed schedule: a slow write is caught up by the next ones, not skipped.
-        std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(period * n));
+      } catch (const std::exception& e) {
+        std::lock_guard lock(m);
+        if (writer_error.empty()) writer_error = e.what();
       }
-    } catch (const std::exception& e) {
       std::lock_guard lock(m);
-      writer_error = e.what();
-    }
-    std::lock_guard lock(m);
-    writing_done = true;
-    cv.notify_one();
-  });
+      writers_running--;
+      cv.notify_all();
+    });
+  }
 
-  // The probe: asks the target for the oldest pending `_id` until it is there, then the next one.
-  // The migrator applies entries in `_id` order chunk by chunk, so a later entry is rarely visible
-  // before an earlier one; if it is, its latency is counted from when the probe reaches it (an
-  // upper bound, off by at most one probe round trip per entry ahead of it).
+  // The probes: each asks the target for the oldest `_id` of its share (entry i goes to probe
+  // i % probes) until it is there, then the next one, waiting 20 ms after a miss. An entry that
+  // becomes visible before an older one of the same share is counted when its probe reaches it:
+  // an upper bound, off by the probe's walk through that share (several probes keep it short).
+  auto settle_deadline = Clock::time_point::max();  // set when the writers are done
   std::vector<double> latencies_ms;
   int64_t lost = 0;
   std::string probe_error;
-  try {
-    mongo::Client client = target_pool.acquire();
-    mongo::Collection coll = client.collection(target_pool.database(), a.collection);
-    std::optional<Clock::time_point> settle_deadline;
-    for (;;) {
-      Written next;
-      {
-        std::unique_lock lock(m);
-        cv.wait(lock, [&] { return !pending.empty() || writing_done; });
-        if (pending.empty()) break;
-        if (writing_done && !settle_deadline)
-          settle_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                               std::chrono::duration<double>(a.settle));
-        next = pending.front();
-      }
-      if (settle_deadline && Clock::now() > *settle_deadline) {
+  std::vector<std::thread> probes;
+  for (size_t p = 0; p < shares.size(); ++p) {
+    probes.emplace_back([&, p] {
+      try {
+        mongo::Client client = target_pool.acquire();
+        mongo::Collection coll = client.collection(target_pool.database(), a.collection);
+        mongo::Builder opts;
+        opts.document("projection", [](mongo::Builder& b) { b.append("_id", int32_t{1}); });
+        mongo::Bson o = opts.extract();
+        for (;;) {
+          Written next;
+          {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return !shares[p].empty() || writers_running == 0; });
+            if (shares[p].empty()) return;
+            if (Clock::now() > settle_deadline) {
+              lost += static_cast<int64_t>(shares[p].size());
+              return;
+            }
+            next = shares[p].front();
+          }
+          mongo::Builder filter;
+          filter.append("_id", next.id);
+          mongo::Bson f = filter.extract();
+          if (coll.find_one(f.get(), o.get())) {
+            double ms = std::chrono::duration<double, std::milli>(Clock::now() - next.acked).count();
+            std::lock_guard lock(m);
+            latencies_ms.push_back(ms);
+            shares[p].pop_front();
+          } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }
+      } catch (const std::exception& e) {
         std::lock_guard lock(m);
-        lost = static_cast<int64_t>(pending.size());
-        break;
+        if (probe_error.empty()) probe_error = e.what();
       }
-      mongo::Builder filter;
-      filter.append("_id", next.id);
-      mongo::Bson f = filter.extract();
-      mongo::Builder opts;
-      opts.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
-      mongo::Bson o = opts.extract();
-      if (coll.find_one(f.get(), o.get())) {
-        latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - next.acked).count());
-        std::lock_guard lock(m);
-        pending.pop_front();
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    }
-  } catch (const std::exception& e) {
-    probe_error = e.what();
+    });
   }
-  writer.join();
+  for (auto& t : writers) t.join();
+  {
+    std::lock_guard lock(m);
+    settle_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.settle));
+  }
+  cv.notify_all();
+  for (auto& t : probes) t.join();
   if (!writer_error.empty()) throw std::runtime_error("writer: " + writer_error);
   if (!probe_error.empty()) throw std::runtime_error("probing the target " + a.target + ": " + probe_error);
-  nlohmann::json out = {{"written", written},
+  nlohmann::json out = {{"writes", writes},
+                        {"written", written},
+                        {"writesStartedOver100msLate", late_starts},
                         {"seen", latencies_ms.size()},
                         {"notSeenWithinSettle", lost},
                         {"ratePerSecond", a.rate},
@@ -341,7 +385,7 @@ int run_writer(const WriterArgs& a) {
                         {"p99ms", percentile(latencies_ms, 99)},
                         {"maxms", percentile(latencies_ms, 100)}};
   std::cout << out.dump() << std::endl;
-  return lost == 0 ? 0 : 1;
+  return 0;  // entries not seen within --settle are in the figures (notSeenWithinSettle)
 }
 
 }  // namespace
@@ -362,7 +406,10 @@ int main(int argc, char** argv) {
   writer->add_option("--source", wa.source)->required();
   writer->add_option("--target", wa.target)->required();
   writer->add_option("--collection", wa.collection);
-  writer->add_option("--rate", wa.rate, "Entries per second");
+  writer->add_option("--rate", wa.rate, "Writes (resource versions) per second; a MedicationRequest brings its contained entry");
+  writer->add_option("--threads", wa.threads, "Writer threads (a slow write does not hold up the schedule)")
+      ->check(CLI::PositiveNumber);
+  writer->add_option("--probes", wa.probes, "Threads probing the target by _id")->check(CLI::PositiveNumber);
   writer->add_option("--seconds", wa.seconds, "How long to write");
   writer->add_option("--settle", wa.settle, "Seconds to wait for the last entries after writing stops");
   writer->add_option("--seed", wa.seed);
