@@ -14,6 +14,8 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "migrate/journal.h"
+#include "migrate/report.h"
+#include "migrate/retry.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
@@ -35,18 +37,6 @@ std::string iso8601(Clock::time_point t) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
-}
-
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n < 0 ? -n : n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return n < 0 ? "-" + s : s;
-}
-
-int64_t peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024;
 }
 
 // A source chunk, or a marker that a poll found nothing newer (everything read before it is then
@@ -110,32 +100,8 @@ class ChunkQueue {
   std::deque<Chunk> items_;
 };
 
-// Sleeps up to `d`, waking early when `stop` is set.
-void sleep_unless_stopped(milliseconds d, const std::atomic<bool>& stop) {
-  auto until = std::chrono::steady_clock::now() + d;
-  while (!stop && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(50), d));
-}
-
 // Deferred flips per bulk write (each flip is its own update by `_id`).
 constexpr size_t kFlipsPerWrite = 500;
-
-// Runs `attempt` until it succeeds, retrying MongoDB failures with backoff for up to `budget`.
-template <class F>
-auto with_retry(const std::string& what, milliseconds budget, const std::atomic<bool>& stop, F attempt) {
-  auto deadline = std::chrono::steady_clock::now() + budget;
-  milliseconds backoff(250);
-  for (int n = 1;; ++n) {
-    try {
-      return attempt();
-    } catch (const mongo::MongoError& e) {
-      if (stop || std::chrono::steady_clock::now() + backoff > deadline) throw;
-      spdlog::warn("{} failed (attempt {}): {}; retrying in {} ms", what, n, e.what(), backoff.count());
-      sleep_unless_stopped(backoff, stop);
-      backoff = std::min<milliseconds>(backoff * 2, milliseconds(10000));
-    }
-  }
-}
 
 bson_oid_t oid_at_seconds(uint32_t seconds) {
   uint8_t bytes[12] = {};
@@ -447,7 +413,7 @@ RunResult Engine::run() {
           return;
         }
         int64_t found = 0;
-        with_retry("reading the source", options_.retry_timeout, reader_stop, [&] {
+        retry_mongo("reading the source", options_.retry_timeout, reader_stop, [&] {
           mongo::Builder f;
           f.document("_id", [&](mongo::Builder& d) {
             d.append("$type", "objectId");
@@ -519,7 +485,7 @@ RunResult Engine::run() {
   ChunkState pending;  // heads and flips of what was applied since the last journal commit
   auto apply_with_retry = [&](const std::vector<mongo::Bson>& docs) {
     auto t0 = std::chrono::steady_clock::now();
-    Tally t = with_retry("writing to the target", options_.retry_timeout, reader_stop, [&] {
+    Tally t = retry_mongo("writing to the target", options_.retry_timeout, reader_stop, [&] {
       ChunkState chunk;
       Tally applied_tally = applier.apply(docs, &chunk);
       for (auto& [key, head] : chunk.heads) pending.heads[key] = std::move(head);
@@ -546,7 +512,7 @@ RunResult Engine::run() {
     // Ids that fell out of the window cannot be rescanned again.
     window_handled.erase(window_handled.begin(), window_handled.lower_bound(mongo::oid_to_string(lo)));
     std::vector<bson_oid_t> ids;
-    with_retry("rescanning the source for late entries", options_.retry_timeout, reader_stop, [&] {
+    retry_mongo("rescanning the source for late entries", options_.retry_timeout, reader_stop, [&] {
       ids.clear();
       mongo::Builder f;
       f.document("_id", [&](mongo::Builder& d) { d.append("$gt", lo).append("$lte", *cp); });
@@ -561,7 +527,7 @@ RunResult Engine::run() {
     });
     if (ids.empty()) return;
     std::set<std::string> present;
-    with_retry("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
+    retry_mongo("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
       present.clear();
       for (const std::string& name :
            {options_.target_collection, schema::quarantine_collection(options_.target_collection)}) {
@@ -583,7 +549,7 @@ RunResult Engine::run() {
     window_handled.insert(present.begin(), present.end());
     if (missing.empty()) return;
     std::vector<mongo::Bson> docs;
-    with_retry("reading late entries", options_.retry_timeout, reader_stop, [&] {
+    retry_mongo("reading late entries", options_.retry_timeout, reader_stop, [&] {
       docs.clear();
       mongo::Builder f;
       f.document("_id", [&](mongo::Builder& d) { d.append_in(missing); });
@@ -611,7 +577,7 @@ RunResult Engine::run() {
     for (;;) {
       std::vector<std::string> ids = journal->pending_flips(kFlipsPerWrite);
       if (ids.empty()) return;
-      with_retry("making replaced versions history", options_.retry_timeout, stop_, [&] {
+      retry_mongo("making replaced versions history", options_.retry_timeout, stop_, [&] {
         std::vector<bson_oid_t> oids;
         for (const auto& id : ids)
           if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
@@ -703,38 +669,13 @@ RunResult Engine::run() {
   Tally t = progress_.tally();
   result.tally = t;
   result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
-  double secs = std::max(0.001, result.duration.count() / 1000.0);
   std::string r;
   r += fmt::format("Migration report (run {}{})\n", run_id, options_.dry_run ? ", DRY RUN: nothing written" : "");
   r += fmt::format("  source  {}\n  target  {}\n", source_name, target_name);
-  r += fmt::format("  read          {:>12}\n", with_commas(t.read));
-  r += fmt::format("  written       {:>12}\n", with_commas(t.written));
-  r += fmt::format("  unchanged     {:>12}  (already in the target)\n", with_commas(t.unchanged));
-  r += fmt::format("  kept          {:>12}  (target's version kept by the policy)\n", with_commas(t.kept));
-  r += fmt::format("  skipped       {:>12}  (system documents)\n", with_commas(t.system));
-  r += fmt::format("  quarantined   {:>12}  (see {})\n", with_commas(t.quarantined),
-                   schema::quarantine_collection(options_.target_collection));
-  r += fmt::format("  conflicts     {:>12}\n", with_commas(t.conflicts));
-  r += fmt::format("  errors        {:>12}\n", with_commas(t.errors));
-  bool balanced = t.read == t.accounted();
-  r += fmt::format("  check: read = written + unchanged + kept + skipped + quarantined + conflicts + errors: {}\n",
-                   balanced ? "OK" : fmt::format("MISMATCH ({} unaccounted)", t.read - t.accounted()));
-  if (t.skipped_params || t.index_problems)
-    r += fmt::format("  search index: {} composite/special parameter evaluations skipped, {} evaluation problems\n",
-                     with_commas(t.skipped_params), with_commas(t.index_problems));
-  if (!t.written_by_type.empty()) {
-    r += "  written by type:";
-    for (const auto& [type, n] : t.written_by_type) r += fmt::format(" {} {},", type, with_commas(n));
-    r.pop_back();
-    r += "\n";
-  }
-  r += fmt::format("  duration {} ({:.1f} s), {:.0f} entries/s, peak RSS {} MB\n",
-                   format_hms(std::chrono::duration_cast<std::chrono::seconds>(result.duration)), secs,
-                   t.read / secs, peak_rss_mb());
-  for (const auto& p : t.first_problems) r += "  problem: " + p + "\n";
+  r += format_tally(t, schema::quarantine_collection(options_.target_collection), result.duration, {});
   if (!fatal.empty()) r += "  FAILED: " + fatal + "\n";
   result.report = r;
-  result.exit_code = (!fatal.empty() || !balanced || t.errors || t.conflicts || t.quarantined) ? 1 : 0;
+  result.exit_code = report_exit_code(t, !fatal.empty());
   if (!fatal.empty()) {
     progress_.set_error(fatal);
     spdlog::error("{}", fatal);

@@ -15,6 +15,7 @@
 #include "migrate/apply.h"
 #include "migrate/file_source.h"
 #include "migrate/journal.h"
+#include "migrate/report.h"
 #include "migrate/retry.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
@@ -39,12 +40,6 @@ constexpr size_t kMaxReportedProblems = 20;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
-}
-
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n < 0 ? -n : n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return n < 0 ? "-" + s : s;
 }
 
 bool all_digits(const std::string& s) {
@@ -115,12 +110,6 @@ struct Checkpoint {
 
 void note_problem(Tally& t, const std::string& message) {
   if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
-}
-
-int64_t peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024;
 }
 
 }  // namespace
@@ -460,44 +449,19 @@ RunResult FileImport::run() {
   Tally t = progress_.tally();
   result.tally = t;
   result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
-  double secs = std::max(0.001, result.duration.count() / 1000.0);
   std::string r;
   r += fmt::format("Import report (run {}{})\n", run_id, options_.dry_run ? ", DRY RUN: nothing written" : "");
   r += fmt::format("  source  {} ({} file{})\n  target  {}\n", source_name, source.files().size(),
                    source.files().size() == 1 ? "" : "s", target_name);
   r += fmt::format("  file entries  {:>12}  (resources and unreadable lines/entries, this run)\n",
                    with_commas(entries_this_run));
-  r += fmt::format("  read          {:>12}  (target entries: each resource and each contained resource, "
-                   "plus the unreadable)\n",
-                   with_commas(t.read));
-  r += fmt::format("  written       {:>12}\n", with_commas(t.written));
-  r += fmt::format("  unchanged     {:>12}  (already in the target: a replayed chunk)\n", with_commas(t.unchanged));
-  r += fmt::format("  kept          {:>12}  (existing resource kept: --update-existing-resources false)\n",
-                   with_commas(t.kept));
-  r += fmt::format("  skipped       {:>12}  (system documents)\n", with_commas(t.system));
-  r += fmt::format("  quarantined   {:>12}  (see {})\n", with_commas(t.quarantined),
-                   schema::quarantine_collection(options_.target_collection));
-  r += fmt::format("  conflicts     {:>12}\n", with_commas(t.conflicts));
-  r += fmt::format("  errors        {:>12}\n", with_commas(t.errors));
-  bool balanced = t.read == t.accounted();
-  r += fmt::format("  check: read = written + unchanged + kept + skipped + quarantined + conflicts + errors: {}\n",
-                   balanced ? "OK" : fmt::format("MISMATCH ({} unaccounted)", t.read - t.accounted()));
-  if (t.skipped_params || t.index_problems)
-    r += fmt::format("  search index: {} composite/special parameter evaluations skipped, {} evaluation problems\n",
-                     with_commas(t.skipped_params), with_commas(t.index_problems));
-  if (!t.written_by_type.empty()) {
-    r += "  written by type:";
-    for (const auto& [type, n] : t.written_by_type) r += fmt::format(" {} {},", type, with_commas(n));
-    r.pop_back();
-    r += "\n";
-  }
-  r += fmt::format("  duration {} ({:.1f} s), {:.0f} entries/s, peak RSS {} MB\n",
-                   format_hms(std::chrono::duration_cast<std::chrono::seconds>(result.duration)), secs,
-                   t.read / secs, peak_rss_mb());
-  for (const auto& p : t.first_problems) r += "  problem: " + p + "\n";
+  r += format_tally(t, schema::quarantine_collection(options_.target_collection), result.duration,
+                    {"target entries: each resource and each contained resource, plus the unreadable",
+                     "already in the target: a replayed chunk",
+                     "existing resource kept: --update-existing-resources false"});
   if (!fatal.empty()) r += "  FAILED: " + fatal + "\n";
   result.report = r;
-  result.exit_code = (!fatal.empty() || !balanced || t.errors || t.conflicts || t.quarantined) ? 1 : 0;
+  result.exit_code = report_exit_code(t, !fatal.empty());
   if (!fatal.empty()) {
     progress_.set_error(fatal);
     spdlog::error("{}", fatal);

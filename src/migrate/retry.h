@@ -13,6 +13,12 @@
 
 namespace fhirshift::migrate {
 
+// Sleeps `d`, or less when `stop` is set meanwhile (checked every 50 ms).
+inline void sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  for (auto until = std::chrono::steady_clock::now() + d; !stop && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50), d));
+}
+
 // Runs `attempt` until it succeeds, retrying mongo::MongoError with backoff (250 ms doubling up to
 // 10 s) for up to `budget`; rethrows when the budget is spent or `stop` is set.
 template <class F>
@@ -27,8 +33,7 @@ auto retry_mongo(const std::string& what, std::chrono::milliseconds budget, cons
     } catch (const mongo::MongoError& e) {
       if (stop || std::chrono::steady_clock::now() + backoff > deadline) throw;
       spdlog::warn("{} failed (attempt {}): {}; retrying in {} ms", what, n, e.what(), backoff.count());
-      for (auto until = std::chrono::steady_clock::now() + backoff; !stop && std::chrono::steady_clock::now() < until;)
-        std::this_thread::sleep_for(milliseconds(50));
+      sleep_unless_stopped(backoff, stop);
       backoff = std::min<milliseconds>(backoff * 2, milliseconds(10000));
     }
   }
