@@ -1,7 +1,7 @@
 // `fhirshift migrate` against what goes wrong or gets in the way, on a live FerretDB pair: a target
 // that already holds some of the versions (every `--update-existing-resources` policy), a source
-// that goes away mid-run or is not there at all, a store of 10,000 entries, and a Continuous run
-// following an old server that clients write to until they stop.
+// that goes away mid-run, a source or target not there at all, a store of 10,000 entries, and a
+// Continuous run following an old server that clients write to until they stop.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -252,15 +252,22 @@ TEST_F(MigratePolicyFaultTest, OnlyIfNewerOverwritesOnlyOlderTargetVersions) {
   EXPECT_TRUE(quarantined_conflicts().empty());
 }
 
-TEST_F(MigratePolicyFaultTest, AnUnreachableSourceFailsFastNamingTheHost) {
+TEST_F(MigratePolicyFaultTest, AnUnreachableSourceOrTargetFailsFastNamingTheHost) {
   const std::string host = "127.0.0.1:" + std::to_string(testing::free_port());  // nothing listens
-  auto t0 = Clock::now();
-  RunResult r = run_command(migrate_command("mongodb://" + host + "/" + db_, dst_uri(), journal_.path()), 2min);
-  double took = seconds_since(t0);
-  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE((r.out + r.err).find(host), std::string::npos) << r.out << r.err;
-  EXPECT_LT(took, 20.0) << "not fast";
-  std::cout << "unreachable source refused in " << took << " s\n";
+  const std::string dead = "mongodb://" + host + "/" + db_;
+  for (bool source_down : {true, false}) {
+    SCOPED_TRACE(source_down ? "source unreachable" : "target unreachable");
+    testing::TempDir journal;
+    auto t0 = Clock::now();
+    RunResult r = run_command(source_down ? migrate_command(dead, dst_uri(), journal.path())
+                                          : migrate_command(src_uri(), dead, journal.path()),
+                              2min);
+    double took = seconds_since(t0);
+    EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find(host), std::string::npos) << r.out << r.err;
+    EXPECT_LT(took, 20.0) << "not fast";
+    std::cout << (source_down ? "source" : "target") << " unreachable: refused in " << took << " s\n";
+  }
   // Nothing was written, not even the migration marker.
   mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
   mongo::Client c = pool.acquire();
