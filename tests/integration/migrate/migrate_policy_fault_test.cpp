@@ -1,6 +1,6 @@
 // `fhirshift migrate` against what goes wrong or gets in the way, on a live FerretDB pair: a target
 // that already holds some of the versions (every `--update-existing-resources` policy), a source
-// that goes away mid-run, a source or target not there at all, a store of 10,000 entries, and a
+// or target that goes away mid-run or is not there at all, a store of 10,000 entries, and a
 // Continuous run following an old server that clients write to until they stop.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -175,6 +175,42 @@ class MigratePolicyFaultTest : public MigrateFixture {
     return r;
   }
 
+  // An AdHoc copy of a seeded store during which `server` is stopped (SIGTERM) for 4 s and then
+  // restarted on the same port and data directory: the run waits, logs `retry_log`, finishes with
+  // exit 0 and the target is a faithful copy.
+  void copy_through_outage(testing::FerretDbServer& server, const std::string& retry_log) {
+    constexpr int kEntries = 3000;
+    seed(kEntries);
+    int port = testing::free_port();
+    // Small chunks keep the run going long enough to take the server away in the middle of it.
+    testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1", "--metrics-port",
+                                                 std::to_string(port)}),
+                          logs_.path(), "outage");
+    httplib::Client metrics("127.0.0.1", port);
+    int64_t read = 0;
+    auto deadline = Clock::now() + 120s;
+    while (p.running() && read < 300 && Clock::now() < deadline) {
+      if (auto res = metrics.Get("/progress"); res && res->status == 200)
+        read = nlohmann::json::parse(res->body).value("entriesRead", int64_t{0});
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_TRUE(p.running()) << "the run ended before the outage\n" << p.stderr_text();
+    server.stop();
+    std::this_thread::sleep_for(4s);
+    EXPECT_TRUE(p.running()) << "the run gave up during the outage\n" << p.stderr_text();
+    server.restart();
+    std::optional<int> rc = p.wait_for(300s);
+    ASSERT_TRUE(rc.has_value()) << "the run did not finish after the outage\n" << p.stderr_text();
+    EXPECT_EQ(*rc, 0) << p.stdout_text() << p.stderr_text();
+    EXPECT_NE(p.stderr_text().find(retry_log), std::string::npos) << "the retry is not logged\n" << p.stderr_text();
+    EXPECT_EQ(report_figure(p.stdout_text(), "read"), kEntries) << p.stdout_text();
+    EXPECT_EQ(report_figure(p.stdout_text(), "written"), kEntries) << p.stdout_text();
+    expect_faithful_copy();
+    RunResult v = verify();
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("EQUAL"), std::string::npos) << v.out;
+  }
+
   // `(sourceId, targetId)` of each conflict in the quarantine.
   std::set<std::pair<std::string, std::string>> quarantined_conflicts() const {
     mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
@@ -277,38 +313,11 @@ TEST_F(MigratePolicyFaultTest, AnUnreachableSourceOrTargetFailsFastNamingTheHost
 }
 
 TEST_F(MigratePolicyFaultTest, ASourceOutageMidRunIsRetriedAndLosesNothing) {
-  constexpr int kEntries = 3000;
-  seed(kEntries);
-  int port = testing::free_port();
-  // Small chunks keep the run going long enough to take the source away in the middle of it.
-  testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1", "--metrics-port",
-                                               std::to_string(port)}),
-                        logs_.path(), "outage");
-  httplib::Client metrics("127.0.0.1", port);
-  int64_t read = 0;
-  auto deadline = Clock::now() + 120s;
-  while (p.running() && read < 300 && Clock::now() < deadline) {
-    if (auto res = metrics.Get("/progress"); res && res->status == 200)
-      read = nlohmann::json::parse(res->body).value("entriesRead", int64_t{0});
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(p.running()) << "the run ended before the outage\n" << p.stderr_text();
-  source_->stop();  // SIGTERM
-  std::this_thread::sleep_for(4s);
-  EXPECT_TRUE(p.running()) << "the run gave up while the source was away\n" << p.stderr_text();
-  source_->restart();  // same port, same data directory
-  std::optional<int> rc = p.wait_for(300s);
-  ASSERT_TRUE(rc.has_value()) << "the run did not finish after the source came back\n" << p.stderr_text();
-  EXPECT_EQ(*rc, 0) << p.stdout_text() << p.stderr_text();
-  std::string log = p.stderr_text() + p.stdout_text();
-  EXPECT_NE(log.find("reading the source failed (attempt 1)"), std::string::npos) << "the retry is not logged\n"
-                                                                                  << log;
-  EXPECT_EQ(report_figure(p.stdout_text(), "read"), kEntries) << p.stdout_text();
-  EXPECT_EQ(report_figure(p.stdout_text(), "written"), kEntries) << p.stdout_text();
-  expect_faithful_copy();
-  RunResult v = verify();
-  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.out.find("EQUAL"), std::string::npos) << v.out;
+  copy_through_outage(*source_, "reading the source failed (attempt 1)");
+}
+
+TEST_F(MigratePolicyFaultTest, ATargetOutageMidRunIsRetriedAndLosesNothing) {
+  copy_through_outage(*target_, "writing to the target failed (attempt 1)");
 }
 
 TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
