@@ -182,20 +182,22 @@ class MigratePolicyFaultTest : public MigrateFixture {
     constexpr int kEntries = 3000;
     seed(kEntries);
     int port = testing::free_port();
-    // Small chunks keep the run going long enough to take the server away in the middle of it.
-    testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1", "--metrics-port",
+    // Chunks of 10 keep the run going for several seconds after the server is told to stop:
+    // FerretDB serves the connections it has for about 3 s after SIGTERM.
+    testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "10", "--mongoPar", "1", "--metrics-port",
                                                  std::to_string(port)}),
                           logs_.path(), "outage");
     httplib::Client metrics("127.0.0.1", port);
     int64_t read = 0;
     auto deadline = Clock::now() + 120s;
-    while (p.running() && read < 300 && Clock::now() < deadline) {
+    while (p.running() && read < 200 && Clock::now() < deadline) {
       if (auto res = metrics.Get("/progress"); res && res->status == 200)
         read = nlohmann::json::parse(res->body).value("entriesRead", int64_t{0});
       std::this_thread::sleep_for(5ms);
     }
     ASSERT_TRUE(p.running()) << "the run ended before the outage\n" << p.stderr_text();
-    server.stop();
+    server.stop();  // SIGTERM; returns once FerretDB has exited
+    ASSERT_TRUE(p.running()) << "the copy finished before FerretDB went away: slow it down\n" << p.stdout_text();
     std::this_thread::sleep_for(4s);
     EXPECT_TRUE(p.running()) << "the run gave up during the outage\n" << p.stderr_text();
     server.restart();
