@@ -100,6 +100,9 @@ class ChunkQueue {
   std::deque<Chunk> items_;
 };
 
+// How long the source may take to estimate its size for the progress line.
+constexpr int64_t kEstimateMaxTimeMs = 10000;
+
 // Deferred flips per bulk write (each flip is its own update by `_id`).
 constexpr size_t kFlipsPerWrite = 500;
 
@@ -364,7 +367,13 @@ RunResult Engine::run() {
 
   mongo::Client source_client = source_pool.acquire();
   mongo::Collection source = source_client.collection(source_uri.database(), options_.source_collection);
-  progress_.set_total_estimate(source.estimated_count());
+  // Only for the progress line's "done/total" and ETA: not worth a long wait (FerretDB counts by
+  // scanning; a million entries on its PostgreSQL backend outlasted the socket timeout).
+  try {
+    progress_.set_total_estimate(source.estimated_count(kEstimateMaxTimeMs));
+  } catch (const mongo::MongoError& e) {
+    spdlog::warn("no estimate of the source's size (progress shows no total or ETA): {}", e.what());
+  }
   std::optional<bson_oid_t> high_water;  // AdHoc: the newest entry at start
   if (!continuous) {
     mongo::Builder f;

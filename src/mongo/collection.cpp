@@ -152,9 +152,11 @@ int64_t Collection::count(const bson_t* filter) {
   return n;
 }
 
-int64_t Collection::estimated_count() {
+int64_t Collection::estimated_count(int64_t max_time_ms) {
   bson_error_t error;
-  int64_t n = mongoc_collection_estimated_document_count(collection_, nullptr, nullptr, nullptr, &error);
+  Builder opts;
+  if (max_time_ms > 0) opts.append("maxTimeMS", max_time_ms);
+  int64_t n = mongoc_collection_estimated_document_count(collection_, opts.get(), nullptr, nullptr, &error);
   if (n < 0) throw MongoError("estimating the document count of " + ns_, error);
   return n;
 }

@@ -89,7 +89,8 @@ class Collection {
   std::optional<Bson> find_one(const bson_t* filter, const bson_t* opts = nullptr);
   int64_t count(const bson_t* filter);
   // From collection metadata: instant, approximate, never a scan.
-  int64_t estimated_count();
+  // `max_time_ms` > 0 bounds the server's work (maxTimeMS): some servers count by scanning.
+  int64_t estimated_count(int64_t max_time_ms = 0);
   void insert_one(const bson_t* doc);
   BulkWriter bulk(bool ordered = false);
   // Runs an aggregation pipeline (a BSON array).
