@@ -104,7 +104,7 @@ class ChunkQueue {
 constexpr int64_t kEstimateMaxTimeMs = 10000;
 
 // Deferred flips per bulk write (each flip is its own update by `_id`).
-constexpr size_t kFlipsPerWrite = 500;
+constexpr size_t kFlipsPerWrite = 100;
 
 bson_oid_t oid_at_seconds(uint32_t seconds) {
   uint8_t bytes[12] = {};
