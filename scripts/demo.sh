@@ -200,7 +200,7 @@ if have serve && [ "$MIGRATING" = 1 ]; then
   set +e
   fs_run "$FHIRSHIFT" cutover --proxy-socket "$HAPROXY_SOCKET" --backend fhir --from old --to new \
     --old-url "$OLD_URL" --new-url "$NEW_URL" --metrics "$METRICS_URL" --max-lag 5s \
-    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json" --max-pause 45s
+    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json"
   rc=$?
   set -e
   [ $rc = 0 ] || fs_die "the cut-over did not complete (exit $rc): see the summary above"
@@ -219,7 +219,8 @@ if [ "$R_SWITCHED" = yes ]; then
   # The old server forwards every write to the new one now, so nothing new reaches the source.
   # The proof that the target held all of it is the cut-over's final verify, run while writes
   # were fenced (a verify now would list what clients wrote to the new server since the switch).
-  R_VERIFY_AFTER=$(grep -B2 '"name": "final verify"' "$FS_WORK/cutover.json" | fs_json_field detail)
+  R_VERIFY_AFTER=$(grep -B2 '"name": "final verify"' "$FS_WORK/cutover.json" | grep '"detail"' |
+    sed -E 's/^[^:]*:[[:space:]]*"//; s/",?[[:space:]]*$//')
   fs_info "final verify of the cut-over (writes fenced): $R_VERIFY_AFTER"
   fs_stop migrate 30
   fs_info "migrator stopped (exit $FS_LAST_STATUS)"
