@@ -484,13 +484,23 @@ WriteResult Store::write(const WriteRequest& req) {
       throw mongo::MongoError("writing " + req.type + "/" + req.id + " to " + c.ns(), 0, 64,
                               r.write_concern_error);
 
-    // The previous version's contained resources follow it into history.
+    // The previous version's contained resources follow it into history: one update by `_id`
+    // each, as `cur` is in the shard key and only a single-document update may change that.
     if (prev && prev->json && prev->json->find("\"contained\"") != std::string::npos) {
       Builder f;
       f.append("container", prev->entry_id).append("cur", true);
+      Builder o;
+      o.document("projection", [](Builder& p) { p.append("_id", int32_t{1}); });
       auto flip = c.bulk(false);
-      flip.update_many(f.get(), set_cur_false(false).get());
-      flip.execute();
+      auto contained = c.find(f.get(), o.extract().get());
+      while (const bson_t* doc = contained.next()) {
+        auto id = mongo::View(doc).oid("_id");
+        if (!id) continue;
+        Builder by_id;
+        by_id.append("_id", *id);
+        flip.update_one(by_id.get(), set_cur_false(false).get(), false);
+      }
+      if (flip.size() > 0) flip.execute();
     }
     remember(newest_cache_, req.type + "/" + req.id, next.entry_id);
     remember(version_cache_, req.type + "/" + req.id + "/_history/" + next.v, next.entry_id);
