@@ -297,23 +297,8 @@ RunResult Engine::run() {
   std::string marker_run = marker ? std::string(mongo::View(marker->get()).string("runId").value_or("")) : "";
   // Without --useRecoveryJournal the journal lives in a temporary directory for this run only: it
   // still carries the version state of an owned target, but a restart starts over.
-  std::filesystem::path journal_dir;
-  bool temporary_journal = !options_.journal_dir || options_.dry_run;  // a dry run never moves a journal
-  if (temporary_journal) {
-    journal_dir = std::filesystem::temp_directory_path() /
-                  fmt::format("fhirshift-journal-{}-{}", ::getpid(), Clock::now().time_since_epoch().count());
-  } else {
-    journal_dir = *options_.journal_dir;
-  }
-  struct RemoveTemporary {
-    const std::filesystem::path& dir;
-    bool active;
-    ~RemoveTemporary() {
-      std::error_code ec;
-      if (active) std::filesystem::remove_all(dir, ec);
-    }
-  } remove_temporary{journal_dir, temporary_journal};
-  auto journal = std::make_unique<Journal>(journal_dir);
+  JournalDir journal_dir(options_.journal_dir, options_.dry_run);
+  auto journal = std::make_unique<Journal>(journal_dir.path());
   std::string checkpoint;
   int64_t applied_before = 0;
   std::string run_id;
@@ -321,7 +306,7 @@ RunResult Engine::run() {
   if (auto state = journal->load()) {
       auto refuse = [&](const std::string& why) {
         throw JournalError("the recovery journal " + journal->path().string() + " " + why +
-                           ". Fix: delete the journal directory " + journal_dir.string() +
+                           ". Fix: delete the journal directory " + journal_dir.path().string() +
                            " and start again (the migration then restarts from the beginning; "
                            "entries already in the target are recognised as unchanged)");
       };

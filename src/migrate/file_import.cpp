@@ -174,27 +174,15 @@ RunResult FileImport::run() {
   mongo::Bson marker_filter_doc = marker_filter.extract();
   std::optional<mongo::Bson> marker = options_.dry_run ? std::nullopt : target.find_one(marker_filter_doc.get());
   std::string marker_run = marker ? std::string(mongo::View(marker->get()).string("runId").value_or("")) : "";
-  bool temporary_journal = !options_.journal_dir || options_.dry_run;  // a dry run never moves a journal
-  std::filesystem::path journal_dir =
-      temporary_journal ? std::filesystem::temp_directory_path() /
-                              fmt::format("fhirshift-journal-{}-{}", ::getpid(), Clock::now().time_since_epoch().count())
-                        : std::filesystem::path(*options_.journal_dir);
-  struct RemoveTemporary {
-    const std::filesystem::path& dir;
-    bool active;
-    ~RemoveTemporary() {
-      std::error_code ec;
-      if (active) std::filesystem::remove_all(dir, ec);
-    }
-  } remove_temporary{journal_dir, temporary_journal};
-  Journal journal(journal_dir);
+  JournalDir journal_dir(options_.journal_dir, options_.dry_run);
+  Journal journal(journal_dir.path());
   std::string run_id;
   Checkpoint checkpoint;
   std::optional<Plan> replay;
   if (auto state = journal.load()) {
     auto refuse = [&](const std::string& why) {
       throw JournalError("the recovery journal " + journal.path().string() + " " + why +
-                         ". Fix: delete the journal directory " + journal_dir.string() +
+                         ". Fix: delete the journal directory " + journal_dir.path().string() +
                          " and start again (the files are then imported again, as new versions)");
     };
     if (state->source != source_name)

@@ -1,5 +1,8 @@
 #include "migrate/journal.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <map>
 
 namespace fhirshift::migrate {
@@ -182,6 +185,19 @@ void Journal::begin(const JournalState& state) {
     exec("DELETE FROM heads");
     exec("DELETE FROM pending_flips");
   });
+}
+
+JournalDir::JournalDir(const std::optional<std::string>& requested, bool dry_run)
+    : temporary_(!requested || dry_run) {
+  path_ = temporary_ ? std::filesystem::temp_directory_path() /
+                           ("fhirshift-journal-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()))
+                     : std::filesystem::path(*requested);
+}
+
+JournalDir::~JournalDir() {
+  std::error_code ec;
+  if (temporary_) std::filesystem::remove_all(path_, ec);
 }
 
 void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state) {

@@ -50,6 +50,22 @@ struct ChunkState {
 };
 using HeadUpdates = std::map<std::string, Head>;
 
+// Where a run keeps its journal: the operator's --useRecoveryJournal directory, or, without one
+// (and always in a dry run, which never moves a journal), a temporary directory removed when the
+// run ends.
+class JournalDir {
+ public:
+  JournalDir(const std::optional<std::string>& requested, bool dry_run);
+  ~JournalDir();
+  JournalDir(const JournalDir&) = delete;
+  JournalDir& operator=(const JournalDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool temporary_;
+};
+
 class Journal {
  public:
   // Opens (creating the directory and file if needed) DIR/journal.sqlite3.
