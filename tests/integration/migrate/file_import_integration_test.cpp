@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "ferretdb_server.h"
+#include "migrate_fixture.h"
 #include "mongo/client.h"
 #include "mongo/collection.h"
 #include "ports.h"
@@ -28,15 +29,6 @@ using testing::RunResult;
 using testing::run_command;
 using namespace std::chrono_literals;
 
-int64_t report_figure(const std::string& out, const std::string& name) {
-  std::smatch m;
-  std::regex re("\\n  " + name + " +([0-9,]+)");
-  if (!std::regex_search(out, m, re)) return -1;
-  std::string digits;
-  for (char c : m[1].str())
-    if (c != ',') digits += c;
-  return std::stoll(digits);
-}
 
 // The FHIR instant of `ms`, written independently of the server's formatter.
 std::string instant(int64_t ms) {
@@ -289,17 +281,9 @@ TEST_F(FileImportTest, KillNineThenResumeWritesEveryVersionOnce) {
     testing::Subprocess p(import_args(db_, files_.path() / "k.ndjson", journal.path(),
                                       {"--mongoBatch", "25", "--mongoPar", "1", "--metrics-port", std::to_string(port)}),
                           logs_.path(), "killed");
-    httplib::Client metrics("127.0.0.1", port);
-    int64_t read = 0;
-    auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (p.running() && read < read_at_least && std::chrono::steady_clock::now() < deadline) {
-      if (auto r = metrics.Get("/progress"); r && r->status == 200)
-        read = nlohmann::json::parse(r->body).value("entriesRead", int64_t{0});
-      std::this_thread::sleep_for(5ms);
-    }
-    ASSERT_TRUE(p.running()) << "the import ended before it could be killed after " << read_at_least
-                             << " entries\n" << p.stderr_text();
-    p.kill9();
+    ASSERT_TRUE(kill9_after_reading(p, port, read_at_least))
+        << "the import ended before it could be killed after " << read_at_least << " entries\n"
+        << p.stderr_text();
   }
   RunResult r = run_command(import_args(db_, files_.path() / "k.ndjson", journal.path(), {"--mongoBatch", "25", "--mongoPar", "1"}));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

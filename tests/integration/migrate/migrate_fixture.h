@@ -4,12 +4,15 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ferretdb_server.h"
@@ -31,6 +34,24 @@ inline int64_t report_figure(const std::string& out, const std::string& name) {
   for (char c : m[1].str())
     if (c != ',') digits += c;
   return std::stoll(digits);
+}
+
+// Kills `run` with SIGKILL once its /progress on `metrics_port` reports at least `read_at_least`
+// entries read: mid-run, at whatever point of the next chunk (write, journal commit) the 5 ms poll
+// lands. False when the run ended (or two minutes passed) before that.
+inline bool kill9_after_reading(testing::Subprocess& run, int metrics_port, int64_t read_at_least) {
+  using namespace std::chrono_literals;
+  httplib::Client metrics("127.0.0.1", metrics_port);
+  int64_t read = 0;
+  auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (run.running() && read < read_at_least && std::chrono::steady_clock::now() < deadline) {
+    if (auto r = metrics.Get("/progress"); r && r->status == 200)
+      read = nlohmann::json::parse(r->body).value("entriesRead", int64_t{0});
+    std::this_thread::sleep_for(5ms);
+  }
+  if (!run.running() || read < read_at_least) return false;
+  run.kill9();
+  return true;
 }
 
 // The operator's runbook line for `fhirshift migrate`, with the parts a test varies.

@@ -60,17 +60,8 @@ TEST_F(MigrateTest, KillNineAtAnyMomentThenResumeGivesTheSameStore) {
     testing::Subprocess p(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1", "--metrics-port",
                                                  std::to_string(port)}),
                           logs_.path(), "killed");
-    httplib::Client metrics("127.0.0.1", port);
-    int64_t read = 0;
-    auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (p.running() && read < read_at_least && std::chrono::steady_clock::now() < deadline) {
-      if (auto r = metrics.Get("/progress"); r && r->status == 200)
-        read = nlohmann::json::parse(r->body).value("entriesRead", int64_t{0});
-      std::this_thread::sleep_for(5ms);
-    }
-    ASSERT_TRUE(p.running()) << "the run ended before it could be killed after " << read_at_least
-                             << " entries\n" << p.stderr_text();
-    p.kill9();
+    ASSERT_TRUE(kill9_after_reading(p, port, read_at_least))
+        << "the run ended before it could be killed after " << read_at_least << " entries\n" << p.stderr_text();
   }
   RunResult r = run_command(migrate_args("AdHoc", {"--mongoBatch", "100", "--mongoPar", "1"}));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
