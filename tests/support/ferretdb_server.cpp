@@ -77,6 +77,13 @@ void FerretDbServer::stop() {
   }
 }
 
+void FerretDbServer::crash() {
+  if (proc_) {
+    proc_->kill9();
+    proc_.reset();
+  }
+}
+
 void FerretDbServer::restart() {
   stop();
   start("127.0.0.1:" + std::to_string(port_));

@@ -24,6 +24,10 @@ class FerretDbServer {
   int port() const { return port_; }
 
   void stop();
+  // SIGKILL: the server is gone at once, its open connections with it (a crash; SIGTERM lets
+  // FerretDB serve open connections for about 3 s more). Committed writes survive (SQLite WAL).
+  void crash();
+  bool running() const { return proc_ && proc_->running(); }
   // Restarts on the same port and data directory (for outage tests).
   void restart();
   // Simulates an outage: SIGSTOP freezes the server so clients see timeouts, not refusals.
