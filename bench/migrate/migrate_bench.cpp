@@ -10,8 +10,8 @@
 //     A live writer like the old server: new resources, updates (the previous version marked
 //     `cur:false` in the source first) and deletes, bodies from the seed generator, `rate` writes
 //     per second on a fixed schedule (several writer threads). Probe threads ask the target by
-//     `_id` for every written entry and record the time from its acknowledged insert to its
-//     visibility in the target. Prints one JSON line with p50/p99/max and how many entries were
+//     `_id` for a sample of the written entries (one in --probe-every) and record the time from
+//     its acknowledged insert to its visibility in the target. Prints one JSON line with p50/p99/max and how many entries were
 //     not seen within --settle seconds after the last write (they are not in the percentiles).
 #include <sys/resource.h>
 
@@ -149,7 +149,8 @@ struct WriterArgs {
   double seconds = 30;
   double settle = 30;  // after the last write, wait at most this long for the rest to arrive
   int threads = 8;
-  int probes = 8;
+  int probes = 2;
+  int probe_every = 4;  // probe one entry in this many: each probe is a query the target serves too
   uint64_t seed = 99;
 };
 
@@ -277,7 +278,7 @@ int run_writer(const WriterArgs& a) {
   std::condition_variable cv;
   int writers_running = a.threads;
   std::string writer_error;
-  int64_t written = 0, writes = 0, late_starts = 0;
+  int64_t written = 0, sampled = 0, writes = 0, late_starts = 0;
   std::vector<std::deque<Written>> shares(static_cast<size_t>(a.probes));  // per probe, see below
 
   // Open loop: write k starts at start + k / rate, whoever is free takes it; several threads so
@@ -303,7 +304,9 @@ int run_writer(const WriterArgs& a) {
           auto acked = Clock::now();
           planner.done(plan);
           std::lock_guard lock(m);
-          for (const auto& id : plan.ids) shares[static_cast<size_t>(written++ % a.probes)].push_back({id, acked});
+          for (const auto& id : plan.ids)
+            if (written++ % a.probe_every == 0)
+              shares[static_cast<size_t>(sampled++ % a.probes)].push_back({id, acked});
           writes++;
           late_starts += late;
           cv.notify_all();
@@ -318,8 +321,10 @@ int run_writer(const WriterArgs& a) {
     });
   }
 
-  // The probes: each asks the target for the oldest `_id` of its share (entry i goes to probe
-  // i % probes) until it is there, then the next one, waiting 20 ms after a miss. An entry that
+  // The probes: every probe_every-th entry written is sampled (sample i goes to probe i % probes);
+  // each probe asks the target for the oldest `_id` of its share until it is there, then the
+  // next one, waiting 20 ms after a miss. Sampling keeps the probes' own queries from loading a
+  // target that serves `_id` lookups by scanning (FerretDB's PostgreSQL backend). An entry that
   // becomes visible before an older one of the same share is counted when its probe reaches it:
   // an upper bound, off by the probe's walk through that share (several probes keep it short).
   auto settle_deadline = Clock::time_point::max();  // set when the writers are done
@@ -377,6 +382,7 @@ int run_writer(const WriterArgs& a) {
   nlohmann::json out = {{"writes", writes},
                         {"written", written},
                         {"writesStartedOver100msLate", late_starts},
+                        {"sampled", sampled},
                         {"seen", latencies_ms.size()},
                         {"notSeenWithinSettle", lost},
                         {"ratePerSecond", a.rate},
@@ -410,6 +416,8 @@ int main(int argc, char** argv) {
   writer->add_option("--threads", wa.threads, "Writer threads (a slow write does not hold up the schedule)")
       ->check(CLI::PositiveNumber);
   writer->add_option("--probes", wa.probes, "Threads probing the target by _id")->check(CLI::PositiveNumber);
+  writer->add_option("--probe-every", wa.probe_every, "Probe one written entry in this many")
+      ->check(CLI::PositiveNumber);
   writer->add_option("--seconds", wa.seconds, "How long to write");
   writer->add_option("--settle", wa.settle, "Seconds to wait for the last entries after writing stops");
   writer->add_option("--seed", wa.seed);

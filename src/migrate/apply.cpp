@@ -111,9 +111,12 @@ Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
     : target_(target), config_(std::move(config)), indexer_(std::move(indexer)), heads_(heads) {}
 
 Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state) {
+  // One partition per --mongoBatch entries (a partition is one bulk write), at most
+  // `parallelism` of them in flight; a chunk holds several rounds of them (see
+  // Applier::chunk_size), so the wait for a chunk's slowest partition is paid once per several
+  // batches.
   const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
-  const size_t n = std::clamp<size_t>((docs.size() + batch - 1) / batch, 1,
-                                      static_cast<size_t>(std::max(1, config_.parallelism)));
+  const size_t n = std::max<size_t>(1, (docs.size() + batch - 1) / batch);
   std::vector<Partition> resources(n), contained(n);
   Tally total;
   std::hash<std::string> hash;
@@ -138,14 +141,19 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
     }
   }
   auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase, const Decisions& decisions) {
+    std::atomic<size_t> next{0};
     std::vector<std::thread> workers;
-    for (auto& part : parts) {
-      if (part.docs.empty()) continue;
+    const size_t threads = std::min(parts.size(), static_cast<size_t>(std::max(1, config_.parallelism)));
+    for (size_t w = 0; w < threads; ++w) {
       workers.emplace_back([&, contained_phase] {
-        try {
-          run_partition(part, contained_phase, decisions);
-        } catch (...) {
-          part.failure = std::current_exception();
+        for (size_t i = next++; i < parts.size(); i = next++) {
+          Partition& part = parts[i];
+          if (part.docs.empty()) continue;
+          try {
+            run_partition(part, contained_phase, decisions);
+          } catch (...) {
+            part.failure = std::current_exception();
+          }
         }
       });
     }

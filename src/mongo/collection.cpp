@@ -161,6 +161,18 @@ int64_t Collection::estimated_count(int64_t max_time_ms) {
   return n;
 }
 
+int64_t Collection::stats_count() {
+  Builder p;
+  p.array("pipeline", [](ArrayBuilder& stages) {
+    stages.document([](Builder& s) { s.document("$collStats", [](Builder& c) { c.document("count", [](Builder&) {}); }); });
+  });
+  Bson pipeline = p.extract();
+  Cursor cursor = aggregate(pipeline.get());
+  int64_t n = 0;
+  while (const bson_t* doc = cursor.next()) n += View(doc).integer("count").value_or(0);
+  return n;
+}
+
 void Collection::insert_one(const bson_t* doc) {
   bson_error_t error;
   check(mongoc_collection_insert_one(collection_, doc, nullptr, nullptr, &error), error,

@@ -91,6 +91,10 @@ class Collection {
   // From collection metadata: instant, approximate, never a scan.
   // `max_time_ms` > 0 bounds the server's work (maxTimeMS): some servers count by scanning.
   int64_t estimated_count(int64_t max_time_ms = 0);
+  // The document count of the collection's statistics (`$collStats: {count: {}}`, summed over the
+  // shards of a sharded collection): metadata on MongoDB, and no scan on servers whose `count`
+  // scans (FerretDB counts the rows of its table).
+  int64_t stats_count();
   void insert_one(const bson_t* doc);
   BulkWriter bulk(bool ordered = false);
   // Runs an aggregation pipeline (a BSON array).
