@@ -213,7 +213,7 @@ void add_migrate(CLI::App& app, Action& action) {
   sub->add_option("--limit", a->limit, "Stop after this many source entries (0: all)");
   sub->add_flag("--haltOnError", a->halt_on_error, "Stop at the first quarantined entry, conflict or error");
   sub->add_option("--mongoBatch", a->batch, "Entries per write batch")->capture_default_str();
-  sub->add_option("--mongoPar", a->parallelism, "Parallel write partitions (default: 2 x cores, at most 8)");
+  sub->add_option("--mongoPar", a->parallelism, "Write batches in flight (default: 2 x cores, at most 8)");
   sub->add_option("--pollInterval", a->poll_interval, "Continuous: wait between polls (5s, 200ms, 00:00:05)")
       ->capture_default_str();
   sub->add_option("--lateEntryWindow", a->late_window,

@@ -105,7 +105,7 @@ if [ "$entries" -gt 0 ]; then
   # (b) the migrator end to end.
   t0=$(now)
   "$cli" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode AdHoc \
-    --mongoConnectionstring "${dst_base}migrated" --provisionTargetDatabase true >"$work/migrate.out" 2>&1 || {
+    --mongoConnectionstring "${dst_base}migrated" --provisionTargetDatabase true -v >"$work/migrate.out" 2>&1 || {
     echo "migrate AdHoc failed:"; tail -20 "$work/migrate.out"; exit 1; }
   wall=$(secs "$t0" "$(now)")
   report=$(grep -E '^  (written|duration) ' "$work/migrate.out")
@@ -114,6 +114,19 @@ if [ "$entries" -gt 0 ]; then
   rss=$(echo "$report" | sed -nE 's/.*peak RSS ([0-9]+) MB.*/\1/p')
   [ "$written" = "$entries" ] || { echo "migrate wrote $written of $entries entries:"; cat "$work/migrate.out"; exit 1; }
   echo "(b) migrate AdHoc: $written entries written, report: $m_rate entries/s, peak RSS $rss MB; wall time with process start $wall s ($(rate_of "$entries" "$wall") entries/s)"
+  # Where its time went (-v log): until the first chunk reached the writers (the source's first
+  # answer to the sorted read), and writing chunks (journal commits included).
+  node -e '
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+    const at = l => Date.parse(l.match(/ts=(\S+)/)[1]);
+    const start = lines.find(l => l.includes("starting run"));
+    const chunks = lines.filter(l => /chunk of \d+ entries applied in/.test(l));
+    if (!start || !chunks.length) process.exit(0);
+    const ms = l => Number(l.match(/applied in (\d+) ms, journal commit (\d+) ms/).slice(1).reduce((a, b) => +a + +b));
+    const first = at(chunks[0]) - ms(chunks[0]) - at(start);
+    const writing = chunks.reduce((a, l) => a + ms(l), 0);
+    console.log(`    of which: first chunk handed to the writers ${(first / 1000).toFixed(1)} s after the run started, ` +
+                `${chunks.length} chunks written in ${(writing / 1000).toFixed(1)} s`);' "$work/migrate.out"
   awk -v m="$m_rate" -v c="$c_rate" -v r="$rss" 'BEGIN {
     printf "    ratio migrate/ceiling %.2f (target >= 0.8: %s), peak RSS %d MB (target < 300 MB: %s)\n",
       m / c, (m / c >= 0.8 ? "met" : "NOT met"), r, (r < 300 ? "met" : "NOT met") }'
