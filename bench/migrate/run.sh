@@ -154,10 +154,11 @@ if [ "$lag_entries" -gt 0 ]; then
   rm "$work/continuous.pid"
   # Where the migrator's cycle went (its -v log): the poll's source read, the history-flip flush
   # to the target, the late-entry rescan.
-  for step in "poll: [0-9]+ entries read in" "history flips flushed in" "late-entry rescan in"; do
-    grep -oE "$step [0-9]+ ms" "$work/continuous.out" | awk -v step="$step" '{ v[NR] = $(NF-1) } END {
-      if (NR == 0) exit; n = asort(v); sub(/ [0-9]+ entries read in/, "", step); sub(/ in$/, "", step);
-      printf "    migrator %s: %d times, median %d ms, max %d ms\n", step, n, v[int((n + 1) / 2)], v[n] }'
+  for step in "poll read:poll: [0-9]+ entries read in" "history-flip flush:history flips flushed in" \
+              "late-entry rescan:late-entry rescan in"; do
+    grep -oE "${step#*:} [0-9]+ ms" "$work/continuous.out" | awk -v label="${step%%:*}" '{ v[NR] = $(NF-1) } END {
+      if (NR == 0) exit; n = asort(v);
+      printf "    migrator %s: %d times, median %d ms, max %d ms\n", label, n, v[int((n + 1) / 2)], v[n] }'
   done
   echo "    writer: $(json "$lag" '.writes') writes ($(json "$lag" '.written') entries) scheduled at $rate/s for $lag_seconds s, $(json "$lag" '.writesStartedOver100msLate') started > 100 ms late; $(json "$lag" '.sampled') sampled, $(json "$lag" '.seen') of them seen in the target, $(json "$lag" '.notSeenWithinSettle') not within 30 s after the last write; source grew from $lag_entries to $((lag_entries + $(json "$lag" '.written'))) entries"
   echo "    insert -> visible (sampled entries seen): p50 $(json "$lag" '.p50ms.toFixed(0)') ms, p99 $(json "$lag" '.p99ms.toFixed(0)') ms, max $(json "$lag" '.maxms.toFixed(0)') ms (target p99 < 1000 ms)"

@@ -112,7 +112,8 @@ constexpr size_t kChunkBytes = size_t{48} << 20;
 // How long the source may take to estimate its size for the progress line.
 constexpr int64_t kEstimateMaxTimeMs = 10000;
 
-// Deferred flips per bulk write (each flip is its own update by `_id`).
+// Deferred flips per bulk write (each flip is its own update by `_id`; the BulkWriter sends them
+// a few per command).
 constexpr size_t kFlipsPerWrite = 100;
 
 bson_oid_t oid_at_seconds(uint32_t seconds) {

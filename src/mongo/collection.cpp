@@ -22,23 +22,34 @@ const bson_t* Cursor::next() {
   return nullptr;
 }
 
+// Its own copy of the collection handle: a writer may outlive the Collection it came from
+// (`client.collection(db, name).bulk()`), and it opens driver bulk operations as it fills.
 BulkWriter::BulkWriter(mongoc_collection_t* collection, std::string ns, bool ordered)
-    : ns_(std::move(ns)) {
-  bson_t opts;
-  bson_init(&opts);
-  BSON_APPEND_BOOL(&opts, "ordered", ordered);
-  bulk_ = mongoc_collection_create_bulk_operation_with_opts(collection, &opts);
-  bson_destroy(&opts);
-}
+    : collection_(mongoc_collection_copy(collection)), ns_(std::move(ns)), ordered_(ordered) {}
 
 BulkWriter::BulkWriter(BulkWriter&& other) noexcept
-    : bulk_(std::exchange(other.bulk_, nullptr)),
+    : collection_(std::exchange(other.collection_, nullptr)),
       ns_(std::move(other.ns_)),
+      ordered_(other.ordered_),
+      parts_(std::exchange(other.parts_, {})),
       count_(other.count_),
       executed_(other.executed_) {}
 
 BulkWriter::~BulkWriter() {
-  if (bulk_) mongoc_bulk_operation_destroy(bulk_);
+  for (Part& p : parts_) mongoc_bulk_operation_destroy(p.bulk);
+  if (collection_) mongoc_collection_destroy(collection_);
+}
+
+mongoc_bulk_operation_t* BulkWriter::part_for(bool statement) {
+  if (parts_.empty() || (statement && parts_.back().statements >= kMaxStatementsPerCommand)) {
+    bson_t opts;
+    bson_init(&opts);
+    BSON_APPEND_BOOL(&opts, "ordered", ordered_);
+    parts_.push_back({mongoc_collection_create_bulk_operation_with_opts(collection_, &opts), count_, 0});
+    bson_destroy(&opts);
+  }
+  if (statement) parts_.back().statements++;
+  return parts_.back().bulk;
 }
 
 void BulkWriter::check_appended(bool ok, const bson_error_t& error, const char* what) {
@@ -48,7 +59,7 @@ void BulkWriter::check_appended(bool ok, const bson_error_t& error, const char* 
 
 void BulkWriter::insert(const bson_t* doc) {
   bson_error_t error;
-  check_appended(mongoc_bulk_operation_insert_with_opts(bulk_, doc, nullptr, &error), error,
+  check_appended(mongoc_bulk_operation_insert_with_opts(part_for(false), doc, nullptr, &error), error,
                  "an insert");
 }
 
@@ -57,15 +68,16 @@ void BulkWriter::update_one(const bson_t* filter, const bson_t* update, bool ups
   bson_init(&opts);
   BSON_APPEND_BOOL(&opts, "upsert", upsert);
   bson_error_t error;
-  bool ok = mongoc_bulk_operation_update_one_with_opts(bulk_, filter, update, &opts, &error);
+  bool ok = mongoc_bulk_operation_update_one_with_opts(part_for(true), filter, update, &opts, &error);
   bson_destroy(&opts);
   check_appended(ok, error, "an update");
 }
 
 void BulkWriter::update_many(const bson_t* filter, const bson_t* update) {
   bson_error_t error;
-  check_appended(mongoc_bulk_operation_update_many_with_opts(bulk_, filter, update, nullptr, &error),
-                 error, "an update");
+  check_appended(
+      mongoc_bulk_operation_update_many_with_opts(part_for(true), filter, update, nullptr, &error), error,
+      "an update");
 }
 
 void BulkWriter::replace_one(const bson_t* filter, const bson_t* replacement, bool upsert) {
@@ -73,14 +85,14 @@ void BulkWriter::replace_one(const bson_t* filter, const bson_t* replacement, bo
   bson_init(&opts);
   BSON_APPEND_BOOL(&opts, "upsert", upsert);
   bson_error_t error;
-  bool ok = mongoc_bulk_operation_replace_one_with_opts(bulk_, filter, replacement, &opts, &error);
+  bool ok = mongoc_bulk_operation_replace_one_with_opts(part_for(true), filter, replacement, &opts, &error);
   bson_destroy(&opts);
   check_appended(ok, error, "a replacement");
 }
 
 void BulkWriter::delete_one(const bson_t* filter) {
   bson_error_t error;
-  check_appended(mongoc_bulk_operation_remove_one_with_opts(bulk_, filter, nullptr, &error), error,
+  check_appended(mongoc_bulk_operation_remove_one_with_opts(part_for(true), filter, nullptr, &error), error,
                  "a delete");
 }
 
@@ -88,35 +100,38 @@ BulkResult BulkWriter::execute() {
   if (executed_) throw std::logic_error("BulkWriter::execute called twice on " + ns_);
   executed_ = true;
   BulkResult result;
-  if (count_ == 0) return result;
-  bson_t reply;
-  bson_error_t error;
-  uint32_t server_id = mongoc_bulk_operation_execute(bulk_, &reply, &error);
-  View v(&reply);
-  result.inserted = v.integer("nInserted").value_or(0);
-  result.matched = v.integer("nMatched").value_or(0);
-  result.modified = v.integer("nModified").value_or(0);
-  result.upserted = v.integer("nUpserted").value_or(0);
-  result.deleted = v.integer("nRemoved").value_or(0);
-  bson_iter_t it, child;
-  if (v.find("writeErrors", &it) && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
-    while (bson_iter_next(&child)) {
-      if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
-      uint32_t len = 0;
-      const uint8_t* data = nullptr;
-      bson_iter_document(&child, &len, &data);
-      View e(data, len);
-      result.write_errors.push_back({static_cast<uint32_t>(e.integer("index").value_or(0)),
-                                     static_cast<int32_t>(e.integer("code").value_or(0)),
-                                     std::string(e.string("errmsg").value_or(""))});
+  for (Part& part : parts_) {
+    bson_t reply;
+    bson_error_t error;
+    uint32_t server_id = mongoc_bulk_operation_execute(part.bulk, &reply, &error);
+    View v(&reply);
+    result.inserted += v.integer("nInserted").value_or(0);
+    result.matched += v.integer("nMatched").value_or(0);
+    result.modified += v.integer("nModified").value_or(0);
+    result.upserted += v.integer("nUpserted").value_or(0);
+    result.deleted += v.integer("nRemoved").value_or(0);
+    size_t errors_before = result.write_errors.size();
+    bson_iter_t it, child;
+    if (v.find("writeErrors", &it) && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
+      while (bson_iter_next(&child)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
+        uint32_t len = 0;
+        const uint8_t* data = nullptr;
+        bson_iter_document(&child, &len, &data);
+        View e(data, len);
+        result.write_errors.push_back({static_cast<uint32_t>(part.first + e.integer("index").value_or(0)),
+                                       static_cast<int32_t>(e.integer("code").value_or(0)),
+                                       std::string(e.string("errmsg").value_or(""))});
+      }
     }
-  }
-  if (auto wce = v.array("writeConcernErrors"); wce && bson_count_keys(wce->get()) > 0) {
-    result.write_concern_error = to_json(wce->get());
-  }
-  bson_destroy(&reply);
-  if (server_id == 0 && result.write_errors.empty() && result.write_concern_error.empty()) {
-    throw MongoError("bulk write of " + std::to_string(count_) + " operations to " + ns_, error);
+    if (auto wce = v.array("writeConcernErrors"); wce && bson_count_keys(wce->get()) > 0) {
+      result.write_concern_error = to_json(wce->get());
+    }
+    bson_destroy(&reply);
+    if (server_id == 0 && result.write_errors.size() == errors_before && result.write_concern_error.empty()) {
+      throw MongoError("bulk write of " + std::to_string(count_) + " operations to " + ns_, error);
+    }
+    if (ordered_ && result.write_errors.size() > errors_before) break;
   }
   return result;
 }

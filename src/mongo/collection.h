@@ -48,8 +48,17 @@ struct BulkResult {
 // Collects writes and sends them in one batch (the driver splits by the server's limits).
 // Unordered by default: one failed document does not stop the others, and each failure is reported
 // with the index of its operation.
+//
+// Operations other than inserts go at most kMaxStatementsPerCommand to one command: FerretDB 1.24
+// holds one backend connection per statement of an update command until the whole command is
+// done, so a command with more statements than its connection pool has free (PostgreSQL backend
+// 50, SQLite 100, shared by all clients and their concurrent commands) waits forever; measured,
+// 60 updates by `_id` in one command on the PostgreSQL backend and 120 on SQLite. Inserts are
+// not limited. On MongoDB the cost is a few more round trips.
 class BulkWriter {
  public:
+  static constexpr size_t kMaxStatementsPerCommand = 8;
+
   BulkWriter(mongoc_collection_t* collection, std::string ns, bool ordered);
   BulkWriter(BulkWriter&& other) noexcept;
   BulkWriter& operator=(BulkWriter&&) = delete;
@@ -62,14 +71,26 @@ class BulkWriter {
   void delete_one(const bson_t* filter);
   size_t size() const { return count_; }
 
-  // Sends the batch. Per-document failures come back in `write_errors`; a failure of the whole
-  // batch (network, authentication, server selection) throws MongoError. A writer runs once.
+  // Sends the batch. Per-document failures come back in `write_errors` (indexes count all
+  // operations of this writer); a failure of the whole batch (network, authentication, server
+  // selection) throws MongoError. Ordered: stops after the first part with a failure. A writer
+  // runs once.
   BulkResult execute();
 
  private:
+  // One driver bulk operation: a run of operations with at most kMaxStatementsPerCommand
+  // statements that are not inserts.
+  struct Part {
+    mongoc_bulk_operation_t* bulk = nullptr;
+    size_t first = 0;       // index of its first operation in the writer
+    size_t statements = 0;  // non-insert operations
+  };
+  mongoc_bulk_operation_t* part_for(bool statement);
   void check_appended(bool ok, const bson_error_t& error, const char* what);
-  mongoc_bulk_operation_t* bulk_;
+  mongoc_collection_t* collection_;  // an owned copy of the handle
   std::string ns_;
+  bool ordered_;
+  std::vector<Part> parts_;
   size_t count_ = 0;
   bool executed_ = false;
 };

@@ -118,6 +118,35 @@ TEST_F(DriverTest, UpsertsAndUpdatesCountWhatTheyDid) {
   EXPECT_EQ(View(coll.find_one(f2.get())->get()).integer("n"), 6);
 }
 
+// FerretDB 1.24 holds a backend connection per update statement until the command ends: one
+// command of 300 updates would wait forever (its SQLite pool has 100). The writer sends them a
+// few per command and still reports each failure by its index among all operations.
+TEST_F(DriverTest, ABulkOfManyUpdatesCompletesAndIndexesFailuresAcrossCommands) {
+  mongo::ClientPool pool(mongo::Uri::parse(target_->uri("manyupdates")));
+  auto client = pool.acquire();
+  auto coll = client.collection("manyupdates", "c");
+  auto seed = coll.bulk();
+  for (int i = 0; i < 300; ++i) seed.insert(doc_with_id(i).get());
+  ASSERT_EQ(seed.execute().inserted, 300);
+  auto bulk = coll.bulk(/*ordered=*/false);
+  for (int i = 0; i < 300; ++i) {
+    Builder f, u;
+    f.append("_id", int32_t{i});
+    u.document("$set", [](Builder& s) { s.append("n", int32_t{7}); });
+    bulk.update_one(f.get(), u.get(), /*upsert=*/false);
+    if (i == 150) bulk.insert(doc_with_id(3).get());  // operation 151: a duplicate _id
+  }
+  mongo::BulkResult r = bulk.execute();
+  EXPECT_EQ(r.matched, 300);
+  EXPECT_EQ(r.modified, 300);
+  ASSERT_EQ(r.write_errors.size(), 1u);
+  EXPECT_EQ(r.write_errors[0].index, 151u);
+  EXPECT_EQ(r.write_errors[0].code, 11000);
+  Builder seven;
+  seven.append("n", int32_t{7});
+  EXPECT_EQ(coll.count(seven.get()), 300);
+}
+
 TEST_F(DriverTest, PoolServesSeveralThreads) {
   mongo::ClientPool pool(mongo::Uri::parse(target_->uri("threads")));
   std::vector<std::thread> threads;
