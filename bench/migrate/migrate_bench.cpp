@@ -11,8 +11,9 @@
 //     `cur:false` in the source first) and deletes, bodies from the seed generator, `rate` writes
 //     per second on a fixed schedule (several writer threads). Probe threads ask the target by
 //     `_id` for a sample of the written entries (one in --probe-every) and record the time from
-//     its acknowledged insert to its visibility in the target. Prints one JSON line with p50/p99/max and how many entries were
-//     not seen within --settle seconds after the last write (they are not in the percentiles).
+//     its acknowledged insert to its visibility in the target. Prints one JSON line with
+//     p50/p99/max and how many sampled entries were not seen within --settle seconds after the
+//     last write (they are not in the percentiles).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>

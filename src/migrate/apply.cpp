@@ -112,8 +112,8 @@ Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
 
 Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state) {
   // One partition per --mongoBatch entries (a partition is one bulk write), at most
-  // `parallelism` of them in flight; a chunk holds several rounds of them (see
-  // Applier::chunk_size), so the wait for a chunk's slowest partition is paid once per several
+  // `parallelism` of them in flight; the engine's chunks hold several rounds of them
+  // (kRoundsPerChunk), so the wait for a chunk's slowest partition is paid once per several
   // batches.
   const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
   const size_t n = std::max<size_t>(1, (docs.size() + batch - 1) / batch);

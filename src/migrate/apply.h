@@ -51,9 +51,9 @@ struct ApplierConfig {
   std::string collection;
   ConflictPolicy policy = ConflictPolicy::kErrorOnConflict;
   TargetSchema schema = TargetSchema::kCurrent;
-  int parallelism = 4;
-  // A partition gets at least this many entries: a small chunk (a Continuous poll) is applied by
-  // fewer workers, each of which costs the target a lookup query.
+  int parallelism = 4;  // partitions in flight
+  // A partition gets about this many entries (one bulk write): a small chunk (a Continuous poll)
+  // is applied by fewer partitions, each of which costs the target a lookup query.
   int batch_size = 1000;
   bool dry_run = false;
 };

@@ -179,7 +179,9 @@ int64_t Collection::estimated_count(int64_t max_time_ms) {
 int64_t Collection::stats_count() {
   Builder p;
   p.array("pipeline", [](ArrayBuilder& stages) {
-    stages.document([](Builder& s) { s.document("$collStats", [](Builder& c) { c.document("count", [](Builder&) {}); }); });
+    stages.document([](Builder& s) {
+      s.document("$collStats", [](Builder& c) { c.document("count", [](Builder&) {}); });
+    });
   });
   Bson pipeline = p.extract();
   Cursor cursor = aggregate(pipeline.get());
