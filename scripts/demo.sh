@@ -7,9 +7,10 @@
 #   -> cut over under load (fence, drain, verify, switch, forward) -> stop the migrator
 #   -> stop the load and prove every acknowledged write readable through HAProxy -> report
 #
-# Usage: bash scripts/demo.sh [--entries N] [--rate R] [--skip-setup] [--keep] [--help]
+# Usage: bash scripts/demo.sh [--entries N] [--rate R] [--catch-up-timeout S] [--skip-setup] [--keep] [--help]
 #   --entries N    size of the seeded legacy store (default 3000, or $DEMO_ENTRIES; FerretDB updates scan, see docs/migrate.md)
 #   --rate R       client requests per second through HAProxy (default 10, or $DEMO_RATE)
+#   --catch-up-timeout S  give up when the migrator has not caught up after S seconds (default 300)
 #   --skip-setup   do not run scripts/setup.sh first (or DEMO_SKIP_SETUP=1)
 #   --keep         keep the work directory (logs, data, reports) after a successful run
 # BUILD_DIR selects the build tree (default build). Everything started here is stopped on exit,
@@ -20,6 +21,7 @@ ROOT=$(pwd)
 
 ENTRIES=${DEMO_ENTRIES:-3000}
 RATE=${DEMO_RATE:-10}
+CATCH_UP_TIMEOUT=300
 SKIP_SETUP=${DEMO_SKIP_SETUP:-0}
 while (($#)); do
   case "$1" in
@@ -27,14 +29,17 @@ while (($#)); do
     --entries=*) ENTRIES=${1#*=}; shift ;;
     --rate) RATE=$2; shift 2 ;;
     --rate=*) RATE=${1#*=}; shift ;;
+    --catch-up-timeout) CATCH_UP_TIMEOUT=$2; shift 2 ;;
+    --catch-up-timeout=*) CATCH_UP_TIMEOUT=${1#*=}; shift ;;
     --skip-setup) SKIP_SETUP=1; shift ;;
     --keep) FS_KEEP_WORK=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ "$ENTRIES" =~ ^[0-9]+$ ]] || { echo "demo.sh: --entries needs a number" >&2; exit 2; }
 [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "demo.sh: --rate needs a number" >&2; exit 2; }
+[[ "$CATCH_UP_TIMEOUT" =~ ^[0-9]+$ ]] || { echo "demo.sh: --catch-up-timeout needs a number of seconds" >&2; exit 2; }
 
 # shellcheck source=lib/common.sh
 source scripts/lib/common.sh
@@ -148,6 +153,12 @@ if have migrate; then
   last=0
   until curl -fsS --max-time 2 "$METRICS_URL/progress" 2>/dev/null | grep -q '"caughtUp":true'; do
     fs_running migrate || { fs_tail migrate; fs_die "the migrator exited"; }
+    if ((SECONDS - t0 >= CATCH_UP_TIMEOUT)); then
+      fs_die "the migrator has not caught up after ${CATCH_UP_TIMEOUT}s ($(curl -fsS --max-time 2 \
+"$METRICS_URL/progress" 2>/dev/null | fs_json_field lagSeconds)s behind): on the embedded FerretDB every poll and \
+every update by _id is a pass over the store, so a store of $ENTRIES entries under $RATE req/s can outrun \
+two cores (README, 'Two commands'). Try a smaller --entries or --rate, or a longer --catch-up-timeout"
+    fi
     if ((SECONDS - last >= 3)); then
       last=$SECONDS
       p=$(curl -fsS --max-time 2 "$METRICS_URL/progress" 2>/dev/null || true)
