@@ -118,6 +118,16 @@ TEST_F(DriverTest, UpsertsAndUpdatesCountWhatTheyDid) {
   EXPECT_EQ(View(coll.find_one(f2.get())->get()).integer("n"), 6);
 }
 
+TEST_F(DriverTest, StatsCountIsTheCollectionsDocumentCount) {
+  mongo::ClientPool pool(mongo::Uri::parse(target_->uri("stats")));
+  auto client = pool.acquire();
+  auto coll = client.collection("stats", "c");
+  auto bulk = coll.bulk();
+  for (int i = 0; i < 42; ++i) bulk.insert(doc_with_id(i).get());
+  ASSERT_EQ(bulk.execute().inserted, 42);
+  EXPECT_EQ(coll.stats_count(), 42);
+}
+
 // FerretDB 1.24 holds a backend connection per update statement until the command ends: one
 // command of 300 updates would wait forever (its SQLite pool has 100). The writer sends them a
 // few per command and still reports each failure by its index among all operations.
