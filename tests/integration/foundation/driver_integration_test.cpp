@@ -36,6 +36,13 @@ Bson doc_with_id(int i) {
   return b.extract();
 }
 
+// Inserts documents with `_id` 0 .. n-1 in one bulk write.
+void insert_ids(mongo::Collection& coll, int n) {
+  auto bulk = coll.bulk();
+  for (int i = 0; i < n; ++i) bulk.insert(doc_with_id(i).get());
+  ASSERT_EQ(bulk.execute().inserted, n);
+}
+
 TEST_F(DriverTest, TwoServersAreIndependent) {
   ASSERT_NE(source_->port(), target_->port());
   mongo::ClientPool src(mongo::Uri::parse(source_->uri("twoservers")));
@@ -122,9 +129,7 @@ TEST_F(DriverTest, StatsCountIsTheCollectionsDocumentCount) {
   mongo::ClientPool pool(mongo::Uri::parse(target_->uri("stats")));
   auto client = pool.acquire();
   auto coll = client.collection("stats", "c");
-  auto bulk = coll.bulk();
-  for (int i = 0; i < 42; ++i) bulk.insert(doc_with_id(i).get());
-  ASSERT_EQ(bulk.execute().inserted, 42);
+  ASSERT_NO_FATAL_FAILURE(insert_ids(coll, 42));
   EXPECT_EQ(coll.stats_count(), 42);
 }
 
@@ -135,9 +140,7 @@ TEST_F(DriverTest, ABulkOfManyUpdatesCompletesAndIndexesFailuresAcrossCommands) 
   mongo::ClientPool pool(mongo::Uri::parse(target_->uri("manyupdates")));
   auto client = pool.acquire();
   auto coll = client.collection("manyupdates", "c");
-  auto seed = coll.bulk();
-  for (int i = 0; i < 300; ++i) seed.insert(doc_with_id(i).get());
-  ASSERT_EQ(seed.execute().inserted, 300);
+  ASSERT_NO_FATAL_FAILURE(insert_ids(coll, 300));
   auto bulk = coll.bulk(/*ordered=*/false);
   for (int i = 0; i < 300; ++i) {
     Builder f, u;
