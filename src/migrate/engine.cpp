@@ -366,7 +366,7 @@ RunResult Engine::run() {
   // copy instead of before it. `$collStats` first: servers that answer `count` by scanning
   // (FerretDB; a million entries on its PostgreSQL backend outlasted the socket timeout) take a
   // whole pass over the source for it, beside the first poll's own.
-  std::thread estimator([&] {
+  std::jthread estimator([&] {  // joined when run() returns, before the pools go
     mongo::Client c = source_pool.acquire();
     mongo::Collection coll = c.collection(source_uri.database(), options_.source_collection);
     try {
@@ -381,10 +381,6 @@ RunResult Engine::run() {
       spdlog::warn("no estimate of the source's size (progress shows no total or ETA): {}", e.what());
     }
   });
-  struct Joiner {
-    std::thread& t;
-    ~Joiner() { t.join(); }
-  } join_estimator{estimator};
   // AdHoc copies what the source holds at start: every `_id` up to the start time plus the
   // late-entry window, the clock skew between writers that Continuous allows for too. A bound from
   // the clock, not a query for the newest `_id`: that query is an index probe on MongoDB but a
