@@ -4,13 +4,16 @@
 #   two embedded FerretDB servers (source: legacy schema, target: current schema)
 #   -> seed the legacy store -> old FHIR server + HAProxy in front -> client load through HAProxy
 #   -> provision the target -> migrate (Continuous) -> new FHIR server -> verify
-#   -> cut over under load (fence, drain, verify, switch, forward) -> stop the migrator
+#   -> cut over under load (fence writes in HAProxy, drain, verify, switch, lift the fence)
+#   -> stop the migrator
 #   -> stop the load and prove every acknowledged write readable through HAProxy -> report
 #
-# Usage: bash scripts/demo.sh [--entries N] [--rate R] [--catch-up-timeout S] [--skip-setup] [--keep] [--help]
+# Usage: bash scripts/demo.sh [--entries N] [--rate R] [--catch-up-timeout S] [--plain-old-server] [--skip-setup] [--keep] [--help]
 #   --entries N    size of the seeded legacy store (default 3000, or $DEMO_ENTRIES; FerretDB updates scan, see docs/migrate.md)
 #   --rate R       client requests per second through HAProxy (default 10, or $DEMO_RATE)
 #   --catch-up-timeout S  give up when the migrator has not caught up after S seconds (default 300)
+#   --plain-old-server  both FHIR servers are used for FHIR only, as an operator's own servers (say
+#                  Firely Server) would be: `serve --no-admin`, and HAProxy checks health with GET /metadata
 #   --skip-setup   do not run scripts/setup.sh first (or DEMO_SKIP_SETUP=1)
 #   --keep         keep the work directory (logs, data, reports) after a successful run
 # BUILD_DIR selects the build tree (default build). Everything started here is stopped on exit,
@@ -23,6 +26,7 @@ ENTRIES=${DEMO_ENTRIES:-3000}
 RATE=${DEMO_RATE:-10}
 CATCH_UP_TIMEOUT=300
 SKIP_SETUP=${DEMO_SKIP_SETUP:-0}
+PLAIN_OLD_SERVER=0
 while (($#)); do
   case "$1" in
     --entries) ENTRIES=$2; shift 2 ;;
@@ -31,6 +35,7 @@ while (($#)); do
     --rate=*) RATE=${1#*=}; shift ;;
     --catch-up-timeout) CATCH_UP_TIMEOUT=$2; shift 2 ;;
     --catch-up-timeout=*) CATCH_UP_TIMEOUT=${1#*=}; shift ;;
+    --plain-old-server) PLAIN_OLD_SERVER=1; shift ;;
     --skip-setup) SKIP_SETUP=1; shift ;;
     --keep) FS_KEEP_WORK=1; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -74,7 +79,7 @@ have() { fs_have "$FHIRSHIFT" "$1"; }
 fs_init_workdir
 fs_info "work directory: $FS_WORK (logs in $FS_WORK/logs)"
 OLD_PORT=$(fs_free_port); NEW_PORT=$(fs_free_port); PROXY_PORT=$(fs_free_port); METRICS_PORT=$(fs_free_port)
-OLD_URL="http://127.0.0.1:$OLD_PORT"; NEW_URL="http://127.0.0.1:$NEW_PORT"
+NEW_URL="http://127.0.0.1:$NEW_PORT"
 METRICS_URL="http://127.0.0.1:$METRICS_PORT"
 COLL=vonkentries
 
@@ -102,12 +107,16 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 fs_banner "Start the old FHIR server (legacy schema) and HAProxy in front of it"
+# The cut-over asks nothing of either server but FHIR (its write fence is in HAProxy); with
+# --plain-old-server they are started without admin endpoints and HAProxy checks GET /metadata.
+SERVE_OPTS=(); HEALTH_PATH=/healthz
+if [ "$PLAIN_OLD_SERVER" = 1 ]; then SERVE_OPTS=(--no-admin); HEALTH_PATH=/metadata; fi
 if have serve; then
-  fs_start_fhir_server old legacy "$SRC" "$OLD_PORT"
+  fs_start_fhir_server old legacy "$SRC" "$OLD_PORT" "${SERVE_OPTS[@]}"
 else
   fs_not_available "fhirshift serve (issue #7): no old server; HAProxy starts with nothing behind it"
 fi
-fs_start_haproxy "$PROXY_PORT" "127.0.0.1:$OLD_PORT" "127.0.0.1:$NEW_PORT"
+fs_start_haproxy "$PROXY_PORT" "127.0.0.1:$OLD_PORT" "127.0.0.1:$NEW_PORT" "$HEALTH_PATH"
 if have serve; then
   fs_wait_haproxy_up old 30
   fs_ok "clients use $HAPROXY_URL; HAProxy: $(fs_haproxy_where)"
@@ -181,7 +190,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 fs_banner "Start the new FHIR server (current schema); HAProxy keeps it in maintenance"
 if have serve; then
-  fs_start_fhir_server new current "$DST" "$NEW_PORT"
+  fs_start_fhir_server new current "$DST" "$NEW_PORT" "${SERVE_OPTS[@]}"
   fs_info "HAProxy: $(fs_haproxy_where)"
 else
   fs_not_available "fhirshift serve (issue #7): no new server"
@@ -203,14 +212,14 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-fs_banner "Cut over under load: fence, drain, verify, switch HAProxy, forward held writes"
+fs_banner "Cut over under load: fence writes in HAProxy, drain, verify, switch, lift the fence"
 if have serve && [ "$MIGRATING" = 1 ]; then
   VERIFY_ARGS=(--srcMongoConnectionString "$SRC" --srcMongoCollection "$COLL"
                --mongoConnectionstring "$DST" --mongoCollection "$COLL")
   have verify || VERIFY_ARGS=(--no-verify)
   set +e
   fs_run "$FHIRSHIFT" cutover --proxy-socket "$HAPROXY_SOCKET" --backend fhir --from old --to new \
-    --old-url "$OLD_URL" --new-url "$NEW_URL" --metrics "$METRICS_URL" --max-lag 5s \
+    --new-url "$NEW_URL" --metrics "$METRICS_URL" --max-lag 5s \
     "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json"
   rc=$?
   set -e
@@ -227,7 +236,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 fs_banner "After the cut-over: the source is frozen, the migrator stops"
 if [ "$R_SWITCHED" = yes ]; then
-  # The old server forwards every write to the new one now, so nothing new reaches the source.
+  # The old server is in maintenance in HAProxy now, so nothing new reaches the source.
   # The proof that the target held all of it is the cut-over's final verify, run while writes
   # were fenced (a verify now would list what clients wrote to the new server since the switch).
   R_VERIFY_AFTER=$(grep -B2 '"name": "final verify"' "$FS_WORK/cutover.json" | grep '"detail"' |

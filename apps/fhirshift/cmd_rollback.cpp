@@ -23,6 +23,7 @@ struct RollbackArgs {
   bool migrator_stopped = false;
   bool drop_target = false;
   std::string delete_journal;
+  std::string new_url;  // no longer used: the fence is in HAProxy
   bool verbose = false;
 };
 
@@ -33,9 +34,9 @@ constexpr const char* kBothOrNeither =
 
 int run_after_cutover(RollbackArgs& a) {
   auto& c = a.command;
-  if (c.proxy_socket.empty() || c.from_url.empty() || c.to_url.empty() || c.metrics_url.empty()) {
-    std::cerr << "fhirshift rollback --after-cutover needs --proxy-socket, --new-url (traffic "
-                 "leaves it), --old-url (traffic returns to it) and --metrics (the reverse "
+  if (c.proxy_socket.empty() || c.to_url.empty() || c.metrics_url.empty()) {
+    std::cerr << "fhirshift rollback --after-cutover needs --proxy-socket, --old-url (traffic "
+                 "returns to it: its readiness is checked there) and --metrics (the reverse "
                  "migrator, `fhirshift migrate --reverse --metrics-port P`)\n";
     return kExitUsage;
   }
@@ -55,7 +56,6 @@ int run_before_switch(RollbackArgs& a) {
   auto say = [&](const std::string& s) { spdlog::info("rollback step {}: {}", ++step, s); };
 
   // 1. Traffic must still be on the old server; the new one must never have served.
-  bool new_never_served = false;
   if (!c.proxy_socket.empty()) {
     cutover::HaproxyProxy proxy(c.proxy_socket);
     cutover::ServerState n = proxy.state(backend, new_srv);
@@ -76,26 +76,21 @@ int run_before_switch(RollbackArgs& a) {
     say("HAProxy: " + backend + "/" + old_srv + " " + proxy.state(backend, old_srv).describe() +
         ", " + backend + "/" + new_srv + " " + proxy.state(backend, new_srv).describe() +
         " (never served)");
-    new_never_served = true;
   } else {
     spdlog::warn("no --proxy-socket: not checking where traffic goes (pass it to have rollback "
                  "confirm that the new server never served)");
   }
 
-  // 2. A fence left by an interrupted cut-over is lifted (held writes proceed on the old server).
-  if (!c.to_url.empty()) {
-    cutover::HttpServerAdmin old_admin(c.to_url);
-    cutover::ServerStatus s = old_admin.status();
+  // 2. A fence left by an interrupted cut-over is lifted (held writes go to the old server).
+  if (!c.proxy_socket.empty()) {
+    cutover::HaproxyRuntime runtime(c.proxy_socket);
+    cutover::FenceStatus s = runtime.fence_status(backend);
     if (s.fenced) {
-      if (!new_never_served) {
-        spdlog::error("{} is fenced; lifting the fence locally is only safe when the new server "
-                      "never served: pass --proxy-socket so rollback can check", c.to_url);
-        return kExitFailure;
-      }
-      cutover::ReleaseResult r = old_admin.release("");
-      say("lifted the fence on " + c.to_url + ": held writes proceed there (" + r.body + ")");
+      cutover::FenceStatus after = runtime.set_fence(backend, false);
+      say("lifted the write fence in HAProxy: " + std::to_string(after.held) +
+          " held writes go to " + backend + "/" + old_srv);
     } else {
-      say(c.to_url + " is not fenced: it serves reads and writes");
+      say("the write fence in HAProxy is down: writes flow to " + backend + "/" + old_srv);
     }
   }
 
@@ -169,8 +164,8 @@ void add_rollback(CLI::App& app, Action& action) {
       "the migrator, optionally drop target + journal) or --after-cutover (reverse replication).");
   sub->footer(
       "BEFORE the switch (default): the old server never stopped serving. rollback checks through "
-      "HAProxy (--proxy-socket) that the new server never served, lifts a fence an interrupted "
-      "cut-over left on the old server (--old-url), stops the migrator (--migrator-pid-file; or "
+      "HAProxy (--proxy-socket) that the new server never served, lifts a write fence an "
+      "interrupted cut-over left in HAProxy, stops the migrator (--migrator-pid-file; or "
       "stop it yourself and say --migrator-stopped) and, for a clean slate, drops the target AND "
       "deletes the recovery journal: --drop-target --delete-journal DIR, both or neither. A "
       "journal without its target makes the next migrate resume past entries that are gone (it "
@@ -178,10 +173,10 @@ void add_rollback(CLI::App& app, Action& action) {
       "legacy store, or the --srcMongoConnectionString namespace) is never dropped.\n\n"
       "AFTER the switch (--after-cutover): the new server took writes the legacy store lacks. "
       "First run `fhirshift migrate --reverse` (current -> legacy, with --metrics-port) until it "
-      "is caught up; then rollback fences the new server, waits for the reverse migrator to "
-      "drain (--metrics), makes the old server apply writes itself again, switches HAProxy back "
-      "and forwards the held writes to the old server: the cut-over's state machine, new -> old, "
-      "with the same abort rules. See docs/runbook.md.");
+      "is caught up; then rollback fences writes in HAProxy, waits for the writes in flight to "
+      "the new server and for the reverse migrator to drain (--metrics), switches HAProxy back "
+      "and lifts the fence, so held writes go to the old server: the cut-over's state machine, "
+      "new -> old, with the same abort rules. See docs/runbook.md.");
   sub->add_flag("--after-cutover", a->after_cutover,
                 "Traffic is on the new server: move it back behind reverse replication");
   sub->add_option("--proxy-socket", c.proxy_socket, "HAProxy runtime API socket (level admin)");
@@ -190,8 +185,13 @@ void add_rollback(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("--to", c.config.to, "HAProxy server traffic returns to (the old server)")
       ->capture_default_str();
-  sub->add_option("--old-url", c.to_url, "Old server's base URL, http://host:port");
-  sub->add_option("--new-url", c.from_url, "New server's base URL, http://host:port");
+  sub->add_option("--old-url", c.to_url,
+                  "--after-cutover: old server's base URL, http://host:port (directly, not through "
+                  "HAProxy): its readiness is checked there");
+  sub->add_option("--old-health-path", c.to_health_path,
+                  "--after-cutover: what a ready old server answers 2xx to a GET of")
+      ->capture_default_str();
+  sub->add_option("--new-url", a->new_url, "Ignored (older versions fenced the new server itself)");
   sub->add_option("--metrics", c.metrics_url,
                   "--after-cutover: the REVERSE migrator's metrics URL (migrate --reverse "
                   "--metrics-port)");

@@ -60,10 +60,11 @@ void add_serve(CLI::App& app, Action& action) {
   auto* sub = app.add_subcommand(
       "serve",
       "FHIR R4 REST server (JSON) over the legacy or the current schema: CRUD, vread, history, "
-      "search (current schema), If-Match, and the cut-over's fence/release endpoints.");
+      "search (current schema), If-Match.");
   sub->footer(
       "Endpoints besides FHIR: GET /healthz, GET /readyz (database ping), POST /admin/fence,\n"
-      "POST /admin/release[?forward=URL], GET /admin/status. See docs/serve.md.");
+      "POST /admin/release[?forward=URL], GET /admin/status (none with --no-admin; the cut-over\n"
+      "fences writes in HAProxy and uses none of them). See docs/serve.md.");
   sub->add_option("--schema", a->schema, "Storage schema of the collection: legacy or current")
       ->required()
       ->check(CLI::IsMember({"legacy", "current"}, CLI::ignore_case))
@@ -81,6 +82,8 @@ void add_serve(CLI::App& app, Action& action) {
       ->check(CLI::Range(4, 4096));
   sub->add_flag("--read-only", a->options.read_only,
                 "Answer every write 503 + Retry-After with an OperationOutcome");
+  sub->add_flag("--no-admin", a->options.no_admin,
+                "No /admin/* endpoints (each answers 404): a plain FHIR server");
   sub->add_option("--search-parameters", a->options.search_parameters,
                   "FHIR R4 search-parameters.json for the current schema's index (default: the "
                   "build's, or $FHIRSHIFT_SEARCH_PARAMETERS)");

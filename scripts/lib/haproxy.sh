@@ -4,14 +4,18 @@
 
 FS_HAPROXY_BIN=${FS_HAPROXY_BIN:-/usr/sbin/haproxy}
 
-# fs_start_haproxy FRONTEND_PORT OLD_ADDR NEW_ADDR : sets HAPROXY_SOCKET, HAPROXY_URL.
+# fs_start_haproxy FRONTEND_PORT OLD_ADDR NEW_ADDR [HEALTH_PATH] : sets HAPROXY_SOCKET, HAPROXY_URL.
+# HEALTH_PATH is what HAProxy's health check GETs (default /healthz; /metadata asks nothing of a
+# FHIR server but FHIR). The write fence (tools/haproxy/fhirshift_fence.lua) is always loaded.
 fs_start_haproxy() {
-  local port=$1 old=$2 new=$3
+  local port=$1 old=$2 new=$3 health=${4:-/healthz}
   HAPROXY_SOCKET="$FS_WORK/haproxy.sock"
   HAPROXY_URL="http://127.0.0.1:$port"
   local cfg="$FS_WORK/haproxy.cfg"
   sed -e "s|@SOCKET@|$HAPROXY_SOCKET|g" -e "s|@FRONTEND@|127.0.0.1:$port|g" \
-      -e "s|@OLD_SERVER@|$old|g" -e "s|@NEW_SERVER@|$new|g" tools/haproxy/fhirshift.cfg.in >"$cfg"
+      -e "s|@OLD_SERVER@|$old|g" -e "s|@NEW_SERVER@|$new|g" \
+      -e "s|@FENCE_LUA@|$(pwd)/tools/haproxy/fhirshift_fence.lua|g" -e "s|@HEALTH_PATH@|$health|g" \
+      tools/haproxy/fhirshift.cfg.in >"$cfg"
   if grep -q '@[A-Z_]*@' "$cfg"; then fs_die "unrendered placeholder in $cfg"; fi
   "$FS_HAPROXY_BIN" -c -q -f "$cfg" || fs_die "HAProxy rejects $cfg"
   fs_start haproxy "$FS_HAPROXY_BIN" -db -f "$cfg"

@@ -32,14 +32,6 @@ int64_t int_field(const json& j, std::initializer_list<const char*> names, int64
   return fallback;
 }
 
-json parse_json_or_throw(const std::string& what, const std::string& body) {
-  try {
-    return json::parse(body);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(what + ": the answer is not JSON (" + short_body(body) + ")");
-  }
-}
-
 }  // namespace
 
 void SystemClock::sleep_for(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
@@ -50,69 +42,25 @@ std::string redact_connection_string(const std::string& s) {
   return std::regex_replace(s, re, "$1:****@", std::regex_constants::format_first_only);
 }
 
-// --- HttpServerAdmin --------------------------------------------------------------------------
+// --- HttpServerHealth -------------------------------------------------------------------------
 
-HttpServerAdmin::HttpServerAdmin(const std::string& url, std::chrono::milliseconds timeout)
-    : client_(url, timeout), quick_(url, std::chrono::seconds(5)) {}
+HttpServerHealth::HttpServerHealth(const std::string& base_url, std::string path)
+    : client_(base_url, std::chrono::seconds(5)), path_(std::move(path)) {
+  if (path_.empty() || path_[0] != '/') path_ = "/" + path_;
+}
 
-ReadyCheck HttpServerAdmin::ready() {
+ReadyCheck HttpServerHealth::ready() {
   ReadyCheck out;
   try {
-    HttpResponse r = quick_.get("/readyz");
-    out.ok = r.status == 200;
-    out.detail = "HTTP " + std::to_string(r.status) + " " + short_body(r.body);
+    HttpResponse r = client_.get(path_);
+    out.ok = r.status >= 200 && r.status < 300;
+    // A CapabilityStatement is long: the status and the start of the body say enough.
+    std::string body = short_body(r.body);
+    if (body.size() > 80) body = body.substr(0, 80) + "...";
+    out.detail = "HTTP " + std::to_string(r.status) + " " + body;
   } catch (const std::exception& e) {
     out.ok = false;
     out.detail = e.what();
-  }
-  return out;
-}
-
-FenceResult HttpServerAdmin::fence() {
-  HttpResponse r = client_.post("/admin/fence");
-  if (r.status != 200)
-    throw std::runtime_error("POST " + url() + "/admin/fence answered HTTP " +
-                             std::to_string(r.status) + ": " + short_body(r.body));
-  json j = parse_json_or_throw("POST " + url() + "/admin/fence", r.body);
-  FenceResult out;
-  out.body = short_body(r.body);
-  out.fenced = j.value("fenced", false);
-  out.held_writes = int_field(j, {"heldWrites"}, 0);
-  out.in_flight_writes = int_field(j, {"inFlightWrites"}, 0);
-  return out;
-}
-
-ReleaseResult HttpServerAdmin::release(const std::string& forward_to) {
-  std::string path = "/admin/release";
-  if (!forward_to.empty()) path += "?forward=" + url_encode(forward_to);
-  HttpResponse r = client_.post(path);
-  if (r.status != 200)
-    throw std::runtime_error("POST " + url() + path + " answered HTTP " + std::to_string(r.status) +
-                             ": " + short_body(r.body));
-  ReleaseResult out;
-  out.body = short_body(r.body);
-  try {
-    json j = json::parse(r.body);
-    out.released_writes = int_field(j, {"released", "releasedWrites", "forwarded", "forwardedWrites",
-                                        "heldWrites"},
-                                    -1);
-  } catch (const std::exception&) {
-  }
-  return out;
-}
-
-ServerStatus HttpServerAdmin::status() {
-  HttpResponse r = quick_.get("/admin/status");
-  if (r.status != 200)
-    throw std::runtime_error("GET " + url() + "/admin/status answered HTTP " +
-                             std::to_string(r.status) + ": " + short_body(r.body));
-  json j = parse_json_or_throw("GET " + url() + "/admin/status", r.body);
-  ServerStatus out;
-  out.body = short_body(r.body);
-  out.fenced = j.value("fenced", false);
-  for (const char* k : {"forward", "forwardTo", "forwarding"}) {
-    auto it = j.find(k);
-    if (it != j.end() && it->is_string()) out.forward_to = it->get<std::string>();
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// Real implementations of the cut-over's interfaces (ports.h): HTTP to `fhirshift serve` and to the
-// migrator's progress endpoint, the HAProxy runtime API, and `fhirshift verify` run as a child of
+// Real implementations of the cut-over's interfaces (ports.h): an HTTP readiness GET of the FHIR
+// server traffic moves to, the migrator's progress endpoint, the HAProxy runtime API, and `fhirshift verify` run as a child of
 // the same binary.
 #pragma once
 
@@ -13,20 +13,16 @@
 
 namespace fhirshift::cutover {
 
-class HttpServerAdmin : public ServerAdmin {
+class HttpServerHealth : public ServerHealth {
  public:
-  // `timeout` bounds every call; the fence call waits for in-progress writes, so give it room.
-  explicit HttpServerAdmin(const std::string& url,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(35));
-  std::string url() const override { return client_.base_url(); }
+  // `path`: what a ready server answers 2xx ("/metadata": any FHIR server's CapabilityStatement).
+  HttpServerHealth(const std::string& base_url, std::string path);
+  std::string url() const override { return client_.base_url() + path_; }
   ReadyCheck ready() override;
-  FenceResult fence() override;
-  ReleaseResult release(const std::string& forward_to) override;
-  ServerStatus status() override;
 
  private:
   HttpClient client_;
-  HttpClient quick_;
+  std::string path_;
 };
 
 class HttpProgressSource : public ProgressSource {
@@ -56,6 +52,12 @@ class HaproxyProxy : public Proxy {
     runtime_.set_weight(backend, server, weight);
   }
   int64_t sessions_total(const std::string& backend, const std::string& server) override;
+  FenceStatus fence_status(const std::string& backend) override {
+    return runtime_.fence_status(backend);
+  }
+  FenceStatus set_fence(const std::string& backend, bool on) override {
+    return runtime_.set_fence(backend, on);
+  }
   const HaproxyRuntime& runtime() const { return runtime_; }
 
  private:

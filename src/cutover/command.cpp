@@ -58,6 +58,7 @@ std::string report_json(const SwitchConfig& cfg, const SwitchResult& r) {
   j["drainMs"] = r.drain_time ? nlohmann::json(r.drain_time->count()) : nlohmann::json();
   j["finalVerifyMs"] =
       r.final_verify_time ? nlohmann::json(r.final_verify_time->count()) : nlohmann::json();
+  j["inFlightAtFence"] = r.in_flight_at_fence;
   j["heldAtFence"] = r.held_at_fence;
   j["releasedWrites"] = r.released_writes;
   if (r.last_progress) {
@@ -96,13 +97,12 @@ extern "C" void on_interrupt(int sig) {
 
 int run_switch_command(const SwitchCommand& c) {
   HaproxyProxy proxy(c.proxy_socket);
-  HttpServerAdmin from(c.from_url);
-  HttpServerAdmin to(c.to_url);
+  HttpServerHealth to(c.to_url, c.to_health_path);
   HttpProgressSource progress(c.metrics_url);
   std::optional<SubprocessVerifier> verifier;
   if (!c.verify_args.empty()) verifier.emplace(self_exe(), c.verify_args, c.verify_timeout);
   SystemClock clock;
-  Switchover machine(c.config, proxy, from, to, progress, verifier ? &*verifier : nullptr, clock,
+  Switchover machine(c.config, proxy, to, progress, verifier ? &*verifier : nullptr, clock,
                      [](LogLevel level, const std::string& line) {
                        switch (level) {
                          case LogLevel::kInfo:

@@ -19,8 +19,8 @@ std::chrono::milliseconds parse_duration(const std::string& text);
 struct SwitchCommand {
   SwitchConfig config;
   std::string proxy_socket;
-  std::string from_url;     // the server traffic leaves (fenced, then forwards)
   std::string to_url;       // the server traffic goes to
+  std::string to_health_path = "/metadata";  // GET <to_url><path> answers 2xx when it is ready
   std::string metrics_url;  // the migrator (or reverse migrator) that feeds `to`'s database
   // Arguments for `fhirshift verify` (connection strings and collections); empty: no verify.
   std::vector<std::string> verify_args;

@@ -213,6 +213,41 @@ std::map<std::string, std::string> parse_show_info(const std::string& text) {
   return out;
 }
 
+FenceStatus parse_fence_status(const std::string& line) {
+  FenceStatus out;
+  std::map<std::string, std::string> kv;
+  for (const auto& tok : split_ws(line)) {
+    auto eq = tok.find('=');
+    if (eq != std::string::npos) kv[tok.substr(0, eq)] = tok.substr(eq + 1);
+  }
+  auto need = [&](const char* key) -> const std::string& {
+    auto it = kv.find(key);
+    if (it == kv.end())
+      throw std::runtime_error(std::string("fence status without '") + key + "=': '" + line + "'");
+    return it->second;
+  };
+  auto number = [&](const char* key) -> int64_t {
+    const std::string& v = need(key);
+    try {
+      size_t used = 0;
+      int64_t n = std::stoll(v, &used);
+      if (used != v.size()) throw std::invalid_argument(v);
+      return n;
+    } catch (const std::exception&) {
+      throw std::runtime_error(std::string("fence status: '") + key + "' is not a number: '" + line +
+                               "'");
+    }
+  };
+  out.name = need("name");
+  out.fenced = number("fenced") != 0;
+  out.held = number("held");
+  out.passed = number("passed");
+  out.held_ms = number("held_ms");
+  if (!need("in_flight").empty() && std::isdigit(static_cast<unsigned char>(need("in_flight")[0])))
+    out.in_flight = number("in_flight");
+  return out;
+}
+
 HaproxyRuntime::HaproxyRuntime(std::string socket_path, std::chrono::milliseconds timeout)
     : socket_path_(std::move(socket_path)), timeout_(timeout) {}
 
@@ -358,6 +393,47 @@ void HaproxyRuntime::set_weight(const std::string& backend, const std::string& s
     throw HaproxyError(socket_path_, command, "invalid backend, server or weight");
   std::string answer = execute(command);
   if (!answer.empty()) throw HaproxyError(socket_path_, command, "HAProxy answered: " + first_line(answer));
+}
+
+}  // namespace fhirshift::cutover
+
+namespace fhirshift::cutover {
+
+namespace {
+
+FenceStatus fence_command(const HaproxyRuntime& rt, const std::string& command,
+                          const std::string& name) {
+  if (!valid_name(name)) throw HaproxyError(rt.socket_path(), command, "invalid fence name");
+  std::string answer;
+  try {
+    answer = rt.execute(command);
+  } catch (const HaproxyError& e) {
+    if (std::string(e.what()).find("Unknown command") == std::string::npos) throw;
+    throw HaproxyError(rt.socket_path(), command,
+                       "HAProxy has no write fence: load tools/haproxy/fhirshift_fence.lua "
+                       "(`lua-load` in global) and add its frontend lines (docs/cutover.md, "
+                       "\"The write fence in your HAProxy\")");
+  }
+  try {
+    return parse_fence_status(first_line(answer));
+  } catch (const std::exception& e) {
+    throw HaproxyError(rt.socket_path(), command, e.what());
+  }
+}
+
+}  // namespace
+
+FenceStatus HaproxyRuntime::fence_status(const std::string& name) const {
+  return fence_command(*this, "fhirshift fence show " + name, name);
+}
+
+FenceStatus HaproxyRuntime::set_fence(const std::string& name, bool on) const {
+  FenceStatus s = fence_command(*this, std::string("fhirshift fence ") + (on ? "on " : "off ") + name,
+                                name);
+  if (s.fenced != on)
+    throw HaproxyError(socket_path_, std::string("fhirshift fence ") + (on ? "on " : "off ") + name,
+                       "the fence is still " + std::string(s.fenced ? "up" : "down"));
+  return s;
 }
 
 }  // namespace fhirshift::cutover

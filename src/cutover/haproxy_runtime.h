@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -84,6 +85,19 @@ struct ServerState {
   std::string describe() const;
 };
 
+// The cut-over's write fence inside HAProxy (tools/haproxy/fhirshift_fence.lua), as
+// `fhirshift fence show <name>` reports it: `name=fhir fenced=1 held=3 in_flight=0 passed=812 held_ms=1520`.
+struct FenceStatus {
+  std::string name;
+  bool fenced = false;
+  int64_t held = 0;  // writes waiting in HAProxy now
+  // Writes past the fence whose answer has not been relayed yet (sent to a server, or about to
+  // be); nullopt when HAProxy has no `fhirshift_writes` stick table to count them.
+  std::optional<int64_t> in_flight;
+  int64_t passed = 0;  // writes let through since HAProxy started
+  int64_t held_ms = 0;  // how long the fence has been up
+};
+
 // One row of `show stat` (CSV), keyed by the header's column names ("pxname", "svname", "status", ...).
 using StatRow = std::map<std::string, std::string>;
 
@@ -91,6 +105,7 @@ using StatRow = std::map<std::string, std::string>;
 std::vector<ServerState> parse_servers_state(const std::string& text);
 std::vector<StatRow> parse_show_stat(const std::string& csv);
 std::map<std::string, std::string> parse_show_info(const std::string& text);
+FenceStatus parse_fence_status(const std::string& line);
 
 class HaproxyRuntime {
  public:
@@ -116,6 +131,11 @@ class HaproxyRuntime {
   // configured weight.
   void set_weight(const std::string& backend, const std::string& server,
                   const std::string& weight) const;
+  // `fhirshift fence show|on|off <name>`: the write fence's state, and raising or lifting it (the
+  // answer is the state afterwards). A HAProxy without fhirshift_fence.lua answers "Unknown
+  // command": the HaproxyError then says which lines to add.
+  FenceStatus fence_status(const std::string& name) const;
+  FenceStatus set_fence(const std::string& name, bool on) const;
 
  private:
   std::string socket_path_;

@@ -14,43 +14,21 @@ namespace fhirshift::cutover {
 using WallTime = std::chrono::system_clock::time_point;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// --- a FHIR server's health and admin endpoints (`fhirshift serve`) ---------------------------
+// --- the FHIR server traffic moves to: is it ready? ------------------------------------------
 
 struct ReadyCheck {
   bool ok = false;
   std::string detail;  // status code and body, for the log
 };
 
-struct FenceResult {
-  bool fenced = false;
-  int64_t held_writes = 0;
-  int64_t in_flight_writes = 0;
-  std::string body;
-};
-
-struct ReleaseResult {
-  int64_t released_writes = -1;  // held writes let through (forwarded or local); -1 when not reported
-  std::string body;
-};
-
-struct ServerStatus {
-  bool fenced = false;
-  std::string forward_to;  // "" when writes are applied locally
-  std::string body;
-};
-
-class ServerAdmin {
+// Nothing but FHIR is asked of the servers: readiness is a GET of a configurable path (`/metadata`
+// by default) answering 2xx.
+class ServerHealth {
  public:
-  virtual ~ServerAdmin() = default;
+  virtual ~ServerHealth() = default;
+  // "http://host:port/metadata": what ready() GETs.
   virtual std::string url() const = 0;
-  // GET /readyz.
   virtual ReadyCheck ready() = 0;
-  // POST /admin/fence: returns once in-progress writes finished; throws on any failure.
-  virtual FenceResult fence() = 0;
-  // POST /admin/release, or /admin/release?forward=<forward_to>; throws on any failure.
-  virtual ReleaseResult release(const std::string& forward_to) = 0;
-  // GET /admin/status; throws on failure.
-  virtual ServerStatus status() = 0;
 };
 
 // --- the migrator's GET /progress -----------------------------------------------------------
@@ -119,6 +97,11 @@ class Proxy {
   // Requests the server has been sent since HAProxy started (`show stat` stot), to know for sure
   // whether a server ever received traffic.
   virtual int64_t sessions_total(const std::string& backend, const std::string& server) = 0;
+  // The write fence in the proxy (fhirshift_fence.lua), named after the backend it protects.
+  // Raising it holds new writes; lifting it lets held writes proceed to whichever server serves.
+  // Both return the state afterwards; every call throws when the proxy has no fence.
+  virtual FenceStatus fence_status(const std::string& backend) = 0;
+  virtual FenceStatus set_fence(const std::string& backend, bool on) = 0;
 };
 
 // --- time -----------------------------------------------------------------------------------

@@ -79,11 +79,10 @@ struct Switchover::State {
   std::optional<WallTime> poll_at_fence;  // the migrator's lastPollAt read right after the fence
 };
 
-Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
+Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerHealth& to,
                        ProgressSource& progress, Verifier* verifier, Clock& clock, LogFn log)
     : cfg_(std::move(config)),
       proxy_(proxy),
-      from_(from),
       to_(to),
       progress_(progress),
       verifier_(verifier),
@@ -102,35 +101,34 @@ std::vector<std::string> Switchover::plan() const {
                           std::chrono::milliseconds(0)};
   std::vector<std::string> p;
   p.push_back("1. proxy state   (read-only) " + proxy_.describe() + ": `show servers state " + b +
-              "`: expect " + f + " serving (UP, ready) and " + t + " in maintenance");
-  p.push_back("2. target ready  (read-only) GET " + to_.url() + "/readyz -> 200");
+              "`: expect " + f + " serving (UP, ready) and " + t + " in maintenance; `fhirshift " +
+              "fence show " + b + "`: the write fence is installed");
+  p.push_back("2. target ready  (read-only) GET " + to_.url() + " -> 2xx");
   p.push_back("3. caught up     (read-only) GET " + progress_.url() +
               " -> caughtUp=true and lagSeconds <= " + seconds(cfg_.max_lag) + " (waits up to " +
               seconds(cfg_.catch_up_wait) + ")");
   p.push_back("4. verify counts (read-only) " +
               (verifier_ ? verifier_->describe(counts) + " -> EQUAL"
                          : std::string("skipped: no --srcMongoConnectionString/--mongoConnectionstring given")));
-  p.push_back("5. fence         POST " + from_.url() +
-              "/admin/fence -> {\"fenced\":true}: writes held from here (reads flow); budget " +
-              seconds(cfg_.max_pause) + " until the switch");
+  p.push_back("5. fence         `fhirshift fence on " + b +
+              "`: HAProxy holds writes from here (reads flow); then `fhirshift fence show " + b +
+              "` until in_flight=0 (the writes already sent to " + cfg_.from +
+              " completed); budget " + seconds(cfg_.max_pause) + " until the switch");
   p.push_back("6. drain         GET " + progress_.url() + " every " + seconds(cfg_.poll_interval) +
               " until it reports two polls newer than at the fence and caughtUp (at most " +
               seconds(cfg_.drain_timeout) + ")");
   p.push_back("7. final verify  " +
               (verifier_ ? verifier_->describe(final_req) + " -> EQUAL"
                          : std::string("skipped: no connection strings given")));
-  p.push_back("8. switch        GET " + to_.url() + "/admin/status (if fenced or forwarding: POST " +
-              to_.url() + "/admin/release so it applies writes itself), `set weight " + t +
-              " 0`, `set server " + t +
+  p.push_back("8. switch        GET " + to_.url() + ", `set weight " + t + " 0`, `set server " + t +
               " state ready`, wait until a health check of " + t + " passed (at most " +
               seconds(cfg_.switch_timeout) + "), `set weight " + t + " 100%`, `set server " + f +
               " state maint`");
-  p.push_back("9. release       POST " + from_.url() + "/admin/release?forward=" + to_.url() +
-              ": held writes are forwarded to " + to_.url() + ", the write pause ends");
+  p.push_back("9. release       `fhirshift fence off " + b + "`: held writes go to " + t +
+              ", the write pause ends");
   p.push_back("on a failed check in 1-4: nothing was changed. In 5-8 before " + t +
               " received a request: `set server " + t + " state maint`, `set weight " + t +
-              " 100%`, POST " + from_.url() +
-              "/admin/release (held writes proceed on " + cfg_.from +
+              " 100%`, `fhirshift fence off " + b + "` (held writes go to " + cfg_.from +
               "). Once " + t + " received a request: forward only (finish 8 and 9).");
   return p;
 }
@@ -183,40 +181,23 @@ void Switchover::check_interrupt(const State& st) const {
     throw CheckFailed("interrupted by the operator (SIGINT/SIGTERM)");
 }
 
-bool Switchover::release_local(State& st) {
-  for (int attempt = 1; attempt <= 3; ++attempt) {
+// `fhirshift fence off`: held writes proceed to whichever server HAProxy chooses now. Retries
+// until `keep_trying` has passed (a blip of the runtime API must not leave writes held).
+bool Switchover::lift_fence(State& st, std::chrono::milliseconds keep_trying) {
+  auto deadline = clock_.steady_now() + keep_trying;
+  for (int attempt = 1;; ++attempt) {
     try {
-      ReleaseResult r = from_.release("");
+      // Held writes wake up within milliseconds of the lift: the count is still theirs.
+      FenceStatus after = proxy_.set_fence(cfg_.backend, false);
       st.released = true;
-      st.result.released_writes = r.released_writes;
-      log(LogLevel::kWarn, "abort: fence lifted on " + from_.url() +
-                               ": held writes proceed there (" + r.body + ")");
-      return true;
-    } catch (const std::exception& e) {
-      log(LogLevel::kError, "abort: release on " + from_.url() + " failed (attempt " +
-                                std::to_string(attempt) + "/3): " + e.what());
-      clock_.sleep_for(std::chrono::milliseconds(500));
-    }
-  }
-  return false;
-}
-
-bool Switchover::release_forward(State& st) {
-  auto deadline = st.fence_sent + cfg_.release_deadline;
-  int attempt = 0;
-  while (true) {
-    ++attempt;
-    try {
-      ReleaseResult r = from_.release(to_.url());
-      st.released = true;
-      st.result.released_writes = r.released_writes;
+      st.result.released_writes = after.held;
       st.result.write_pause =
           std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
       return true;
     } catch (const std::exception& e) {
-      log(LogLevel::kError, "release with forward on " + from_.url() + " failed (attempt " +
-                                std::to_string(attempt) + "): " + e.what());
-      if (clock_.steady_now() + std::chrono::milliseconds(500) >= deadline) return false;
+      log(LogLevel::kError, "lifting the fence (`fhirshift fence off " + cfg_.backend +
+                                "`) failed (attempt " + std::to_string(attempt) + "): " + e.what());
+      if (clock_.steady_now() >= deadline) return false;
       clock_.sleep_for(std::chrono::milliseconds(500));
     }
   }
@@ -244,20 +225,24 @@ void Switchover::roll_forward(State& st) {
       }
     }
     if (!st.from_in_maint) {
+      // Lifting the fence now could send held writes to `from`, whose store the migrator no
+      // longer copies after the switch: the fence stays up until `from` is out.
       st.result.manual_actions.push_back(
-          "HAProxy still sends requests to " + f + " (its writes are held and forwarded to " +
-          cfg_.to + ", but its reads may be stale): run `echo 'set server " + f +
-          " state maint' | socat stdio <stats socket>`");
+          "HAProxy still sends requests to " + f + " and the fence stays up (writes are held, "
+          "and answered 503 + Retry-After after 30 s): run `echo 'set server " + f +
+          " state maint' | socat stdio <stats socket>`, then `echo 'fhirshift fence off " +
+          cfg_.backend + "' | socat stdio <stats socket>`");
     }
   }
-  if (!st.released) {
-    if (!release_forward(st)) {
+  if (!st.released && st.from_in_maint) {
+    auto left = st.fence_sent + cfg_.release_deadline - clock_.steady_now();
+    if (!lift_fence(st, std::max(std::chrono::milliseconds(0),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(left)))) {
       st.result.manual_actions.push_back(
-          "writes held on " + from_.url() +
-          " could not be forwarded; each held write is answered 503 + Retry-After after 30 s and "
-          "the client's retry goes through HAProxy to " + cfg_.to + ". Then run: curl -X POST '" +
-          from_.url() + "/admin/release?forward=" + to_.url() + "' (never a plain release: " +
-          cfg_.from + " no longer receives traffic and must not take writes)");
+          "the fence could not be lifted; each held write is answered 503 + Retry-After after 30 s "
+          "and stays held on retry until you run `echo 'fhirshift fence off " + cfg_.backend +
+          "' | socat stdio <stats socket>` (" + f + " is in maintenance: held writes then go to " +
+          cfg_.to + ")");
     }
   }
   st.result.traffic_on_to = true;
@@ -266,8 +251,8 @@ void Switchover::roll_forward(State& st) {
     if (!ts.serving())
       st.result.manual_actions.push_back(
           t + " is " + ts.describe() + ": HAProxy has no healthy server for new requests. Fix " +
-          to_.url() + " (its /healthz), or send traffic to " + f + " meanwhile: `set server " + f +
-          " state ready` (it forwards writes to " + cfg_.to + "; its reads may be stale)");
+          "the server behind " + t + " (HAProxy's health check, " + to_.url() +
+          "); never send traffic back to " + f + ": its store misses the writes made since");
   } catch (const std::exception& e) {
     st.result.manual_actions.push_back("cannot read " + t + "'s state from HAProxy: " + e.what());
   }
@@ -329,11 +314,15 @@ void Switchover::abort(State& st) {
     log(LogLevel::kWarn, "abort: " + t + " is back in maintenance and never received a request");
   }
   if (st.fenced && !st.released) {
-    if (!release_local(st)) {
+    if (lift_fence(st, std::chrono::milliseconds(1500))) {
+      log(LogLevel::kWarn, "abort: fence lifted: " + std::to_string(st.result.released_writes) +
+                               " held writes proceed to " + cfg_.backend + "/" + cfg_.from);
+    } else {
       st.result.manual_actions.push_back(
-          "lift the fence on " + from_.url() + " so held writes proceed there: curl -X POST " +
-          from_.url() + "/admin/release (until then held writes are answered 503 + Retry-After "
-          "after 30 s)");
+          "lift the fence so held writes proceed to " + cfg_.backend + "/" + cfg_.from +
+          ": `echo 'fhirshift fence off " + cfg_.backend +
+          "' | socat stdio <stats socket>` (until then held writes are answered 503 + "
+          "Retry-After after 30 s)");
     }
     st.result.write_pause =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
@@ -371,7 +360,15 @@ SwitchResult Switchover::run() {
         if (ts.serving() || !ts.in_maintenance())
           throw CheckFailed(states + ": " + t + " must be in maintenance before the " + cfg_.action +
                             " (`set server " + t + " state maint`)");
-        return states;
+        FenceStatus fence = proxy_.fence_status(b);
+        if (!fence.in_flight)
+          throw CheckFailed(states + ": the write fence cannot count writes in progress: HAProxy "
+                            "has no `fhirshift_writes` stick table with conn_cur (docs/cutover.md, "
+                            "\"The write fence in your HAProxy\")");
+        return states + "; write fence installed (" +
+               (fence.fenced ? "UP, left by an earlier run: harmless, it is raised again at step 5"
+                             : std::string("down")) +
+               ", " + std::to_string(fence.passed) + " writes through it so far)";
       })) {
     abort(st);
     if (cfg_.dry_run) st.result.outcome = Outcome::kDryRunFailed;
@@ -381,10 +378,10 @@ SwitchResult Switchover::run() {
   if (already_switched) {
     // A previous run may have switched and died before the release: finish it.
     try {
-      ServerStatus s = from_.status();
-      if (s.fenced && s.forward_to.empty() && !cfg_.dry_run) {
-        log(LogLevel::kWarn, from_.url() + " is still fenced from a previous run: forwarding its "
-                                           "held writes to " + to_.url());
+      FenceStatus s = proxy_.fence_status(b);
+      if (s.fenced && !cfg_.dry_run) {
+        log(LogLevel::kWarn, "the write fence is still up from a previous run: lifting it, its " +
+                                 std::to_string(s.held) + " held writes go to " + t);
         st.fenced = true;
         st.fence_sent = clock_.steady_now();
         st.from_in_maint = true;
@@ -396,7 +393,7 @@ SwitchResult Switchover::run() {
         return st.result;
       }
     } catch (const std::exception& e) {
-      log(LogLevel::kWarn, "cannot read " + from_.url() + "/admin/status: " + e.what());
+      log(LogLevel::kWarn, "cannot read the write fence's state: " + std::string(e.what()));
     }
     st.result.traffic_on_to = true;
     st.result.outcome = Outcome::kAlreadySwitched;
@@ -412,8 +409,8 @@ SwitchResult Switchover::run() {
   // 2. The server that will take the traffic answers ready.
   if (!step(st, 2, "target ready", [&](StepRecord&) {
         ReadyCheck r = to_.ready();
-        if (!r.ok) throw CheckFailed(to_.url() + "/readyz: " + r.detail);
-        return to_.url() + "/readyz: " + r.detail;
+        if (!r.ok) throw CheckFailed("GET " + to_.url() + ": " + r.detail);
+        return "GET " + to_.url() + ": " + r.detail;
       }))
     return preflight_fails();
 
@@ -461,26 +458,37 @@ SwitchResult Switchover::run() {
     return st.result;
   }
 
-  // 5. Fence: from here writes on `from` wait; the clock of the write pause runs.
-  if (!step(st, 5, "fence writes on " + cfg_.from, [&](StepRecord&) {
+  // 5. Fence: from here HAProxy holds writes; the clock of the write pause runs. Writes it sent
+  // to `from` before the fence must complete before the drain starts counting migrator polls.
+  if (!step(st, 5, "fence writes in HAProxy", [&](StepRecord&) {
         st.fence_sent = clock_.steady_now();
         st.fence_sent_wall = clock_.wall_now();
         st.result.fence_at = format_iso8601(st.fence_sent_wall);
-        st.fenced = true;  // even if the answer is lost, the server may be fenced: undo on abort
-        FenceResult r = from_.fence();
+        st.fenced = true;  // even if the answer is lost, the fence may be up: lift it on abort
+        FenceStatus fs = proxy_.set_fence(b, true);
+        if (!fs.in_flight) throw CheckFailed("the fence cannot count writes in progress");
+        st.result.in_flight_at_fence = *fs.in_flight;
+        while (*fs.in_flight > 0) {
+          check_budget(st, "the writes sent to " + cfg_.from + " before the fence completed (" +
+                               std::to_string(*fs.in_flight) + " still in flight)");
+          check_interrupt(st);
+          clock_.sleep_for(std::chrono::milliseconds(20));
+          fs = proxy_.fence_status(b);
+          if (!fs.fenced) throw CheckFailed("the fence was lifted by someone else");
+          if (!fs.in_flight) throw CheckFailed("the fence cannot count writes in progress");
+        }
         st.fence_acked = clock_.steady_now();
         st.fence_acked_wall = clock_.wall_now();
-        if (!r.fenced) throw CheckFailed("the server did not confirm the fence: " + r.body);
         try {
           st.poll_at_fence = progress_.progress().last_poll_at;  // the drain counts polls after it
         } catch (const std::exception&) {
         }
-        if (r.in_flight_writes != 0)
-          throw CheckFailed("the fence answered with " + std::to_string(r.in_flight_writes) +
-                            " writes still in flight");
-        st.result.held_at_fence = r.held_writes;
-        return "writes held on " + from_.url() + " (held now: " + std::to_string(r.held_writes) +
-               ", in flight: 0); reads flow";
+        st.result.held_at_fence = fs.held;
+        return "writes held in HAProxy; " + std::to_string(st.result.in_flight_at_fence) +
+               " in flight to " + cfg_.from + " at the fence, completed in " +
+               seconds(std::chrono::duration_cast<std::chrono::milliseconds>(st.fence_acked -
+                                                                             st.fence_sent)) +
+               " (held now: " + std::to_string(fs.held) + "); reads flow";
       })) {
     abort(st);
     return st.result;
@@ -563,19 +571,7 @@ SwitchResult Switchover::run() {
   // health check has passed; only then does it get its weight back, and `from` goes to maintenance.
   if (!step(st, 8, "switch " + b + " to " + cfg_.to, [&](StepRecord&) {
         ReadyCheck r = to_.ready();
-        if (!r.ok) throw CheckFailed(to_.url() + "/readyz just before the switch: " + r.detail);
-        // `to` must apply writes itself. After a cut-over the old server forwards its writes to the
-        // new one; a rollback that sent traffic back without ending that would loop writes between
-        // the two. Safe now: `from` is fenced and drained, so no write is anywhere in between.
-        ServerStatus ts_admin = to_.status();
-        if (ts_admin.fenced || !ts_admin.forward_to.empty()) {
-          ReleaseResult rel = to_.release("");
-          log(LogLevel::kInfo, to_.url() + " was " +
-                                   (ts_admin.fenced ? std::string("fenced")
-                                                    : "forwarding writes to " + ts_admin.forward_to) +
-                                   ": released locally, it applies writes itself again (" +
-                                   rel.body + ")");
-        }
+        if (!r.ok) throw CheckFailed("GET " + to_.url() + " just before the switch: " + r.detail);
         st.to_sessions_before = proxy_.sessions_total(b, cfg_.to);
         st.to_made_ready = true;  // from here an abort restores `to` (maint, full weight)
         proxy_.set_weight(b, cfg_.to, "0");
@@ -613,12 +609,9 @@ SwitchResult Switchover::run() {
   // 9. Release the held writes toward `to`.
   if (!step(st, 9, "release held writes to " + cfg_.to, [&](StepRecord&) {
         roll_forward(st);
-        if (!st.released) throw CheckFailed("held writes could not be forwarded (see manual actions)");
-        return "forwarded to " + to_.url() +
-               (st.result.released_writes >= 0
-                    ? " (" + std::to_string(st.result.released_writes) + " held writes)"
-                    : std::string()) +
-               "; write pause " + seconds(*st.result.write_pause);
+        if (!st.released) throw CheckFailed("the fence could not be lifted (see manual actions)");
+        return "fence lifted: " + std::to_string(st.result.released_writes) +
+               " held writes go to " + t + "; write pause " + seconds(*st.result.write_pause);
       })) {
     st.result.outcome = Outcome::kNeedsOperator;
     return st.result;
@@ -656,7 +649,7 @@ std::string summarize(const SwitchConfig& cfg, const SwitchResult& r) {
     o << "  write pause:  " << seconds(*r.write_pause) << " (fence -> release; reads never paused)\n";
   if (r.held_at_fence || r.released_writes >= 0)
     o << "  held writes:  " << (r.released_writes >= 0 ? std::to_string(r.released_writes) : "?")
-      << (r.traffic_on_to ? " forwarded to " + cfg.to : " released on " + cfg.from) << "\n";
+      << (r.traffic_on_to ? " sent to " + cfg.to : " sent to " + cfg.from) << " when the fence was lifted\n";
   if (r.drain_time) o << "  drain:        " << seconds(*r.drain_time) << " (fence -> migrator caught up)\n";
   if (r.final_verify_time)
     o << "  final verify: " << seconds(*r.final_verify_time) << " (since " << r.verify_since << ")\n";

@@ -3,20 +3,22 @@
 // without losing a write. `fhirshift cutover` runs it old -> new; `fhirshift rollback
 // --after-cutover` runs the same machine new -> old (with the reverse migrator's progress).
 //
-//   1 proxy state     `from` serves, `to` is in maintenance                         (read-only)
-//   2 target ready    GET <to>/readyz is 200                                       (read-only)
+//   1 proxy state     `from` serves, `to` is in maintenance, the fence is installed  (read-only)
+//   2 target ready    GET <to><health path> is 2xx                                 (read-only)
 //   3 caught up       migrator GET /progress: caughtUp, lagSeconds <= --max-lag     (read-only)
 //   4 verify counts   fhirshift verify --mode counts: EQUAL                         (read-only)
-//   5 fence           POST <from>/admin/fence: writes are held from here, reads flow
+//   5 fence           `fhirshift fence on B` in HAProxy: writes are held there from here, reads
+//                     flow; then wait until the writes already sent to `from` have completed
 //   6 drain           GET /progress until two polls newer than at the fence, caught up
 //   7 final verify    fhirshift verify --mode full --since <fence time - margin>: EQUAL
 //   8 switch          set server B/<to> state ready; wait until UP; set server B/<from> state maint
-//   9 release         POST <from>/admin/release?forward=<to-url>: held writes go to `to`
+//   9 release         `fhirshift fence off B`: held writes go to `to`, the only server left
 //
-// A failed check before the switch aborts SAFELY: `to` back to maintenance, the fence lifted with a
-// local release (held writes then proceed on `from`), nothing else changed. Once `to` has received
-// a request (HAProxy's session counter says so), the only safe direction is forward: finish the
-// switch and forward held writes; the machine never sends traffic back to a server that missed
+// The fence is in the proxy (tools/haproxy/fhirshift_fence.lua), so neither FHIR server needs
+// anything but FHIR. A failed check before the switch aborts SAFELY: `to` back to maintenance, the
+// fence lifted (held writes then go to `from`), nothing else changed. Once `to` has received a
+// request (HAProxy's session counter says so), the only safe direction is forward: finish the
+// switch, then lift the fence; the machine never sends traffic back to a server that missed
 // writes. Whatever it cannot make safe by itself is listed as exact manual actions.
 #pragma once
 
@@ -39,14 +41,14 @@ struct SwitchConfig {
   // How long step 3 waits for the migrator to be caught up (nothing is fenced yet: waiting is
   // free, and a migrator under load dips over the lag limit now and then).
   std::chrono::milliseconds catch_up_wait{60000};
-  // Writes are held from the fence on and the server answers a held write 503 after 30 s; the
+  // Writes are held from the fence on and HAProxy answers a held write 503 after 30 s; the
   // switch must happen well before that, else the machine aborts (writes proceed on `from`).
   std::chrono::milliseconds max_pause{20000};
   std::chrono::milliseconds drain_timeout{15000};
   std::chrono::milliseconds switch_timeout{5000};
   std::chrono::milliseconds verify_margin{60000};
   std::chrono::milliseconds poll_interval{200};
-  // How long the final release keeps retrying (it must land before held writes time out).
+  // How long lifting the fence keeps retrying after a failure (before held writes time out).
   std::chrono::milliseconds release_deadline{27000};
   // Migrator polls newer than the one it reported at the fence before the copy counts as drained
   // (2: the second surely started after the fence).
@@ -82,10 +84,11 @@ struct SwitchResult {
   std::string failed_step;
   std::string reason;
   std::vector<StepRecord> steps;
-  std::optional<std::chrono::milliseconds> write_pause;  // fence sent -> release acknowledged
+  std::optional<std::chrono::milliseconds> write_pause;  // fence raised -> fence lifted
   std::optional<std::chrono::milliseconds> drain_time;   // fence acknowledged -> drained
   std::optional<std::chrono::milliseconds> final_verify_time;
-  int64_t held_at_fence = 0;
+  int64_t in_flight_at_fence = 0;  // writes sent to `from` before the fence, waited for
+  int64_t held_at_fence = 0;       // held once those completed
   int64_t released_writes = -1;
   std::optional<Progress> last_progress;
   std::string fence_at;      // ISO-8601, when the fence was requested
@@ -100,8 +103,8 @@ using LogFn = std::function<void(LogLevel, const std::string&)>;
 class Switchover {
  public:
   // `verifier` may be null: the verify steps are then skipped (and say so).
-  Switchover(SwitchConfig config, Proxy& proxy, ServerAdmin& from, ServerAdmin& to,
-             ProgressSource& progress, Verifier* verifier, Clock& clock, LogFn log);
+  Switchover(SwitchConfig config, Proxy& proxy, ServerHealth& to, ProgressSource& progress,
+             Verifier* verifier, Clock& clock, LogFn log);
 
   // Polled between steps and in every wait: when it returns true (the operator pressed Ctrl-C),
   // the machine aborts as a failed check would: safely back before the switch, forward after.
@@ -119,15 +122,13 @@ class Switchover {
   void check_interrupt(const State& st) const;
   void abort(State& st);
   void roll_forward(State& st);
-  bool release_forward(State& st);
-  bool release_local(State& st);
+  bool lift_fence(State& st, std::chrono::milliseconds keep_trying);
   std::string ms(std::chrono::milliseconds d) const;
   void log(LogLevel level, const std::string& text) const { log_(level, text); }
 
   SwitchConfig cfg_;
   Proxy& proxy_;
-  ServerAdmin& from_;
-  ServerAdmin& to_;
+  ServerHealth& to_;
   ProgressSource& progress_;
   Verifier* verifier_;
   Clock& clock_;

@@ -257,36 +257,44 @@ void FhirServer::routes() {
     res.set_content(capability_statement_, kFhirJson);
   });
 
-  s.Post("/admin/fence", [this](const Request&, Response& res) {
-    auto st = gate_.fence(options_.hold_timeout);
-    spdlog::info("fenced: writes are held (held {}, in flight {})", st.held, st.in_flight);
-    res.set_content(json{{"fenced", true}, {"heldWrites", st.held}, {"inFlightWrites", st.in_flight}}
-                        .dump(),
-                    "application/json");
-  });
-  s.Post("/admin/release", [this](const Request& req, Response& res) {
-    std::string forward = req.has_param("forward") ? req.get_param_value("forward") : "";
-    if (!forward.empty() && forward.rfind("http://", 0) != 0) {
-      outcome(res, 400, "value", "forward must be an http:// URL, got " + forward);
-      return;
-    }
-    while (!forward.empty() && forward.back() == '/') forward.pop_back();
-    int64_t n = gate_.release(forward);
-    if (forward.empty()) spdlog::info("released: {} held writes proceed here", n);
-    else spdlog::info("released: {} held writes and every later write go to {}", n, forward);
-    res.set_content(json{{"released", n}, {"forwardTo", forward}}.dump(), "application/json");
-  });
-  s.Get("/admin/status", [this](const Request&, Response& res) {
-    auto st = gate_.status();
-    res.set_content(json{{"fenced", st.fenced},
-                         {"forwardTo", st.forward_to},
-                         {"heldWrites", st.held},
-                         {"inFlightWrites", st.in_flight},
-                         {"readOnly", options_.read_only},
-                         {"schema", schema_name(options_.schema)}}
-                        .dump(),
-                    "application/json");
-  });
+  if (options_.no_admin) {
+    auto none = [](const Request& req, Response& res) {
+      outcome(res, 404, "not-found", req.path + ": this server has no admin endpoints (--no-admin)");
+    };
+    s.Get("/admin/.*", none);
+    s.Post("/admin/.*", none);
+  } else {
+    s.Post("/admin/fence", [this](const Request&, Response& res) {
+      auto st = gate_.fence(options_.hold_timeout);
+      spdlog::info("fenced: writes are held (held {}, in flight {})", st.held, st.in_flight);
+      res.set_content(json{{"fenced", true}, {"heldWrites", st.held}, {"inFlightWrites", st.in_flight}}
+                          .dump(),
+                      "application/json");
+    });
+    s.Post("/admin/release", [this](const Request& req, Response& res) {
+      std::string forward = req.has_param("forward") ? req.get_param_value("forward") : "";
+      if (!forward.empty() && forward.rfind("http://", 0) != 0) {
+        outcome(res, 400, "value", "forward must be an http:// URL, got " + forward);
+        return;
+      }
+      while (!forward.empty() && forward.back() == '/') forward.pop_back();
+      int64_t n = gate_.release(forward);
+      if (forward.empty()) spdlog::info("released: {} held writes proceed here", n);
+      else spdlog::info("released: {} held writes and every later write go to {}", n, forward);
+      res.set_content(json{{"released", n}, {"forwardTo", forward}}.dump(), "application/json");
+    });
+    s.Get("/admin/status", [this](const Request&, Response& res) {
+      auto st = gate_.status();
+      res.set_content(json{{"fenced", st.fenced},
+                           {"forwardTo", st.forward_to},
+                           {"heldWrites", st.held},
+                           {"inFlightWrites", st.in_flight},
+                           {"readOnly", options_.read_only},
+                           {"schema", schema_name(options_.schema)}}
+                          .dump(),
+                      "application/json");
+    });
+  }
 
   // FHIR interactions. The type is checked in each handler so that an unknown type gets a FHIR
   // answer, not the catch-all 404.

@@ -34,6 +34,9 @@ struct ServerOptions {
   int port = 8080;  // 0: any free port (see FhirServer::port())
   int threads = 64;
   bool read_only = false;
+  // No /admin/* endpoints (each answers 404): a plain FHIR server, as the cut-over needs nothing
+  // else (its fence is in HAProxy); the endpoints remain for tests of held writes.
+  bool no_admin = false;
   // Bodies above this are refused with 413: with its entry fields and `idx` a larger body would
   // not fit MongoDB's 16 MiB document (the migrator quarantines such entries for the same reason).
   size_t max_body_bytes = 15 * 1024 * 1024;

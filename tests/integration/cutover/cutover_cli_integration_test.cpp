@@ -1,11 +1,13 @@
-// `fhirshift cutover` and `fhirshift rollback --after-cutover` (the real CLI) against a real HAProxy,
-// under a continuous write load, with stand-ins for the FHIR servers' admin contract and the
-// migrator's /progress (the end-to-end test in tests/integration/e2e runs the real ones).
+// `fhirshift cutover` and `fhirshift rollback --after-cutover` (the real CLI) against a real HAProxy
+// and its write fence (fhirshift_fence.lua), under a continuous write load, with plain stand-in
+// FHIR servers and a stand-in for the migrator's /progress (the end-to-end test in
+// tests/integration/e2e runs the real ones).
 #include <gtest/gtest.h>
 
 #include <signal.h>
 
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "cutover/haproxy_runtime.h"
@@ -26,11 +28,14 @@ class CutoverCliTest : public ::testing::Test {
 
   std::vector<std::string> switch_args(const std::string& command, bool back = false) {
     std::vector<std::string> a{cli_path(), command};
-    if (back) a.push_back("--after-cutover");
-    a.insert(a.end(), {"--proxy-socket", proxy.socket(), "--old-url", old_server.url(), "--new-url",
-                       new_server.url(), "--metrics", migrator.url(), "--no-verify", "--report",
-                       report_path()});
+    if (back) a.insert(a.end(), {"--after-cutover", "--old-url", old_server.url()});
+    else a.insert(a.end(), {"--new-url", new_server.url()});
+    a.insert(a.end(), {"--proxy-socket", proxy.socket(), "--metrics", migrator.url(), "--no-verify",
+                       "--report", report_path()});
     return a;
+  }
+  cutover::FenceStatus fence() {
+    return cutover::HaproxyRuntime(proxy.socket()).fence_status("fhir");
   }
   std::string report_path() const { return (dir.path() / "report.json").string(); }
   nlohmann::json report() const {
@@ -44,10 +49,13 @@ class CutoverCliTest : public ::testing::Test {
   void expect_every_ack_stored(WriteLoad& load) {
     auto on_old = old_server.applied();
     auto on_new = new_server.applied();
-    size_t missing = 0;
-    for (const auto& id : load.acked())
+    size_t missing = 0, twice = 0;
+    for (const auto& id : load.acked()) {
       if (!on_old.count(id) && !on_new.count(id)) ++missing;
+      if (on_old.count(id) && on_new.count(id)) ++twice;
+    }
     EXPECT_EQ(missing, 0u);
+    EXPECT_EQ(twice, 0u);
   }
   static std::string join(const std::vector<std::string>& v) {
     std::string out;
@@ -72,6 +80,8 @@ TEST_F(CutoverCliTest, CutoverUnderLoadHasNoFailedRequestAndMovesTraffic) {
   for (int step = 1; step <= 9; ++step)
     EXPECT_NE(r.err.find("cutover step " + std::to_string(step) + "/9"), std::string::npos) << r.err;
 
+  // Nothing reaches the old server once the cut-over is done.
+  int64_t old_received = old_server.received();
   size_t at_switch = load.acked_count();
   while (load.acked_count() < at_switch + 50) std::this_thread::sleep_for(10ms);
   load.stop();
@@ -81,7 +91,8 @@ TEST_F(CutoverCliTest, CutoverUnderLoadHasNoFailedRequestAndMovesTraffic) {
   EXPECT_TRUE(state("new").serving());
   EXPECT_TRUE(state("old").in_maintenance());
   EXPECT_GT(load.served_by()["new"], 0);
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_EQ(old_server.received(), old_received);
+  EXPECT_FALSE(fence().fenced);
 
   auto j = report();
   EXPECT_EQ(j["outcome"], "SWITCHED");
@@ -89,8 +100,7 @@ TEST_F(CutoverCliTest, CutoverUnderLoadHasNoFailedRequestAndMovesTraffic) {
   ASSERT_TRUE(j["writePauseMs"].is_number());
   EXPECT_LT(j["writePauseMs"].get<int64_t>(), 20000);
   EXPECT_EQ(j["steps"].size(), 9u);
-  // Held writes were forwarded, not applied on the old store after the fence.
-  EXPECT_EQ(j["releasedWrites"].get<int64_t>() > 0, old_server.forwarded() > 0);
+  EXPECT_GE(j["releasedWrites"].get<int64_t>(), 0);
 
   // A second run finds the work done.
   RunResult again = run_command(switch_args("cutover"), 1min);
@@ -116,7 +126,7 @@ TEST_F(CutoverCliTest, RollbackAfterCutoverBringsTrafficBackUnderLoad) {
   expect_every_ack_stored(load);
   EXPECT_TRUE(state("old").serving());
   EXPECT_TRUE(state("new").in_maintenance());
-  EXPECT_FALSE(new_server.fenced());
+  EXPECT_FALSE(fence().fenced);
   auto j = report();
   EXPECT_EQ(j["trafficOn"], "old");
 }
@@ -128,11 +138,11 @@ TEST_F(CutoverCliTest, NewServerNotReadyAbortsWithoutChangingAnything) {
   load.stop();
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("ABORTED SAFELY"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("/readyz"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(new_server.url() + "/metadata"), std::string::npos) << r.out;
   EXPECT_TRUE(load.failures().empty()) << join(load.failures());
   EXPECT_TRUE(state("old").serving());
   EXPECT_TRUE(state("new").in_maintenance());
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
   EXPECT_EQ(new_server.applied().size(), 0u);
 }
 
@@ -144,7 +154,7 @@ TEST_F(CutoverCliTest, MigratorBehindAbortsBeforeTheFence) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("not caught up after 2"), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("step 5/9"), std::string::npos) << r.err;
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
   EXPECT_TRUE(state("old").serving());
 }
 
@@ -164,7 +174,7 @@ TEST_F(CutoverCliTest, NewServerFailingHealthChecksAbortsAfterTheFenceAndRelease
   EXPECT_NE(r.out.find("health check"), std::string::npos) << r.out;
   EXPECT_TRUE(load.failures().empty()) << join(load.failures());
   expect_every_ack_stored(load);
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
   EXPECT_TRUE(state("new").in_maintenance());
   EXPECT_EQ(state("new").weight, 1);
   EXPECT_TRUE(state("old").serving());
@@ -177,7 +187,7 @@ TEST_F(CutoverCliTest, CtrlCDuringTheDrainLiftsTheFence) {
   while (load.acked_count() < 10) std::this_thread::sleep_for(10ms);
   Subprocess cut(switch_args("cutover"), dir.path(), "cutover-interrupted");
   ASSERT_TRUE(cut.wait_for_output("step 6/9", 30s)) << cut.stderr_text();
-  ASSERT_TRUE(old_server.fenced());
+  ASSERT_TRUE(fence().fenced);
   cut.signal(SIGINT);
   auto rc = cut.wait_for(30s);
   load.stop();
@@ -185,7 +195,7 @@ TEST_F(CutoverCliTest, CtrlCDuringTheDrainLiftsTheFence) {
   EXPECT_EQ(*rc, 1) << cut.stdout_text() << cut.stderr_text();
   EXPECT_NE(cut.stdout_text().find("ABORTED SAFELY"), std::string::npos) << cut.stdout_text();
   EXPECT_NE(cut.stdout_text().find("interrupted"), std::string::npos) << cut.stdout_text();
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
   EXPECT_TRUE(state("old").serving());
   EXPECT_TRUE(state("new").in_maintenance());
   EXPECT_TRUE(load.failures().empty()) << join(load.failures());
@@ -206,26 +216,26 @@ TEST_F(CutoverCliTest, DryRunPrintsThePlanAndChangesNothing) {
   EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
   EXPECT_NE(dry.out.find("DRY RUN OK"), std::string::npos) << dry.out;
   EXPECT_NE(dry.err.find("set server fhir/new state ready"), std::string::npos) << dry.err;
-  EXPECT_NE(dry.err.find("/admin/release?forward=" + new_server.url()), std::string::npos) << dry.err;
+  EXPECT_NE(dry.err.find("`fhirshift fence off fhir`"), std::string::npos) << dry.err;
   EXPECT_EQ(dry.err.find("step 5/9"), std::string::npos) << dry.err;
   EXPECT_TRUE(state("old").serving());
   EXPECT_TRUE(state("new").in_maintenance());
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
 }
 
 TEST_F(CutoverCliTest, UsageErrors) {
   RunResult no_verify_args = run_command({cli_path(), "cutover", "--proxy-socket", proxy.socket(),
-                                          "--old-url", old_server.url(), "--new-url",
-                                          new_server.url(), "--metrics", migrator.url()});
+                                          "--new-url", new_server.url(), "--metrics",
+                                          migrator.url()});
   EXPECT_EQ(no_verify_args.exit_code, 2) << no_verify_args.err;
   EXPECT_NE(no_verify_args.err.find("--no-verify"), std::string::npos);
   RunResult bad_duration = run_command({cli_path(), "cutover", "--proxy-socket", proxy.socket(),
-                                        "--old-url", old_server.url(), "--new-url", new_server.url(),
-                                        "--metrics", migrator.url(), "--max-lag", "soon"});
+                                        "--new-url", new_server.url(), "--metrics", migrator.url(),
+                                        "--max-lag", "soon"});
   EXPECT_EQ(bad_duration.exit_code, 2);
   RunResult bad_socket = run_command({cli_path(), "cutover", "--proxy-socket", "/nonexistent.sock",
-                                      "--old-url", old_server.url(), "--new-url", new_server.url(),
-                                      "--metrics", migrator.url(), "--no-verify"});
+                                      "--new-url", new_server.url(), "--metrics", migrator.url(),
+                                      "--no-verify"});
   EXPECT_EQ(bad_socket.exit_code, 1);
   EXPECT_NE(bad_socket.out.find("/nonexistent.sock"), std::string::npos) << bad_socket.out;
 }
@@ -233,7 +243,7 @@ TEST_F(CutoverCliTest, UsageErrors) {
 TEST_F(CutoverCliTest, RollbackBeforeTheSwitchRefusesOnceTrafficMoved) {
   // Before any switch: confirms traffic on old, nothing else to do.
   RunResult before = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(),
-                                  "--old-url", old_server.url(), "--migrator-stopped"});
+                                  "--migrator-stopped"});
   EXPECT_EQ(before.exit_code, 0) << before.out << before.err;
   EXPECT_NE(before.out.find("traffic on fhir/old"), std::string::npos) << before.out;
 
@@ -243,21 +253,93 @@ TEST_F(CutoverCliTest, RollbackBeforeTheSwitchRefusesOnceTrafficMoved) {
     WriteLoad load(proxy.url(), 1);
     while (load.acked_count() < 3) std::this_thread::sleep_for(10ms);
   }
-  RunResult after = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(),
-                                 "--old-url", old_server.url()});
+  RunResult after = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket()});
   EXPECT_EQ(after.exit_code, 1) << after.out << after.err;
   EXPECT_NE(after.err.find("--after-cutover"), std::string::npos) << after.err;
   EXPECT_TRUE(state("new").serving());
 }
 
 TEST_F(CutoverCliTest, RollbackLiftsAFenceLeftByAnInterruptedCutover) {
-  httplib::Client cli(old_server.url());
-  ASSERT_TRUE(cli.Post("/admin/fence"));
-  ASSERT_TRUE(old_server.fenced());
-  RunResult r = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(), "--old-url",
-                             old_server.url(), "--migrator-stopped"});
+  proxy.command("fhirshift fence on fhir");
+  ASSERT_TRUE(fence().fenced);
+  // A write arriving now is held in HAProxy; the rollback lets it through to the old server.
+  std::future<int> held = std::async(std::launch::async, [&] {
+    httplib::Client cli(proxy.url());
+    cli.set_read_timeout(60s);
+    auto r = cli.Post("/Patient", "held-by-a-dead-cutover", "application/fhir+json");
+    return r ? r->status : -1;
+  });
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (fence().held == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(fence().held, 1);
+  RunResult r = run_command({cli_path(), "rollback", "--proxy-socket", proxy.socket(),
+                             "--migrator-stopped"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_FALSE(old_server.fenced());
+  EXPECT_FALSE(fence().fenced);
+  EXPECT_EQ(held.get(), 201);
+  EXPECT_EQ(old_server.applied().count("held-by-a-dead-cutover"), 1u);
+}
+
+TEST_F(CutoverCliTest, WritesInFlightToTheOldServerCompleteBeforeTheDrain) {
+  // Every write takes 1.5 s on the old server: when the fence goes up some are always on their way.
+  old_server.set_write_delay(1500ms);
+  WriteLoad load(proxy.url(), 4);
+  while (load.acked_count() < 8) std::this_thread::sleep_for(10ms);
+  RunResult r = run_command(switch_args("cutover"), 2min);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  size_t mark = load.acked_count();
+  while (load.acked_count() < mark + 20) std::this_thread::sleep_for(10ms);
+  load.stop();
+  auto j = report();
+  EXPECT_GT(j["inFlightAtFence"].get<int64_t>(), 0) << j.dump();
+  // Step 5 waited for them: a write that takes 1.5 s was still running when the fence went up.
+  EXPECT_GE(j["steps"][4]["ms"].get<int64_t>(), 100) << j["steps"][4].dump();
+  EXPECT_TRUE(load.failures().empty()) << join(load.failures());
+  expect_every_ack_stored(load);
+  EXPECT_TRUE(state("new").serving());
+}
+
+// The fence through a real HAProxy: which requests it holds, and the answer to a write held longer
+// than the maximum (shortened here from 30 s to 2 s).
+TEST(WriteFence, HoldsWritesOnlyAndAnswers503AfterTheMaximumHold) {
+  TinyFhirServer old_server("old"), new_server("new");
+  HaproxyProcess proxy(old_server.addr(), new_server.addr(), "/metadata", [](std::string cfg) {
+    const std::string line = "lua.fhirshift_fence fhir 30 ";
+    auto at = cfg.find(line);
+    if (at != std::string::npos) cfg.replace(at, line.size(), "lua.fhirshift_fence fhir 2 ");
+    return cfg;
+  });
+  ASSERT_TRUE(proxy.wait_until_up("old", 10s));
+  httplib::Client cli(proxy.url());
+  cli.set_read_timeout(60s);
+  ASSERT_EQ(cli.Post("/Patient", "before", "application/fhir+json")->status, 201);
+  EXPECT_NE(proxy.command("fhirshift fence on fhir").find("fenced=1"), std::string::npos);
+
+  // Reads and searches by POST pass at once.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(cli.Get("/whoami")->status, 200);
+  auto search = cli.Post("/Patient/_search", "search", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(search);
+  EXPECT_EQ(search->status, 201);  // the stand-in answers every POST 201: it reached the server
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+
+  // A transaction Bundle (POST /) is held, then answered 503 + Retry-After, and not applied.
+  t0 = std::chrono::steady_clock::now();
+  auto held = cli.Post("/", "bundle", "application/fhir+json");
+  auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->status, 503);
+  EXPECT_EQ(held->get_header_value("Retry-After"), "1");
+  EXPECT_NE(held->body.find("\"resourceType\":\"OperationOutcome\""), std::string::npos) << held->body;
+  EXPECT_GE(waited, 2s);
+  EXPECT_EQ(old_server.applied().count("bundle"), 0u);
+  EXPECT_EQ(new_server.applied().count("bundle"), 0u);
+
+  // Lifted: the next write goes through.
+  EXPECT_NE(proxy.command("fhirshift fence off fhir").find("fenced=0"), std::string::npos);
+  EXPECT_EQ(cli.Post("/", "bundle-again", "application/fhir+json")->status, 201);
+  EXPECT_EQ(old_server.applied().count("bundle-again"), 1u);
 }
 
 }  // namespace

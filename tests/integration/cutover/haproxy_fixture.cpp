@@ -17,7 +17,9 @@
 
 namespace fhirshift::testing {
 
-HaproxyProcess::HaproxyProcess(const std::string& old_server, const std::string& new_server)
+HaproxyProcess::HaproxyProcess(const std::string& old_server, const std::string& new_server,
+                               const std::string& health_path,
+                               const std::function<std::string(std::string)>& edit)
     : dir_("fhirshift-haproxy") {
   socket_ = (dir_.path() / "admin.sock").string();
   std::string cfg_path = (dir_.path() / "haproxy.cfg").string();
@@ -28,7 +30,10 @@ HaproxyProcess::HaproxyProcess(const std::string& old_server, const std::string&
         {{"SOCKET", socket_},
          {"FRONTEND", "127.0.0.1:" + std::to_string(port_)},
          {"OLD_SERVER", old_server},
-         {"NEW_SERVER", new_server}});
+         {"NEW_SERVER", new_server},
+         {"FENCE_LUA", std::string(FHIRSHIFT_SOURCE_DIR) + "/tools/haproxy/fhirshift_fence.lua"},
+         {"HEALTH_PATH", health_path}});
+    if (edit) cfg = edit(cfg);
     std::ofstream(cfg_path) << cfg;
     proc_ = std::make_unique<Subprocess>(
         std::vector<std::string>{"/usr/sbin/haproxy", "-db", "-f", cfg_path}, dir_.path(),
@@ -90,85 +95,29 @@ TinyFhirServer::TinyFhirServer(std::string name)
     res.status = healthy_ ? 200 : 503;
     res.set_content(healthy_ ? "ok" : "down", "text/plain");
   });
-  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get("/metadata", [this](const httplib::Request&, httplib::Response& res) {
     bool ok = ready_.load();
     res.status = ok ? 200 : 503;
-    res.set_content(ok ? "ready" : "not ready", "text/plain");
+    res.set_content(ok ? R"({"resourceType":"CapabilityStatement"})" : "not ready",
+                    ok ? "application/fhir+json" : "text/plain");
   });
   s.Get("/whoami", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(name_, "text/plain");
   });
-  s.Post("/admin/fence", [this](const httplib::Request&, httplib::Response& res) {
-    std::unique_lock lock(mu_);
-    fenced_ = true;
-    forward_.clear();
-    cv_.wait_for(lock, std::chrono::seconds(30), [&] { return in_flight_ == 0; });
-    std::ostringstream o;
-    o << R"({"fenced":true,"heldWrites":)" << held_ << R"(,"inFlightWrites":)" << in_flight_ << "}";
-    res.set_content(o.str(), "application/json");
-  });
-  s.Post("/admin/release", [this](const httplib::Request& req, httplib::Response& res) {
-    std::lock_guard lock(mu_);
-    int64_t held = held_;
-    fenced_ = false;
-    forward_ = req.has_param("forward") ? req.get_param_value("forward") : "";
-    cv_.notify_all();
-    res.set_content(R"({"released":)" + std::to_string(held) + "}", "application/json");
-  });
-  s.Get("/admin/status", [this](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard lock(mu_);
-    std::string body = std::string(R"({"fenced":)") + (fenced_ ? "true" : "false") +
-                       R"(,"forwardTo":")" + forward_ + R"(","heldWrites":)" +
-                       std::to_string(held_) + "}";
-    res.set_content(body, "application/json");
-  });
-  auto write = [this](const httplib::Request& req, httplib::Response& res) {
-    std::unique_lock lock(mu_);
-    if (fenced_) {
-      ++held_;
-      held_max_ = std::max<int64_t>(held_max_, held_);
-      bool released = cv_.wait_for(lock, std::chrono::seconds(30), [&] { return !fenced_; });
-      --held_;
-      if (!released) {
-        res.status = 503;
-        res.set_header("Retry-After", "1");
-        return;
-      }
+  s.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+    ++received_;
+    if (int64_t d = write_delay_ms_; d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
+    {
+      std::lock_guard lock(mu_);
+      applied_.insert(req.body);
     }
-    if (!forward_.empty()) {
-      std::string target = forward_;
-      lock.unlock();
-      httplib::Client cli(target);
-      cli.set_read_timeout(std::chrono::seconds(30));
-      auto r = cli.Post(req.path, req.body, "application/fhir+json");
-      if (!r) {
-        res.status = 503;
-        res.set_header("Retry-After", "1");
-        return;
-      }
-      ++forwarded_;
-      res.status = r->status;
-      res.set_content(r->body, "application/fhir+json");
-      res.set_header("X-Forwarded-By", name_);
-      return;
-    }
-    ++in_flight_;
-    applied_.insert(req.body);
-    --in_flight_;
-    cv_.notify_all();
     res.status = 201;
     res.set_content(req.body, "application/fhir+json");
-  };
-  s.Post(R"(/(?!admin/).*)", write);
+  });
   port_ = start_server(s, thread_);
 }
 
 TinyFhirServer::~TinyFhirServer() {
-  {
-    std::lock_guard lock(mu_);
-    fenced_ = false;
-    cv_.notify_all();
-  }
   server_->stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -176,11 +125,6 @@ TinyFhirServer::~TinyFhirServer() {
 std::set<std::string> TinyFhirServer::applied() const {
   std::lock_guard lock(mu_);
   return applied_;
-}
-
-bool TinyFhirServer::fenced() const {
-  std::lock_guard lock(mu_);
-  return fenced_;
 }
 
 FakeMigratorProgress::FakeMigratorProgress() : server_(std::make_unique<httplib::Server>()) {

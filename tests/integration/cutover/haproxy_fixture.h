@@ -1,12 +1,13 @@
 // Test fixtures for the cut-over: a real HAProxy (Debian's /usr/sbin/haproxy) started from
-// tools/haproxy/fhirshift.cfg.in on free loopback ports with its runtime API socket in a temp dir,
-// and small in-process HTTP servers (cpp-httplib) that play the FHIR servers' health and admin
-// contract (fence holds writes, release forwards them) when the real `fhirshift serve` is not the
-// subject of the test. Used by tests/integration/cutover and tests/integration/e2e.
+// tools/haproxy/fhirshift.cfg.in (with its write fence, fhirshift_fence.lua) on free loopback ports
+// with its runtime API socket in a temp dir, and small in-process HTTP servers (cpp-httplib) that
+// play plain FHIR servers (they store writes, nothing else) when the real `fhirshift serve` is not
+// the subject of the test. Used by tests/integration/cutover and tests/integration/e2e.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,7 +28,11 @@ namespace fhirshift::testing {
 class HaproxyProcess {
  public:
   // Servers are "host:port". HAProxy runs in the foreground (-db) as a child of the test.
-  HaproxyProcess(const std::string& old_server, const std::string& new_server);
+  // `health_path`: what HAProxy's health check GETs. `edit` may change the rendered configuration
+  // (a test of the fence's maximum hold shortens it).
+  HaproxyProcess(const std::string& old_server, const std::string& new_server,
+                 const std::string& health_path = "/healthz",
+                 const std::function<std::string(std::string)>& edit = nullptr);
   ~HaproxyProcess();
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -45,11 +50,10 @@ class HaproxyProcess {
   std::unique_ptr<Subprocess> proc_;
 };
 
-// An in-process stand-in for `fhirshift serve`'s health and admin contract:
-//   GET /healthz, /readyz (200 unless set_healthy(false)), GET /whoami -> name
-//   POST|PUT|DELETE anything else = a write: applied locally (201, body = id), or HELD while fenced,
-//   or forwarded (after release?forward=URL) and the forward's answer relayed
-//   POST /admin/fence, /admin/release[?forward=URL], GET /admin/status as documented in issue #7
+// An in-process plain FHIR server: nothing but what any FHIR server has.
+//   GET /healthz (200 unless set_healthy(false)), GET /metadata (200 unless set_ready(false)),
+//   GET /whoami -> name; POST anything = a write, stored (201, body = the request body), after
+//   set_write_delay() if one is set (a write in flight when the fence goes up).
 class TinyFhirServer {
  public:
   explicit TinyFhirServer(std::string name);
@@ -59,11 +63,11 @@ class TinyFhirServer {
   std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
   void set_healthy(bool healthy) { healthy_ = healthy; }
   void set_ready(bool ready) { ready_ = ready; }
-  // Ids of writes applied here (not forwarded).
+  void set_write_delay(std::chrono::milliseconds d) { write_delay_ms_ = d.count(); }
+  // Bodies of the writes stored here.
   std::set<std::string> applied() const;
-  int64_t forwarded() const { return forwarded_; }
-  int64_t held_max() const { return held_max_; }
-  bool fenced() const;
+  // Writes that arrived here (stored or still being stored).
+  int64_t received() const { return received_; }
 
  private:
   std::string name_;
@@ -72,15 +76,10 @@ class TinyFhirServer {
   int port_ = 0;
   std::atomic<bool> healthy_{true};
   std::atomic<bool> ready_{true};
+  std::atomic<int64_t> write_delay_ms_{0};
+  std::atomic<int64_t> received_{0};
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool fenced_ = false;
-  std::string forward_;
-  int64_t held_ = 0;
-  int64_t in_flight_ = 0;
   std::set<std::string> applied_;
-  std::atomic<int64_t> forwarded_{0};
-  std::atomic<int64_t> held_max_{0};
 };
 
 // A stand-in for the migrator's GET /progress: caught up, polling "now", unless told otherwise.

@@ -4,6 +4,9 @@
 //   seed (legacy) -> old server -> HAProxy -> load with a ledger -> provision -> migrate Continuous
 //   -> new server -> cutover under load -> traffic on new -> load check: 0 lost writes
 //   -> migrate --reverse -> rollback --after-cutover under load -> traffic on old -> load check
+//
+// Both servers are plain FHIR servers to the cut-over (`serve --no-admin`): HAProxy checks their
+// health with GET /metadata and fences writes itself (fhirshift_fence.lua).
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -89,7 +92,8 @@ class EndToEnd : public ::testing::Test {
   std::unique_ptr<Subprocess> start_server(const std::string& name, const std::string& schema,
                                            const std::string& uri, int port) {
     auto p = start(name, {"serve", "--schema", schema, "--mongoConnectionstring", uri,
-                          "--mongoCollection", "vonkentries", "--port", std::to_string(port)});
+                          "--mongoCollection", "vonkentries", "--port", std::to_string(port),
+                          "--no-admin"});
     EXPECT_TRUE(wait_http_ok("http://127.0.0.1:" + std::to_string(port), 60s))
         << name << ": " << p->stderr_text();
     return p;
@@ -137,7 +141,7 @@ TEST_F(EndToEnd, CutOverUnderLoadLosesNothingAndRollsBack) {
   ASSERT_EQ(seed.exit_code, 0) << seed.out << seed.err;
   auto old_server = start_server("old-server", "legacy", source.uri(), old_port);
   proxy = std::make_unique<HaproxyProcess>("127.0.0.1:" + std::to_string(old_port),
-                                           "127.0.0.1:" + std::to_string(new_port));
+                                           "127.0.0.1:" + std::to_string(new_port), "/metadata");
   ASSERT_TRUE(proxy->wait_until_up("old", 20s));
   ASSERT_EQ(served_by(proxy->url()), "old");
   std::string ledger = (dir.path() / "ledger.jsonl").string();
@@ -169,8 +173,8 @@ TEST_F(EndToEnd, CutOverUnderLoadLosesNothingAndRollsBack) {
   // 4. Cut over under load. Steps 4 and 7 prove the target equal to the source before the switch.
   std::string report = (dir.path() / "cutover.json").string();
   std::vector<std::string> cut{cli_path(), "cutover", "--proxy-socket", proxy->socket(),
-                               "--backend", "fhir", "--from", "old", "--to", "new", "--old-url",
-                               old_url, "--new-url", new_url, "--metrics", metrics, "--report", report};
+                               "--backend", "fhir", "--from", "old", "--to", "new", "--new-url",
+                               new_url, "--metrics", metrics, "--report", report};
   for (const auto& a : verify_args()) cut.push_back(a);
   RunResult co = run_command(cut, 3min);
   ASSERT_EQ(co.exit_code, 0) << co.out << co.err;
@@ -198,7 +202,7 @@ TEST_F(EndToEnd, CutOverUnderLoadLosesNothingAndRollsBack) {
   RunResult check = run_command({cli_path(), "load", "check", "--ledger", ledger, "--url", proxy->url()}, 3min);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 
-  // 8. The source is frozen (the old server forwards): the migrator can stop cleanly.
+  // 8. The source is frozen (the old server gets no requests): the migrator can stop cleanly.
   migrate->signal(SIGTERM);
   auto migrate_rc = migrate->wait_for(60s);
   ASSERT_TRUE(migrate_rc.has_value());
@@ -221,8 +225,8 @@ TEST_F(EndToEnd, CutOverUnderLoadLosesNothingAndRollsBack) {
   std::this_thread::sleep_for(2s);
   std::string report2 = (dir.path() / "rollback.json").string();
   std::vector<std::string> back{cli_path(), "rollback", "--after-cutover", "--proxy-socket",
-                                proxy->socket(), "--from", "new", "--to", "old", "--new-url",
-                                new_url, "--old-url", old_url, "--metrics", reverse_metrics,
+                                proxy->socket(), "--from", "new", "--to", "old", "--old-url",
+                                old_url, "--metrics", reverse_metrics,
                                 "--report", report2};
   for (const auto& a : verify_args()) back.push_back(a);
   RunResult rb = run_command(back, 3min);

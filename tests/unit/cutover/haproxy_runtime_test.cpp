@@ -106,6 +106,27 @@ TEST(HaproxyRuntimeErrors, NameTheSocketAndTheCommand) {
   EXPECT_THROW(rt.execute("show info; show stat"), HaproxyError);
 }
 
+TEST(FenceStatusParser, ReadsTheFenceLine) {
+  FenceStatus f =
+      parse_fence_status("name=fhir fenced=1 held=3 in_flight=0 passed=812 held_ms=1520");
+  EXPECT_EQ(f.name, "fhir");
+  EXPECT_TRUE(f.fenced);
+  EXPECT_EQ(f.held, 3);
+  ASSERT_TRUE(f.in_flight.has_value());
+  EXPECT_EQ(*f.in_flight, 0);
+  EXPECT_EQ(f.passed, 812);
+  EXPECT_EQ(f.held_ms, 1520);
+  // Without the stick table the fence cannot count writes in flight: unknown, not 0.
+  FenceStatus no_table = parse_fence_status(
+      "name=fhir fenced=0 held=0 in_flight=unknown(no stick table fhirshift_writes with conn_cur) "
+      "passed=0 held_ms=0");
+  EXPECT_FALSE(no_table.fenced);
+  EXPECT_FALSE(no_table.in_flight.has_value());
+  EXPECT_THROW(parse_fence_status("name=fhir fenced=yes held=0 in_flight=0 passed=0 held_ms=0"),
+               std::runtime_error);
+  EXPECT_THROW(parse_fence_status("Unknown command"), std::runtime_error);
+}
+
 TEST(HaproxyConfig, RendersEveryPlaceholderOrRefuses) {
   std::string tpl = "bind @FRONTEND@\nserver old @OLD_SERVER@ check\n# mail@example.org stays\n";
   std::string out = render_template(tpl, {{"FRONTEND", "127.0.0.1:1"}, {"OLD_SERVER", "h:2"}});
@@ -117,8 +138,12 @@ TEST(HaproxyConfig, ShippedTemplateRendersWithTheDocumentedPlaceholders) {
   std::string out = render_template_file(
       std::string(FHIRSHIFT_SOURCE_DIR) + "/tools/haproxy/fhirshift.cfg.in",
       {{"SOCKET", "/tmp/x.sock"}, {"FRONTEND", "127.0.0.1:1"}, {"OLD_SERVER", "127.0.0.1:2"},
-       {"NEW_SERVER", "127.0.0.1:3"}});
+       {"NEW_SERVER", "127.0.0.1:3"}, {"FENCE_LUA", "/opt/fhirshift_fence.lua"},
+       {"HEALTH_PATH", "/metadata"}});
   EXPECT_NE(out.find("stats socket /tmp/x.sock mode 600 level admin"), std::string::npos);
+  EXPECT_NE(out.find("lua-load /opt/fhirshift_fence.lua"), std::string::npos);
+  EXPECT_NE(out.find("http-request lua.fhirshift_fence fhir 30 if fhirshift_write"), std::string::npos);
+  EXPECT_NE(out.find("http-check send meth GET uri /metadata"), std::string::npos);
   EXPECT_NE(out.find("server new 127.0.0.1:3 check disabled"), std::string::npos);
   EXPECT_NE(out.find("timeout queue"), std::string::npos);
   EXPECT_NE(out.find("option redispatch"), std::string::npos);

@@ -94,6 +94,37 @@ class FakeProxy : public Proxy {
   int64_t sessions_total(const std::string&, const std::string& server) override {
     return sessions[server];
   }
+  // The write fence: reads are not journaled (like state()), raising and lifting are.
+  FenceStatus fence_status(const std::string& backend) override {
+    if (fail_reads || no_fence) throw std::runtime_error("HAProxy has no write fence");
+    FenceStatus f;
+    f.name = backend;
+    f.fenced = fenced;
+    f.held = fenced ? held_when_fenced : 0;
+    if (has_table) {
+      f.in_flight = 0;
+      if (fenced && !in_flight.empty()) {
+        f.in_flight = in_flight.front();
+        if (in_flight.size() > 1) in_flight.pop_front();
+      }
+    }
+    return f;
+  }
+  FenceStatus set_fence(const std::string& backend, bool on) override {
+    journal_.push_back("proxy fence " + std::string(on ? "on " : "off ") + backend);
+    if (on && fence_on_throws) {
+      fenced = true;  // the answer was lost, the fence went up anyway
+      throw std::runtime_error("HAProxy runtime API: no complete answer within 5000 ms");
+    }
+    if (!on && fence_off_failures > 0) {
+      --fence_off_failures;
+      throw std::runtime_error("HAProxy runtime API: cannot connect");
+    }
+    FenceStatus f = fence_status(backend);  // held writes still counted just after the lift
+    fenced = on;
+    f.fenced = on;
+    return f;
+  }
   bool serving(const std::string& server) { return state("fhir", server).serving(); }
   bool in_maint(const std::string& server) { return state("fhir", server).in_maintenance(); }
   int weight(const std::string& server) { return servers_.at(server).weight; }
@@ -107,6 +138,13 @@ class FakeProxy : public Proxy {
   std::map<std::string, int64_t> sessions;
   int64_t sessions_when_serving = 5;
   bool fail_reads = false;
+  bool fenced = false;
+  bool no_fence = false;   // no fhirshift_fence.lua in HAProxy
+  bool has_table = true;   // the fhirshift_writes stick table
+  bool fence_on_throws = false;
+  int fence_off_failures = 0;
+  int64_t held_when_fenced = 3;
+  std::deque<int64_t> in_flight;  // successive readings while fenced; the last one repeats
 
  private:
   struct S {
@@ -119,42 +157,16 @@ class FakeProxy : public Proxy {
   std::map<std::string, S> servers_;
 };
 
-class FakeServer : public ServerAdmin {
+class FakeServer : public ServerHealth {
  public:
   FakeServer(Journal& j, std::string name, std::string url)
       : journal_(j), name_(std::move(name)), url_(std::move(url)) {}
-  std::string url() const override { return url_; }
+  std::string url() const override { return url_ + "/metadata"; }
   ReadyCheck ready() override {
-    journal_.push_back(name_ + " readyz");
+    journal_.push_back(name_ + " ready?");
     return {ready_ok, ready_ok ? "HTTP 200" : "HTTP 503 not ready"};
   }
-  FenceResult fence() override {
-    journal_.push_back(name_ + " fence");
-    if (fence_throws) throw std::runtime_error("POST " + url_ + "/admin/fence: Read timeout");
-    fenced = fence_confirms;
-    return {fence_confirms, 3, 0, "{}"};
-  }
-  ReleaseResult release(const std::string& forward_to) override {
-    journal_.push_back(name_ + " release" + (forward_to.empty() ? "" : " forward=" + forward_to));
-    if (release_failures > 0) {
-      --release_failures;
-      throw std::runtime_error("POST " + url_ + "/admin/release: Connection refused");
-    }
-    fenced = false;
-    forwarding = forward_to;
-    return {3, "{\"released\":3}"};
-  }
-  ServerStatus status() override {
-    journal_.push_back(name_ + " status");
-    return {fenced, forwarding, "{}"};
-  }
-
   bool ready_ok = true;
-  bool fence_throws = false;
-  bool fence_confirms = true;
-  int release_failures = 0;
-  bool fenced = false;
-  std::string forwarding;
 
  private:
   Journal& journal_;
@@ -224,8 +236,8 @@ class SwitchoverTest : public ::testing::Test {
         verifier(journal, clock) {}
 
   SwitchResult run(Verifier* v = nullptr, bool use_verifier = true) {
-    Switchover sw(cfg, proxy, old_server, new_server, progress,
-                  use_verifier ? (v ? v : &verifier) : nullptr, clock,
+    Switchover sw(cfg, proxy, new_server, progress, use_verifier ? (v ? v : &verifier) : nullptr,
+                  clock,
                   [this](LogLevel, const std::string& line) { log.push_back(line); });
     return sw.run();
   }
@@ -245,13 +257,15 @@ class SwitchoverTest : public ::testing::Test {
     for (const auto& l : log) out += "  log: " + l + "\n";
     return out;
   }
+  // Traffic on old, new in maintenance, and the fence lifted while old still serves (held writes
+  // go to old).
   void expect_untouched_and_released_locally() {
     EXPECT_TRUE(proxy.serving("old")) << dump();
     EXPECT_EQ(proxy.weight("new"), 1) << dump();
     EXPECT_TRUE(proxy.in_maint("new")) << dump();
-    EXPECT_FALSE(old_server.fenced) << dump();
-    EXPECT_TRUE(called("old release")) << dump();
-    EXPECT_FALSE(called("old release forward")) << dump();
+    EXPECT_FALSE(proxy.fenced) << dump();
+    EXPECT_TRUE(called("proxy fence off fhir")) << dump();
+    EXPECT_FALSE(called("proxy fhir/old maint")) << dump();
   }
 
   SwitchConfig cfg;
@@ -274,13 +288,13 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
   EXPECT_TRUE(r.manual_actions.empty());
 
   size_t counts = index_of("verify counts");
-  size_t fence = index_of("old fence");
+  size_t fence = index_of("proxy fence on fhir");
   size_t final_verify = index_of("verify full since=2024-05-01T11:59:00.300Z");
   size_t weight0 = index_of("proxy fhir/new weight 0");
   size_t ready = index_of("proxy fhir/new ready");
   size_t weight100 = index_of("proxy fhir/new weight 100%");
   size_t maint = index_of("proxy fhir/old maint");
-  size_t release = index_of("old release forward=http://new:8081");
+  size_t release = index_of("proxy fence off fhir");
   ASSERT_NE(counts, std::string::npos) << dump();
   ASSERT_NE(final_verify, std::string::npos) << dump();
   ASSERT_NE(release, std::string::npos) << dump();
@@ -291,7 +305,6 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
   EXPECT_LT(ready, weight100);
   EXPECT_LT(weight100, maint);
   EXPECT_LT(maint, release);
-  EXPECT_FALSE(called("old release\n"));
   EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.300Z");  // fence time (12:00:00.300) - 60 s
   ASSERT_TRUE(r.write_pause.has_value());
   // The fake pause: drain poll (no wait: the migrator polled after the fence) + 300 ms verify.
@@ -318,16 +331,17 @@ TEST_F(SwitchoverTest, NewServerNotReadyChangesNothing) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   EXPECT_EQ(exit_code(r.outcome), 1);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_FALSE(called("proxy"));
   EXPECT_NE(r.failed_step.find("target ready"), std::string::npos);
+  EXPECT_NE(r.reason.find("http://new:8081/metadata"), std::string::npos) << r.reason;
 }
 
 TEST_F(SwitchoverTest, MigratorBehindChangesNothing) {
   progress.caught_up = false;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_NE(r.reason.find("not caught up"), std::string::npos) << r.reason;
 }
 
@@ -352,7 +366,7 @@ TEST_F(SwitchoverTest, LagOverMaxLagChangesNothing) {
   cfg.max_lag = 5s;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_NE(r.reason.find("--max-lag"), std::string::npos) << r.reason;
 }
 
@@ -360,7 +374,7 @@ TEST_F(SwitchoverTest, CountsDifferentChangesNothing) {
   verifier.counts_equal = false;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_NE(r.reason.find("DIFFERENT"), std::string::npos);
 }
 
@@ -368,7 +382,7 @@ TEST_F(SwitchoverTest, TrafficNotWhereExpectedChangesNothing) {
   proxy.put("new", ServerState::kOpRunning, 0);  // both serving: someone half-switched by hand
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_FALSE(called("proxy"));
   EXPECT_NE(r.reason.find("must be in maintenance"), std::string::npos) << r.reason;
 }
@@ -377,20 +391,49 @@ TEST_F(SwitchoverTest, ProxyUnreachableChangesNothing) {
   proxy.fail_reads = true;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
 }
 
-TEST_F(SwitchoverTest, FenceNotConfirmedIsLiftedAgain) {
-  old_server.fence_confirms = false;
+TEST_F(SwitchoverTest, AProxyWithoutTheFenceChangesNothing) {
+  proxy.no_fence = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.failed_step.find("proxy state"), std::string::npos) << r.failed_step;
+  EXPECT_NE(r.reason.find("no write fence"), std::string::npos) << r.reason;
+  EXPECT_FALSE(called("proxy"));
+}
+
+TEST_F(SwitchoverTest, AFenceThatCannotCountWritesInFlightChangesNothing) {
+  proxy.has_table = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("fhirshift_writes"), std::string::npos) << r.reason;
+  EXPECT_FALSE(called("proxy"));
+}
+
+TEST_F(SwitchoverTest, FenceAnswerLostIsLiftedAgain) {
+  proxy.fence_on_throws = true;  // it may have gone up anyway: lift it to be sure
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   expect_untouched_and_released_locally();
 }
 
-TEST_F(SwitchoverTest, FenceAnswerLostIsLiftedAgain) {
-  old_server.fence_throws = true;  // it may have fenced anyway: release to be sure
+TEST_F(SwitchoverTest, WritesInFlightAtTheFenceCompleteBeforeTheDrainStarts) {
+  proxy.in_flight = {2, 2, 1, 0};
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_EQ(r.in_flight_at_fence, 2);
+  // 3 readings 20 ms apart until none is in flight.
+  EXPECT_GE(r.steps[4].took, 60ms) << r.steps[4].detail;
+  EXPECT_NE(r.steps[4].detail.find("2 in flight"), std::string::npos) << r.steps[4].detail;
+}
+
+TEST_F(SwitchoverTest, WritesThatNeverCompleteExhaustThePauseBudgetAndLiftTheFence) {
+  proxy.in_flight = {1};  // a write stuck on the old server
+  cfg.max_pause = 2s;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("1 still in flight"), std::string::npos) << r.reason;
   expect_untouched_and_released_locally();
 }
 
@@ -484,7 +527,7 @@ TEST_F(SwitchoverTest, CtrlCDuringTheDrainReleasesLocally) {
     p.last_poll_at = clock.wall_now();
     return p;
   };
-  Switchover sw(cfg, proxy, old_server, new_server, progress, &verifier, clock,
+  Switchover sw(cfg, proxy, new_server, progress, &verifier, clock,
                 [this](LogLevel, const std::string& l) { log.push_back(l); });
   sw.set_interrupt_check([&] { return interrupted; });
   SwitchResult r = sw.run();
@@ -498,12 +541,13 @@ TEST_F(SwitchoverTest, CtrlCAfterTheSwitchFinishesForward) {
   proxy.on_state_read = [&](const std::string& server) {
     if (server == "old" && called("proxy fhir/old maint")) interrupted = true;
   };
-  Switchover sw(cfg, proxy, old_server, new_server, progress, &verifier, clock,
+  Switchover sw(cfg, proxy, new_server, progress, &verifier, clock,
                 [this](LogLevel, const std::string& l) { log.push_back(l); });
   sw.set_interrupt_check([&] { return interrupted; });
   SwitchResult r = sw.run();
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
-  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+  EXPECT_LT(index_of("proxy fhir/old maint"), index_of("proxy fence off fhir")) << dump();
+  EXPECT_FALSE(proxy.fenced);
 }
 
 TEST_F(SwitchoverTest, NewServerDoesNotComeUpGoesBackToMaintenance) {
@@ -512,7 +556,7 @@ TEST_F(SwitchoverTest, NewServerDoesNotComeUpGoesBackToMaintenance) {
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   EXPECT_NE(r.reason.find("did not pass HAProxy's health check"), std::string::npos) << r.reason;
   expect_untouched_and_released_locally();
-  EXPECT_LT(index_of("proxy fhir/new maint"), index_of("old release"));
+  EXPECT_LT(index_of("proxy fhir/new maint"), index_of("proxy fence off fhir"));
 }
 
 TEST_F(SwitchoverTest, NewServerThatServedIsNeverAbandoned) {
@@ -525,41 +569,46 @@ TEST_F(SwitchoverTest, NewServerThatServedIsNeverAbandoned) {
   };
   SwitchResult r = run();
   EXPECT_TRUE(r.traffic_on_to) << dump();
-  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
-  for (const auto& e : journal) EXPECT_NE(e, "old release") << dump();
+  // The fence is lifted only once old is out, so held writes go to new.
+  ASSERT_NE(index_of("proxy fence off fhir"), std::string::npos) << dump();
+  EXPECT_LT(index_of("proxy fhir/old maint"), index_of("proxy fence off fhir")) << dump();
 }
 
-TEST_F(SwitchoverTest, OldRefusingMaintenanceStillEndsForwardNeverBack) {
+TEST_F(SwitchoverTest, OldRefusingMaintenanceKeepsTheFenceUpAndNeverGoesBack) {
   // New is UP (may have taken writes); HAProxy refuses to put old in maintenance. Going back would
-  // lose new's writes, so the machine goes forward: release with forward and tell the operator.
+  // lose new's writes; lifting the fence would send held writes to old too. So the fence stays up
+  // and the operator is told the two commands that finish it.
   proxy.refuse_set.insert("old:maint");
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kNeedsOperator) << dump();
   EXPECT_EQ(exit_code(r.outcome), 1);
   EXPECT_TRUE(proxy.serving("new"));
-  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+  EXPECT_FALSE(called("proxy fence off")) << dump();
+  EXPECT_TRUE(proxy.fenced);
   EXPECT_FALSE(called("proxy fhir/new maint")) << dump();
   ASSERT_FALSE(r.manual_actions.empty());
   EXPECT_NE(r.manual_actions[0].find("set server fhir/old state maint"), std::string::npos);
+  EXPECT_NE(r.manual_actions[0].find("fhirshift fence off fhir"), std::string::npos);
 }
 
-TEST_F(SwitchoverTest, ForwardReleaseRetriesThenSucceeds) {
-  old_server.release_failures = 2;
+TEST_F(SwitchoverTest, LiftingTheFenceRetriesThenSucceeds) {
+  proxy.fence_off_failures = 2;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
   EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_FALSE(proxy.fenced);
 }
 
-TEST_F(SwitchoverTest, ForwardReleaseImpossibleNeverReleasesLocally) {
-  old_server.release_failures = 1000;
+TEST_F(SwitchoverTest, AFenceThatCannotBeLiftedNeedsTheOperator) {
+  proxy.fence_off_failures = 1000;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kNeedsOperator) << dump();
   EXPECT_TRUE(proxy.serving("new"));
   EXPECT_TRUE(proxy.in_maint("old"));
-  for (const auto& e : journal) EXPECT_NE(e, "old release") << dump();
   ASSERT_FALSE(r.manual_actions.empty());
+  EXPECT_NE(r.manual_actions.back().find("fhirshift fence off fhir"), std::string::npos);
   EXPECT_NE(r.manual_actions.back().find("503 + Retry-After"), std::string::npos);
-  // It gave up before held writes time out on the server (30 s).
+  // It gave up before held writes time out in HAProxy (30 s).
   EXPECT_LT(clock.steady_now().time_since_epoch(), 35s);
 }
 
@@ -569,18 +618,18 @@ TEST_F(SwitchoverTest, AlreadySwitchedIsANoOp) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAlreadySwitched) << dump();
   EXPECT_EQ(exit_code(r.outcome), 0);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_FALSE(called("proxy"));
-  EXPECT_FALSE(called("old release"));
 }
 
 TEST_F(SwitchoverTest, ResumesAReleaseAPreviousRunDidNotFinish) {
   proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
   proxy.put("new", ServerState::kOpRunning, 0);
-  old_server.fenced = true;
+  proxy.fenced = true;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
-  EXPECT_TRUE(called("old release forward=http://new:8081")) << dump();
+  EXPECT_TRUE(called("proxy fence off fhir")) << dump();
+  EXPECT_FALSE(proxy.fenced);
 }
 
 TEST_F(SwitchoverTest, DryRunRunsOnlyReadOnlyChecks) {
@@ -588,9 +637,8 @@ TEST_F(SwitchoverTest, DryRunRunsOnlyReadOnlyChecks) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kDryRun) << dump();
   EXPECT_EQ(exit_code(r.outcome), 0);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
   EXPECT_FALSE(called("proxy"));
-  EXPECT_FALSE(called("old release"));
   EXPECT_TRUE(called("verify counts"));
   bool plan_printed = false;
   for (const auto& l : log)
@@ -604,7 +652,7 @@ TEST_F(SwitchoverTest, DryRunReportsAFailingCheck) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kDryRunFailed);
   EXPECT_EQ(exit_code(r.outcome), 1);
-  EXPECT_FALSE(called("old fence"));
+  EXPECT_FALSE(called("proxy fence on"));
 }
 
 TEST_F(SwitchoverTest, WithoutVerifierTheVerifyStepsAreSkippedAndSaySo) {
@@ -621,35 +669,15 @@ TEST_F(SwitchoverTest, RollbackDirectionUsesTheSameMachine) {
   cfg.to = "old";
   proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
   proxy.put("new", ServerState::kOpRunning, 0);
-  Switchover sw(cfg, proxy, new_server, old_server, progress, nullptr, clock,
+  Switchover sw(cfg, proxy, old_server, progress, nullptr, clock,
                 [this](LogLevel, const std::string& l) { log.push_back(l); });
   SwitchResult r = sw.run();
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
   EXPECT_TRUE(proxy.serving("old"));
   EXPECT_TRUE(proxy.in_maint("new"));
-  EXPECT_TRUE(called("new fence"));
-  EXPECT_TRUE(called("new release forward=http://old:8080")) << dump();
-}
-
-TEST_F(SwitchoverTest, RollbackStopsTheOldServerForwardingBeforeTrafficReturns) {
-  // After the cut-over the old server forwards writes to the new one; going back must end that
-  // first, or writes would bounce between the two servers.
-  cfg.action = "rollback";
-  cfg.from = "new";
-  cfg.to = "old";
-  proxy.put("old", ServerState::kOpStopped, ServerState::kAdmForcedMaint);
-  proxy.put("new", ServerState::kOpRunning, 0);
-  old_server.forwarding = "http://new:8081";
-  Switchover sw(cfg, proxy, new_server, old_server, progress, nullptr, clock,
-                [this](LogLevel, const std::string& l) { log.push_back(l); });
-  SwitchResult r = sw.run();
-  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
-  size_t local = index_of("old release");
-  size_t back = index_of("proxy fhir/old ready");
-  ASSERT_NE(local, std::string::npos) << dump();
-  EXPECT_LT(index_of("new fence"), local);
-  EXPECT_LT(local, back);
-  EXPECT_TRUE(old_server.forwarding.empty());
+  EXPECT_TRUE(called("old ready?"));
+  EXPECT_LT(index_of("proxy fence on fhir"), index_of("proxy fhir/old ready")) << dump();
+  EXPECT_LT(index_of("proxy fhir/new maint"), index_of("proxy fence off fhir")) << dump();
 }
 
 }  // namespace
