@@ -1,11 +1,12 @@
-// The cut-over's contract with `fhirshift serve` (docs/cutover.md): fence holds writes while reads
-// flow, release lets them proceed or forwards them (and every later write) to another server, and
-// the cut-over's own HTTP client (cutover::HttpServerAdmin) reads every answer.
+// `fhirshift serve`'s admin endpoints (docs/serve.md): fence holds writes while reads flow, release
+// lets them proceed or forwards them (and every later write) to another server; `--no-admin` turns
+// them off. The cut-over no longer uses them (its fence is in HAProxy).
 #include <gtest/gtest.h>
 
 #include <future>
+#include <nlohmann/json.hpp>
 
-#include "cutover/adapters.h"
+#include "cutover/http_client.h"
 #include "server_fixture.h"
 
 namespace fhirshift::testing {
@@ -13,6 +14,48 @@ namespace {
 
 using namespace std::chrono_literals;
 using server::Schema;
+
+// The admin endpoints over HTTP, each answer read into the fields the tests check.
+class AdminClient {
+ public:
+  explicit AdminClient(const std::string& url) : url_(url) {}
+  struct Fence {
+    bool fenced;
+    int64_t held_writes, in_flight_writes;
+  };
+  struct Release {
+    int64_t released_writes;
+  };
+  struct Status {
+    bool fenced;
+    std::string forward_to;
+  };
+  Fence fence() {
+    auto j = call("POST", "/admin/fence");
+    return {j.at("fenced").get<bool>(), j.at("heldWrites").get<int64_t>(),
+            j.at("inFlightWrites").get<int64_t>()};
+  }
+  Release release(const std::string& forward_to) {
+    std::string path = "/admin/release";
+    if (!forward_to.empty()) path += "?forward=" + cutover::url_encode(forward_to);
+    return {call("POST", path).at("released").get<int64_t>()};
+  }
+  Status status() {
+    auto j = call("GET", "/admin/status");
+    return {j.at("fenced").get<bool>(), j.at("forwardTo").get<std::string>()};
+  }
+
+ private:
+  nlohmann::json call(const std::string& method, const std::string& path) {
+    httplib::Client c(url_);
+    c.set_read_timeout(std::chrono::seconds(35));
+    auto r = method == "GET" ? c.Get(path) : c.Post(path, "", "text/plain");
+    if (!r || r->status != 200)
+      throw std::runtime_error(method + " " + path + ": " + (r ? std::to_string(r->status) : "no answer"));
+    return nlohmann::json::parse(r->body);
+  }
+  std::string url_;
+};
 
 class Admin : public ::testing::Test {
  protected:
@@ -52,9 +95,8 @@ FerretDbServer* Admin::db_ = nullptr;
 
 TEST_F(Admin, FenceHoldsWritesReadsFlowReleaseAppliesThemLocally) {
   ASSERT_EQ(put_async(*old_srv, "before").get()->status, 201);
-  cutover::HttpServerAdmin admin(old_srv->url());
-  EXPECT_TRUE(admin.ready().ok);
-  cutover::FenceResult f = admin.fence();
+  AdminClient admin(old_srv->url());
+  auto f = admin.fence();
   EXPECT_TRUE(f.fenced);
   EXPECT_EQ(f.held_writes, 0);
   EXPECT_EQ(f.in_flight_writes, 0);
@@ -67,7 +109,7 @@ TEST_F(Admin, FenceHoldsWritesReadsFlowReleaseAppliesThemLocally) {
   // Fencing again is harmless and reports the held write.
   EXPECT_EQ(admin.fence().held_writes, 1);
 
-  cutover::ReleaseResult r = admin.release("");
+  auto r = admin.release("");
   EXPECT_EQ(r.released_writes, 1);
   auto answer = held.get();
   ASSERT_TRUE(answer);
@@ -79,7 +121,7 @@ TEST_F(Admin, FenceHoldsWritesReadsFlowReleaseAppliesThemLocally) {
 }
 
 TEST_F(Admin, ReleaseWithForwardSendsHeldAndLaterWritesToTheNewServer) {
-  cutover::HttpServerAdmin admin(old_srv->url());
+  AdminClient admin(old_srv->url());
   admin.fence();
   auto held = put_async(*old_srv, "moved");
   auto held_create = std::async(std::launch::async, [&] {
@@ -122,7 +164,7 @@ TEST_F(Admin, ReleaseWithForwardSendsHeldAndLaterWritesToTheNewServer) {
 }
 
 TEST_F(Admin, AWriteHeldTooLongGets503WithRetryAfterAndIsNotApplied) {
-  cutover::HttpServerAdmin admin(old_srv->url());
+  AdminClient admin(old_srv->url());
   admin.fence();
   auto start = std::chrono::steady_clock::now();
   auto r = put_async(*old_srv, "late").get();
@@ -136,14 +178,14 @@ TEST_F(Admin, AWriteHeldTooLongGets503WithRetryAfterAndIsNotApplied) {
 }
 
 TEST_F(Admin, ForwardingToAnUnreachableServerIs503AndALoopIsRefused) {
-  cutover::HttpServerAdmin admin(old_srv->url());
+  AdminClient admin(old_srv->url());
   admin.release("http://127.0.0.1:1");
   auto r = put_async(*old_srv, "nowhere").get();
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   // old forwards to new and new to old: the write is refused, not bounced forever.
   admin.release(new_srv->url());
-  cutover::HttpServerAdmin(new_srv->url()).release(old_srv->url());
+  AdminClient(new_srv->url()).release(old_srv->url());
   auto loop = put_async(*old_srv, "loop").get();
   EXPECT_EQ(loop->status, 508);
   EXPECT_NE(loop->body.find("forwarding loop"), std::string::npos);
@@ -152,6 +194,22 @@ TEST_F(Admin, ForwardingToAnUnreachableServerIs503AndALoopIsRefused) {
   // A forward URL that is not http:// is refused.
   auto c = old_srv->client();
   EXPECT_EQ(c.Post("/admin/release?forward=ftp://x", "", "text/plain")->status, 400);
+}
+
+TEST_F(Admin, NoAdminAnswers404OnEveryAdminPathAndServesFhir) {
+  auto o = server_options(Schema::kLegacy, old_uri);
+  o.no_admin = true;
+  RunningServer plain(o);
+  auto c = plain.client();
+  for (const char* path : {"/admin/fence", "/admin/release", "/admin/release?forward=http://x"}) {
+    auto r = c.Post(path, "", "text/plain");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_NE(r->body.find("OperationOutcome"), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(status_of(plain, "/admin/status"), 404);
+  EXPECT_EQ(put_async(plain, "plain").get()->status, 201);
+  EXPECT_EQ(status_of(plain, "/Patient/plain"), 200);
 }
 
 }  // namespace
