@@ -1,5 +1,5 @@
 // FHIR search (GET /Type?param=value) translated to one MongoDB query over the current schema's
-// `idx` (shared/spec/schema.md). The legacy schema has no search index: there only `_id`,
+// `idx` (docs/schema.md). The legacy schema has no search index: there only `_id`,
 // `_lastUpdated` and the result parameters work (docs/serve.md).
 //
 // Supported: string (default starts-with, :exact, :contains), token (system|code, code, |code,

@@ -1,5 +1,5 @@
 // Every FHIR interaction of `fhirshift serve` and its error paths, over HTTP, on both schemas,
-// against a live FerretDB; the stored entries are checked against shared/spec/schema.md.
+// against a live FerretDB; the stored entries are checked against docs/schema.md.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
