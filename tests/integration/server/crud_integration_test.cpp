@@ -235,7 +235,9 @@ TEST_P(Crud, TheCurrentVersionIsTheOnlyCurrentEntryAndCarriesIdxOnTheCurrentSche
       ++cur_contained;
       // Indexed with its own type's parameters, like any current entry.
       EXPECT_EQ(v.has("idx"), current()) << d.to_json();
-      if (current()) EXPECT_TRUE(v.document("idx")->array("_id").has_value()) << d.to_json();
+      if (current()) {
+        EXPECT_TRUE(v.document("idx")->array("_id").has_value()) << d.to_json();
+      }
     } else {
       ++cur_versions;
       EXPECT_EQ(v.has("idx"), current()) << d.to_json();
