@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "legacy_options.h"
 #include "common/log.h"
 #include "migrate/engine.h"
 #include "migrate/file_import.h"
@@ -33,7 +34,7 @@ struct MigrateArgs {
   std::string fhir_version = "R4";
   std::string provision = "false";
   std::string journal;
-  std::string source_type = "MongoDb";
+  std::string source_type;  // empty: decided by resolve_source_type
   std::string source_path;
   std::string src_uri;
   std::string src_collection = "vonkentries";
@@ -42,7 +43,7 @@ struct MigrateArgs {
   std::string db_type = "MongoDb";
   std::string dst_uri;
   std::string dst_collection = "vonkentries";
-  std::string license;
+  LegacyOptions legacy;
   std::string poll_interval = "5s";
   std::string late_window = "30s";
   std::string retry_timeout = "10m";
@@ -57,13 +58,19 @@ struct MigrateArgs {
   bool verbose = false;
 };
 
+// The legacy tool's default source type is the file system, so `--source DIR` alone is an import
+// (its runbook provisions a sharded target by importing an empty folder). A database source is
+// named with --sourceType MongoDb, or implied by a --srcMongoConnectionString without --source.
+std::string resolve_source_type(const MigrateArgs& a) {
+  if (!a.source_type.empty()) return a.source_type;
+  return !a.src_uri.empty() && a.source_path.empty() ? "MongoDb" : "Filesystem";
+}
+
 int run_migrate(const MigrateArgs& a) {
   init_logging(a.verbose);
   migrate::Options o;
   try {
-    if (!a.license.empty())
-      spdlog::info("--license {}: accepted for the legacy tool's runbooks and ignored (fhirshift needs no license)",
-                   a.license);
+    a.legacy.log_notices();
     if (a.fhir_version != "R4" && a.fhir_version != "r4")
       spdlog::info("--fhir-version {}: entries keep their own information model (im); STU3 and R4 are both migrated",
                    a.fhir_version);
@@ -90,16 +97,21 @@ int run_migrate(const MigrateArgs& a) {
     std::cerr << "fhirshift migrate: " << e.what() << "\n";
     return kExitUsage;
   }
-  const bool from_files = iequals(a.source_type, "Filesystem");
-  if (!from_files && !iequals(a.source_type, "MongoDb")) {
-    std::cerr << "fhirshift migrate: --sourceType " << a.source_type
+  const std::string source_type = resolve_source_type(a);
+  const bool from_files = iequals(source_type, "Filesystem");
+  if (!from_files && !iequals(source_type, "MongoDb")) {
+    std::cerr << "fhirshift migrate: --sourceType " << source_type
               << " is not supported; use --sourceType MongoDb or --sourceType Filesystem\n";
     return kExitUsage;
   }
   if (from_files) {
     // Files are read once: there is nothing to follow, and no database to read them from.
     const char* refusal = nullptr;
-    if (a.source_path.empty()) refusal = "--sourceType Filesystem needs -s DIR|FILE (ndjson files or Bundles)";
+    if (a.source_path.empty())
+      refusal = a.source_type.empty()
+                    ? "name a source: -s DIR|FILE to import files (the default source type), or --sourceType "
+                      "MongoDb --srcMongoConnectionString URI to copy a legacy database"
+                    : "--sourceType Filesystem needs -s DIR|FILE (ndjson files or Bundles)";
     else if (!std::filesystem::exists(a.source_path)) refusal = "-s: no such file or directory";
     else if (o.mode == migrate::RunningMode::kContinuous)
       refusal = "--srcMongoRunningMode Continuous makes no sense for files (they are read once); use AdHoc";
@@ -193,11 +205,13 @@ void add_migrate(CLI::App& app, Action& action) {
   sub->add_option("--useRecoveryJournal", a->journal,
                   "Directory of the recovery journal; a restart resumes where the run stopped");
   sub->add_option("--sourceType", a->source_type,
-                  "MongoDb, or Filesystem: import FHIR R4 ndjson files and batch/transaction/collection "
-                  "Bundles, each resource as a new version")->capture_default_str();
+                  "Filesystem: import FHIR R4 ndjson files and batch/transaction/collection Bundles, each "
+                  "resource as a new version; MongoDb: copy a legacy store. Default, as in the legacy tool: "
+                  "Filesystem, except that a --srcMongoConnectionString without -s means MongoDb");
   sub->add_option("-s,--source", a->source_path,
-                  "With --sourceType Filesystem: a file, or a directory whose *.ndjson and *.json files are "
-                  "read in name order");
+                  "Files to import: a file, or a directory whose *.ndjson and *.json files are read in name "
+                  "order (an empty directory imports nothing: with --provisionTargetDatabase true it only "
+                  "provisions the target)");
   sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
                   "Source MongoDB connection string; the database is its path (default vonkdata)");
   sub->add_option("--srcMongoCollection", a->src_collection, "Source collection")->capture_default_str();
@@ -209,7 +223,6 @@ void add_migrate(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"MongoDb"}, CLI::ignore_case));
   sub->add_option("--mongoConnectionstring,--mongoConnectionString", a->dst_uri, "Target MongoDB connection string");
   sub->add_option("--mongoCollection", a->dst_collection, "Target collection")->capture_default_str();
-  sub->add_option("--license", a->license, "Accepted and ignored (the legacy tool needed one)");
   sub->add_option("--limit", a->limit, "Stop after this many source entries (0: all)");
   sub->add_flag("--haltOnError", a->halt_on_error, "Stop at the first quarantined entry, conflict or error");
   sub->add_option("--mongoBatch", a->batch, "Entries per write batch")->capture_default_str();
@@ -228,6 +241,7 @@ void add_migrate(CLI::App& app, Action& action) {
                 "Reverse replication: the source is a current-schema store, the target a legacy one "
                 "(rollback after the cut-over)");
   sub->add_flag("-v,--verbose", a->verbose, "Debug logging");
+  a->legacy.add_to(sub);
   sub->callback([&action, a] { action = [a] { return run_migrate(*a); }; });
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "legacy_options.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "mongo/client.h"
@@ -19,10 +20,12 @@ struct ProvisionArgs {
   bool force = false;
   bool shard = false;
   bool verbose = false;
+  LegacyOptions legacy;
 };
 
 int run_provision(const ProvisionArgs& args) {
   init_logging(args.verbose);
+  args.legacy.log_notices();
   if (!parse_bool_flag(args.provision_target, "--provisionTargetDatabase")) {
     spdlog::info("--provisionTargetDatabase false: nothing to do");
     return kExitOk;
@@ -78,6 +81,7 @@ void add_provision(CLI::App& app, Action& action) {
   sub->add_flag("--shard", args->shard,
                 "On a sharded cluster (mongos), shard the collection with the schema's shard key");
   sub->add_flag("-v,--verbose", args->verbose, "Debug logging");
+  args->legacy.add_to(sub);
   sub->callback([args, &action] { action = [args] { return run_provision(*args); }; });
 }
 

@@ -1,4 +1,4 @@
-// Search index values as the current schema stores them (shared/spec/schema.md, field `idx`).
+// Search index values as the current schema stores them (docs/schema.md, field `idx`).
 //
 // This header is the contract between the indexer (which computes values from FHIR JSON) and the
 // storage layer (src/schema, which encodes them as BSON). It has no dependency on either side.

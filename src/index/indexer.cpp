@@ -1,6 +1,6 @@
 // The search indexer: every R4 SearchParameter compiled once per resource type into a plan of
 // FHIRPath expressions; index() evaluates a type's plan over the simdjson-parsed body and converts
-// the results to the encodings of shared/spec/schema.md.
+// the results to the encodings of docs/schema.md.
 #include "index/indexer.h"
 
 #include <simdjson.h>

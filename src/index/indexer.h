@@ -1,4 +1,4 @@
-// The search indexer: computes a resource's `idx` (shared/spec/schema.md) from its FHIR JSON text
+// The search indexer: computes a resource's `idx` (docs/schema.md) from its FHIR JSON text
 // with the official R4 SearchParameter definitions. No MongoDB dependency; used by the migrator,
 // the FHIR server and verify.
 #pragma once

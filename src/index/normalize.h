@@ -1,4 +1,4 @@
-// The value normalisations of the search index (shared/spec/schema.md, `idx`), public so that the
+// The value normalisations of the search index (docs/schema.md, `idx`), public so that the
 // FHIR server normalises search arguments exactly as the indexer normalised the stored values.
 #pragma once
 

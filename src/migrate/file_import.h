@@ -42,6 +42,11 @@ class FileImport {
   const Progress& progress() const { return progress_; }
 
  private:
+  // The run of a source without files: the target was provisioned (if asked), nothing else is
+  // written (no journal, no import marker), exit 0 with a report that says so.
+  RunResult nothing_to_import(const std::filesystem::path& source_path,
+                              std::chrono::steady_clock::time_point started);
+
   Options options_;
   const std::atomic<bool>& stop_;
   Progress progress_;

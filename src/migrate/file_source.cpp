@@ -274,8 +274,6 @@ FileSource::FileSource(const std::filesystem::path& path) {
     if (ec) throw FileSourceError("cannot list " + path.string() + ": " + ec.message());
     std::sort(files_.begin(), files_.end(),
               [](const auto& a, const auto& b) { return a.filename() < b.filename(); });
-    if (files_.empty())
-      throw FileSourceError("the directory " + path.string() + " holds no *.ndjson or *.json file");
   } else if (std::filesystem::is_regular_file(path, ec)) {
     files_.push_back(path);
   } else {

@@ -55,8 +55,8 @@ struct FilePosition {
 class FileSource {
  public:
   // `path`: one file (any extension), or a directory whose *.ndjson and *.json files are read in
-  // name order. Throws FileSourceError when the path does not exist or a directory holds no such
-  // file.
+  // name order. Throws FileSourceError when the path does not exist. A directory without such a
+  // file is an empty source (the legacy runbook provisions a target by importing an empty folder).
   explicit FileSource(const std::filesystem::path& path);
   ~FileSource();
   FileSource(const FileSource&) = delete;

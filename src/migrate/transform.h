@@ -38,9 +38,8 @@ schema::Entry read_source_entry(const bson_t* doc);
 void check_body(const schema::Entry& entry, std::string_view json);
 
 // The current-schema entry for `entry` with version state `cur` decided by the caller: `idx` is
-// computed only for a current, non-deleted resource entry (a contained resource is found through
-// its container, never on its own, so `cnt` entries carry no `idx`). The body is copied byte for
-// byte.
+// computed only for a current, non-deleted entry, a contained one (`cnt`) included, with the
+// search parameters of its own type (docs/schema.md, "idx"). The body is copied byte for byte.
 schema::CurrentEntry to_current(const schema::Entry& entry, bool cur, const index::Indexer& indexer,
                                 index::IndexStats* stats = nullptr);
 

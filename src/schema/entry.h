@@ -1,4 +1,4 @@
-// The entry model of shared/spec/schema.md: one entry is one version of one resource, in the
+// The entry model of docs/schema.md: one entry is one version of one resource, in the
 // legacy schema (source) or the current schema (target).
 #pragma once
 

@@ -1,5 +1,5 @@
 // What the current schema puts in a target besides entries: its indexes, its shard key and its
-// system document (shared/spec/schema.md, "Current schema").
+// system document (docs/schema.md, "Current schema").
 #pragma once
 
 #include <cstdint>

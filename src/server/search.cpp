@@ -355,8 +355,6 @@ SearchQuery build_search(Schema schema, const std::string& type,
   SearchQuery q;
   json filter{{"im", schema::kInfoModelR4}, {"type", type}, {"cur", true},
               {"change", {{"$ne", "d"}}}};
-  if (schema == Schema::kCurrent) filter["cnt"] = false;
-  else filter["cnt"] = {{"$ne", true}};
   json sort{{"_id", 1}};
   std::vector<json> clauses;
   std::vector<std::function<bool(const mongo::View&)>> post_checks;
@@ -380,6 +378,19 @@ SearchQuery build_search(Schema schema, const std::string& type,
       if (value != "accurate" && value != "none" && value != "estimate")
         throw SearchError("value", "_total must be none, estimate or accurate");
       q.total_accurate = value == "accurate";
+      continue;
+    }
+    if (name == "_contained") {
+      if (value == "false") q.contained = ContainedScope::kResources;
+      else if (value == "true") q.contained = ContainedScope::kContained;
+      else if (value == "both") q.contained = ContainedScope::kBoth;
+      else throw SearchError("value", "_contained must be false, true or both");
+      continue;
+    }
+    if (name == "_containedType") {
+      if (value != "container")
+        throw SearchError("not-supported", "_containedType=" + value +
+                                               ": only container (a contained match is answered with its container)");
       continue;
     }
     if (name == "_sort") {
@@ -458,6 +469,13 @@ SearchQuery build_search(Schema schema, const std::string& type,
         if (test_holds(t, doc.get())) return true;
       return false;
     });
+  }
+  // `cnt` is false or absent on a resource (legacy writers sometimes left it out); the current
+  // schema always writes it.
+  if (q.contained == ContainedScope::kContained) filter["cnt"] = true;
+  else if (q.contained == ContainedScope::kResources) {
+    if (schema == Schema::kCurrent) filter["cnt"] = false;
+    else filter["cnt"] = {{"$ne", true}};
   }
   if (!clauses.empty()) filter["$and"] = std::move(clauses);
   if (!post_checks.empty())

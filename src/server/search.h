@@ -1,5 +1,5 @@
 // FHIR search (GET /Type?param=value) translated to one MongoDB query over the current schema's
-// `idx` (shared/spec/schema.md). The legacy schema has no search index: there only `_id`,
+// `idx` (docs/schema.md). The legacy schema has no search index: there only `_id`,
 // `_lastUpdated` and the result parameters work (docs/serve.md).
 //
 // Supported: string (default starts-with, :exact, :contains), token (system|code, code, |code,
@@ -7,7 +7,9 @@
 // (eq, ne, lt, le, gt, ge, sa, eb; with the value's precision), number and quantity (the same
 // prefixes; eq honours the value's precision), uri (exact, :below), :missing on every parameter;
 // comma = OR, a repeated parameter = AND. Result parameters: _count (default 20, at most 1000),
-// _offset (paging; the `next` link carries it), _sort=_lastUpdated|-_lastUpdated|_id, _total=accurate.
+// _offset (paging; the `next` link carries it), _sort=_lastUpdated|-_lastUpdated|_id, _total=accurate,
+// _contained=false|true|both (R4: the search runs over contained resources too, and a match that
+// is contained is answered with its container).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,10 @@ class SearchError : public std::runtime_error {
   std::string code_;
 };
 
+// Which entries `_contained` lets a search match: resources (false, the default), contained
+// resources (true), or both. A contained match is answered with its container.
+enum class ContainedScope { kResources, kContained, kBoth };
+
 inline constexpr int64_t kDefaultPageSize = 20;
 inline constexpr int64_t kMaxPageSize = 1000;
 
@@ -44,6 +50,7 @@ struct SearchQuery {
   int64_t count = kDefaultPageSize;
   int64_t offset = 0;
   bool total_accurate = false;
+  ContainedScope contained = ContainedScope::kResources;
   // When set, the filter is a superset: a candidate is a match only if this holds (the exact
   // test of conditions that must hold on one index value, e.g. a token's system and code).
   std::function<bool(const mongo::View&)> post_filter;

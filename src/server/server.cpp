@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/version.h"
@@ -607,7 +608,51 @@ void FhirServer::search(const Request& req, Response& res, const std::string& ty
   std::optional<int64_t> total;
   mongo::Builder opts;
   opts.append_document("sort", q.sort.get());
-  if (!q.post_filter) {
+  if (q.contained != ContainedScope::kResources) {
+    // A contained match stands for its container (R4 `_contained`, `_containedType=container`):
+    // the results are the distinct resources in match order, so every candidate is read and the
+    // paging happens here; the containers of a page are then read by `_id` in one query.
+    std::vector<std::string> order;                       // result `_id`s, first match first
+    std::map<std::string, bson_oid_t> result_ids;         // hex -> _id
+    std::map<std::string, StoredVersion> resources;       // matches that are resources themselves
+    auto cursor = c.find(q.filter.get(), opts.get());
+    while (const bson_t* doc = cursor.next()) {
+      mongo::View v(doc);
+      if (q.post_filter && !q.post_filter(v)) continue;
+      const bool contained = v.boolean("cnt").value_or(false);
+      std::optional<bson_oid_t> id = contained ? v.oid("container") : v.oid("_id");
+      if (!id) continue;
+      std::string hex = mongo::oid_to_string(*id);
+      if (!result_ids.emplace(hex, *id).second) {
+        if (!contained && !resources.count(hex)) resources.emplace(hex, Store::decode(doc));
+        continue;
+      }
+      order.push_back(hex);
+      if (!contained) resources.emplace(hex, Store::decode(doc));
+    }
+    const int64_t matched = static_cast<int64_t>(order.size());
+    const int64_t from = std::min(q.offset, matched), upto = std::min(matched, from + q.count);
+    more = upto < matched;
+    total = matched;
+    std::vector<bson_oid_t> containers;
+    for (int64_t i = from; i < upto; ++i)
+      if (!resources.count(order[i])) containers.push_back(result_ids[order[i]]);
+    if (!containers.empty()) {
+      mongo::Builder f;
+      f.document("_id", [&](mongo::Builder& in) { in.append_in(containers); });
+      mongo::Bson by_id = f.extract();
+      auto found = c.find(by_id.get());
+      while (const bson_t* doc = found.next()) {
+        mongo::View v(doc);
+        // A current contained entry's container is current; a container caught mid-update is not
+        // an answer.
+        if (!v.boolean("cur").value_or(false) || v.string("change").value_or("") == "d") continue;
+        resources.emplace(mongo::oid_to_string(*v.oid("_id")), Store::decode(doc));
+      }
+    }
+    for (int64_t i = from; i < upto; ++i)
+      if (auto it = resources.find(order[i]); it != resources.end()) hits.push_back(std::move(it->second));
+  } else if (!q.post_filter) {
     opts.append("skip", q.offset);
     opts.append("limit", q.count + 1);
     if (q.count > 0) {

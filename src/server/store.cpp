@@ -429,6 +429,8 @@ WriteResult Store::write(const WriteRequest& req) {
       ce.cnt = true;
       ce.container = next.entry_id;
       ce.json = ct.json;
+      // Indexed with its own type's parameters while current, like any entry (docs/schema.md).
+      if (schema_ == Schema::kCurrent) ce.idx = indexer_->index(ce.type, *ce.json);
       docs.push_back(schema_ == Schema::kCurrent ? schema::encode_current(ce)
                                                  : schema::encode_legacy(ce));
     }
@@ -498,7 +500,7 @@ WriteResult Store::write(const WriteRequest& req) {
         if (!id) continue;
         Builder by_id;
         by_id.append("_id", *id);
-        flip.update_one(by_id.get(), set_cur_false(false).get(), false);
+        flip.update_one(by_id.get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
       }
       if (flip.size() > 0) flip.execute();
     }

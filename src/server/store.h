@@ -1,4 +1,4 @@
-// The server's view of the entry collection (shared/spec/schema.md): reads pick the newest entry of
+// The server's view of the entry collection (docs/schema.md): reads pick the newest entry of
 // a resource by (lu, _id); writes add a new entry per version, mark the previous one history, write
 // tombstones and contained entries, and on the current schema compute `idx`.
 //

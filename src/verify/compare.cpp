@@ -126,17 +126,18 @@ std::string id_of(const bson_t* doc) {
 
 std::optional<std::string> EntryComparator::check_idx(const bson_t* target_doc,
                                                       const schema::Entry& t) const {
-  const bool expected = t.cur && !t.cnt && !t.is_tombstone() && t.json.has_value();
+  // Contained entries too: a current one is indexed with its own type's parameters.
+  const bool expected = t.cur && !t.is_tombstone() && t.json.has_value();
   bson_iter_t it;
   const bool present = bson_iter_init_find(&it, target_doc, "idx");
+  const char* kind = t.cnt ? "a contained entry" : "an entry";
   if (!expected) {
     if (!present) return std::nullopt;
-    const char* where = t.cnt            ? "a contained entry"
-                        : t.is_tombstone() ? "a tombstone"
-                                           : "an entry that is not the current version";
-    return std::string("field 'idx' present on ") + where;
+    return std::string("field 'idx' present on ") +
+           (t.is_tombstone() ? "a tombstone" : std::string(kind) + " that is not the current version");
   }
-  if (!present) return std::string("field 'idx' missing on the current version");
+  if (!present)
+    return std::string("field 'idx' missing on the current version") + (t.cnt ? " (a contained entry)" : "");
   if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return std::string("field 'idx' is not a document");
   uint32_t len = 0;
   const uint8_t* data = nullptr;

@@ -55,7 +55,7 @@ struct VersionFacts {
 };
 
 // A resource's versions in the target must have exactly one `cur`, on the newest by (lu, _id)
-// (shared/spec/schema.md). Returns what is wrong, or nullopt.
+// (docs/schema.md). Returns what is wrong, or nullopt.
 std::optional<std::string> check_version_state(const std::vector<VersionFacts>& versions);
 
 // "Fhir4.0 Patient/123 v2": how an entry is named in messages.

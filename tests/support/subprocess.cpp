@@ -35,7 +35,8 @@ int decode_status(int status) {
 }  // namespace
 
 Subprocess::Subprocess(std::vector<std::string> argv, const std::filesystem::path& log_dir,
-                       const std::string& name, const std::map<std::string, std::string>& extra_env)
+                       const std::string& name, const std::map<std::string, std::string>& extra_env,
+                       const std::filesystem::path& working_dir)
     : out_path_(log_dir / (name + ".out")), err_path_(log_dir / (name + ".err")) {
   if (argv.empty()) throw std::invalid_argument("Subprocess: empty argv");
   std::vector<char*> cargv;
@@ -67,6 +68,10 @@ Subprocess::Subprocess(std::vector<std::string> argv, const std::filesystem::pat
     ::dup2(devnull, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0) {
+      ::dprintf(2, "chdir %s failed: %s\n", working_dir.c_str(), std::strerror(errno));
+      ::_exit(127);
+    }
     ::execve(cargv[0], cargv.data(), cenv.data());
     ::dprintf(2, "exec %s failed: %s\n", cargv[0], std::strerror(errno));
     ::_exit(127);

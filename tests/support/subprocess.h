@@ -17,8 +17,10 @@ namespace fhirshift::testing {
 class Subprocess {
  public:
   // Starts argv[0] (a path) with the given arguments; output goes to `log_dir`/<name>.{out,err}.
+  // `working_dir`: the child's current directory (empty: this process's).
   Subprocess(std::vector<std::string> argv, const std::filesystem::path& log_dir,
-             const std::string& name, const std::map<std::string, std::string>& extra_env = {});
+             const std::string& name, const std::map<std::string, std::string>& extra_env = {},
+             const std::filesystem::path& working_dir = {});
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;

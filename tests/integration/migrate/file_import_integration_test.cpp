@@ -191,14 +191,15 @@ TEST_F(FileImportTest, NdjsonAndTransactionBundleBecomeVersionsAndARerunChangesN
     EXPECT_NE(p1v1.find("Alpha"), std::string::npos);
     EXPECT_NE(resources["Patient/p1"][2].e.json->find("Gamma"), std::string::npos);
     EXPECT_NE(resources["Observation/o1"][0].e.json->find(R"("value":1.50)"), std::string::npos);
-    // Contained resources follow their container: one entry per version, current with it.
+    // Contained resources follow their container: one entry per version, current (and indexed
+    // with their own type's parameters) with it.
     ASSERT_EQ(contained.size(), 2u);
     for (const auto& c : contained) {
       ASSERT_TRUE(c.e.container);
       bool of_current = bson_oid_equal(&*c.e.container, &resources["Patient/p2"][1].e.id);
       EXPECT_EQ(c.e.type, "Organization");
       EXPECT_EQ(c.e.cur, of_current);
-      EXPECT_FALSE(c.has_idx);
+      EXPECT_EQ(c.has_idx, of_current);
       EXPECT_NE(c.e.json->find(of_current ? "Second" : "First"), std::string::npos);
     }
 

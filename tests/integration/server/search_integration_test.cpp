@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "mongo/collection.h"
 #include "server_fixture.h"
 #include "subprocess.h"
 
@@ -205,6 +206,59 @@ TEST_F(Search, OnlyCurrentVersionsOfLiveResourcesAreFound) {
   EXPECT_EQ(found("/Patient?_id=tmp"), (S{}));
 }
 
+// Contained resources are indexed with their own type's parameters while their container's
+// version is current; `_contained` searches them and answers with the containers (R4).
+TEST_F(Search, ContainedResourcesAreFoundThroughTheirContainers) {
+  EXPECT_EQ(ids("/Patient?name=hidden&_contained=true"), (std::vector<std::string>{"p3"}));
+  EXPECT_EQ(found("/Patient?name=hidden&_contained=false"), (S{}));
+  EXPECT_EQ(found("/Patient?name=mul&_contained=true"), (S{})) << "p1 and p2 are not contained";
+  EXPECT_EQ(found("/Patient?name=mul,hidden&_contained=both"), (S{"p1", "p2", "p3"}));
+  EXPECT_EQ(ids("/Patient?name=ruud,hidden&_contained=both"), (std::vector<std::string>{"p3"}))
+      << "a container that matches itself and through its contained resource is one result";
+
+  auto c = srv_->client();
+  ASSERT_EQ(c.Put("/Encounter/e1",
+                  R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
+                  R"("contained":[{"resourceType":"Organization","id":"org","name":"Acme Clinic"}],)"
+                  R"("serviceProvider":{"reference":"#org"}})",
+                  kFhirJson)
+                ->status,
+            201);
+  json page;
+  EXPECT_EQ(ids("/Organization?name=acme&_contained=true&_total=accurate", &page),
+            (std::vector<std::string>{"e1"}));
+  EXPECT_EQ(page["total"], 1);
+  EXPECT_EQ(page["entry"][0]["resource"]["resourceType"], "Encounter");
+  EXPECT_EQ(found("/Organization?name=acme"), (S{})) << "not found on its own";
+  // A new version of the container: the old contained entry is history, without idx.
+  ASSERT_EQ(c.Put("/Encounter/e1",
+                  R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
+                  R"("contained":[{"resourceType":"Organization","id":"org","name":"Other Care"}],)"
+                  R"("serviceProvider":{"reference":"#org"}})",
+                  kFhirJson)
+                ->status,
+            200);
+  EXPECT_EQ(found("/Organization?name=acme&_contained=true"), (S{}));
+  EXPECT_EQ(found("/Organization?name=other&_contained=true"), (S{"e1"}));
+  mongo::ClientPool pool(mongo::Uri::parse(db_->uri("search")));
+  mongo::Client client = pool.acquire();
+  mongo::Collection coll = client.collection("search", "vonkentries");
+  auto count = [&](bool cur) {
+    mongo::Builder f;
+    f.append("type", "Organization").append("cnt", true).append("cur", cur);
+    f.document("idx", [](mongo::Builder& d) { d.append("$exists", true); });
+    return coll.count(f.extract().get());
+  };
+  EXPECT_EQ(count(true), 1) << "the current contained Organization is indexed";
+  EXPECT_EQ(count(false), 0) << "history keeps no idx";
+
+  for (const char* q : {"/Patient?_contained=maybe", "/Patient?_contained=true&_containedType=contained"}) {
+    std::string body;
+    EXPECT_EQ(status(q, &body), 400) << q;
+    EXPECT_NE(body.find("_contained"), std::string::npos) << body;
+  }
+}
+
 TEST_F(Search, RefusedSearchesAnswer400WithAnOperationOutcome) {
   for (const char* q : {"/Patient?nonsense=1", "/Patient?general-practitioner.name=x",
                         "/Patient?_sort=name", "/Patient?_count=x", "/Patient?name:regex=a",
@@ -249,6 +303,7 @@ TEST(MigratedStore, TheNewServerReadsWhatTheOldServerWroteAndSearchFindsIt) {
     put("/Patient/m1", R"({"resourceType":"Patient","id":"m1","name":[{"family":"Øster"}]})");
     put("/Patient/m1", R"({"resourceType":"Patient","id":"m1","name":[{"family":"Østergaard"}],"birthDate":"1970"})");
     put("/Patient/m2", R"({"resourceType":"Patient","id":"m2","name":[{"family":"Ng"}],"contained":[{"resourceType":"Organization","id":"o"}]})");
+    put("/Patient/m3", R"({"resourceType":"Patient","id":"m3","contained":[{"resourceType":"Organization","id":"o","name":"Acme"}],"managingOrganization":{"reference":"#o"}})");
     put("/Observation/x1", R"({"resourceType":"Observation","id":"x1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1-8"}]},"subject":{"reference":"Patient/m1"},"valueQuantity":{"value":1.50}})");
     ASSERT_EQ(c.Delete("/Patient/m2")->status, 200);
   }
@@ -273,6 +328,8 @@ TEST(MigratedStore, TheNewServerReadsWhatTheOldServerWroteAndSearchFindsIt) {
   EXPECT_EQ(search("/Patient?name=ostergaard"), (std::set<std::string>{"m1"}));
   EXPECT_EQ(search("/Patient?name=ng"), (std::set<std::string>{})) << "deleted";
   EXPECT_EQ(search("/Patient?birthdate=1970"), (std::set<std::string>{"m1"}));
+  EXPECT_EQ(search("/Organization?name=acme&_contained=true"), (std::set<std::string>{"m3"}))
+      << "the migrator indexes a current contained resource";
   EXPECT_EQ(search("/Observation?code=http://loinc.org%7C1-8&subject=Patient/m1"),
             (std::set<std::string>{"x1"}));
   // And the new server keeps writing on the migrated history.

@@ -146,7 +146,7 @@ class VerifyTest : public ::testing::Test {
   }
 
   struct Injected {
-    std::string missing, extra, changed_body, changed_idx, two_cur, two_cur_id;
+    std::string missing, extra, changed_body, changed_idx, contained_unindexed, two_cur, two_cur_id;
   };
   // One of each difference the issue names; returns the `_id`s to look for.
   Injected inject_each_kind() {
@@ -173,6 +173,18 @@ class VerifyTest : public ::testing::Test {
     Bson cur = current_entry(0);
     in.changed_idx = id(cur);
     update_target(oid(cur), R"({"$set":{"idx":{"_id":[{"s":null,"c":"wrong"}]}}})");
+
+    // A current contained entry stripped of its idx (it is indexed like any current entry).
+    {
+      auto c = dst_pool_->acquire();
+      auto cursor = target(c).find(Bson::from_json(R"({"cur":true,"cnt":true})").get(),
+                                   Bson::from_json(R"({"sort":{"_id":1},"limit":1})").get());
+      const bson_t* doc = cursor.next();
+      EXPECT_TRUE(doc) << "the seeded store has no current contained entry";
+      if (doc) in.contained_unindexed = mongo::oid_to_string(*View(doc).oid("_id"));
+    }
+    if (!in.contained_unindexed.empty())
+      update_target(*mongo::oid_from_string(in.contained_unindexed), R"({"$unset":{"idx":""}})");
 
     // A second current version: an older version flagged current again. (It has no idx, which
     // a current entry must have: that is reported as a change of the entry as well.)
@@ -270,15 +282,17 @@ TEST_F(VerifyTest, EachKindOfDifferenceIsFoundAndNamed) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(j["missing"], 1) << j.dump(2);
   EXPECT_EQ(j["extra"], 1) << j.dump(2);
-  EXPECT_EQ(j["changed"], 3) << j.dump(2);
+  EXPECT_EQ(j["changed"], 4) << j.dump(2);
   EXPECT_EQ(j["badState"], 1) << j.dump(2);
   EXPECT_EQ(last_line(r.out), j["verdict"].get<std::string>());
-  EXPECT_EQ(last_line(r.out).rfind("DIFFERENT: 1 missing, 1 extra, 3 changed, 1 bad state", 0), 0u)
+  EXPECT_EQ(last_line(r.out).rfind("DIFFERENT: 1 missing, 1 extra, 4 changed, 1 bad state", 0), 0u)
       << r.out;
   EXPECT_TRUE(names(j, "missing", in.missing, "not in the target")) << j.dump(2);
   EXPECT_TRUE(names(j, "extra", in.extra)) << j.dump(2);
   EXPECT_TRUE(names(j, "changed", in.changed_body, "field 'json'")) << j.dump(2);
   EXPECT_TRUE(names(j, "changed", in.changed_idx, "field 'idx': parameter")) << j.dump(2);
+  EXPECT_TRUE(names(j, "changed", in.contained_unindexed, "'idx' missing on the current version (a contained entry)"))
+      << j.dump(2);
   bool two_cur = false;
   for (const auto& d : j["differences"])
     if (d["kind"] == "bad state" &&
@@ -303,7 +317,7 @@ TEST_F(VerifyTest, RepairMakesTheStoresEqual) {
   EXPECT_EQ(keep.exit_code, 1) << keep.out << keep.err;
   EXPECT_EQ(last_line(keep.out).rfind("DIFFERENT: 0 missing, 1 extra, 0 changed, 0 bad state", 0), 0u)
       << keep.out;
-  EXPECT_NE(keep.out.find("before repair: DIFFERENT: 1 missing, 1 extra, 3 changed, 1 bad state"),
+  EXPECT_NE(keep.out.find("before repair: DIFFERENT: 1 missing, 1 extra, 4 changed, 1 bad state"),
             std::string::npos)
       << keep.out;
 

@@ -172,6 +172,33 @@ TEST_F(CompareTest, AContainedEntrysCurIsLeftToItsContainer) {
   EXPECT_TRUE(c.contained_cur_differs);
 }
 
+TEST_F(CompareTest, ACurrentContainedEntryIsIndexedLikeAnyEntry) {
+  auto e = entry();
+  e.cnt = true;
+  e.container = *mongo::oid_from_string("65a1b2c3d4e5f60718293a00");
+  Bson s = legacy(e);
+  // As the migrator writes it: current, so indexed with its own type's parameters.
+  Bson indexed = migrated(e, true);
+  ASSERT_TRUE(mongo::View(indexed.get()).has("idx"));
+  EXPECT_TRUE(comparator.compare(s.get(), indexed.get()).problems.empty());
+  // Without idx, or with a wrong one, the recheck names it.
+  schema::CurrentEntry bare = migrate::to_current(e, false, indexer);
+  bare.cur = true;
+  Bson t = schema::encode_current(bare);
+  EXPECT_NE(joined(comparator.compare(s.get(), t.get())).find("'idx' missing on the current version (a contained entry)"),
+            std::string::npos);
+  schema::CurrentEntry tampered = migrate::to_current(e, true, indexer);
+  tampered.idx = index::SearchIndex{index::IndexEntry{"len", {1.0}}};
+  Bson t2 = schema::encode_current(tampered);
+  EXPECT_NE(joined(comparator.compare(s.get(), t2.get())).find("field 'idx': parameter 'len' is"), std::string::npos);
+  // History keeps none.
+  schema::CurrentEntry history = migrate::to_current(e, true, indexer);
+  history.cur = false;
+  Bson t3 = schema::encode_current(history);
+  EXPECT_NE(joined(comparator.compare(s.get(), t3.get())).find("a contained entry that is not the current version"),
+            std::string::npos);
+}
+
 VersionFacts facts(const char* hex, int64_t lu, bool cur) {
   return {*mongo::oid_from_string(hex), lu, cur};
 }
