@@ -247,6 +247,16 @@ VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
       nlohmann::json j = nlohmann::json::parse(in);
       if (auto it = j.find("sourceHighWaterLu"); it != j.end() && it->is_string())
         out.source_high_water_lu = it->get<std::string>();
+      if (auto it = j.find("quarantineAccounted"); it != j.end() && it->is_array())
+        for (const auto& a : *it)
+          out.quarantine_accounted.push_back(
+              a.value("id", "?") + " " + a.value("resource", "?") + " [" + a.value("quarantine", "") +
+              "]: " +
+              (a.value("status", "") == "accepted"
+                   ? "accepted by " + a.value("acceptedBy", "?") + " at " +
+                         (a["acceptedAt"].is_string() ? a["acceptedAt"].get<std::string>() : "?") +
+                         ": " + a.value("acceptedReason", "")
+                   : "superseded by " + a.value("supersededBy", "?")));
     } catch (const std::exception&) {
     }
   }
