@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "commands.h"
 #include "common/iso8601.h"
@@ -55,7 +57,7 @@ std::string os_user() {
 
 // The records named by `ids`, or all of them with `all`; an id that is not in the quarantine is an
 // error naming it.
-std::vector<quarantine::Record> select(quarantine::Store& store, const QuarantineArgs& a) {
+std::vector<quarantine::Record> selected_records(quarantine::Store& store, const QuarantineArgs& a) {
   if (a.all) return store.list();
   std::vector<bson_oid_t> oids;
   for (const auto& id : a.ids) {
@@ -148,7 +150,7 @@ int run_list(const QuarantineArgs& a) {
 
 int run_show(const QuarantineArgs& a) {
   Session s(a);
-  std::vector<quarantine::Record> records = select(s.store, a);
+  std::vector<quarantine::Record> records = selected_records(s.store, a);
   for (const auto& r : records) {
     // The record as stored, except that the body is cut to its first bytes.
     nlohmann::json j = nlohmann::json::parse(r.document.to_json());
@@ -173,7 +175,7 @@ int run_show(const QuarantineArgs& a) {
 int run_retry(const QuarantineArgs& a) {
   migrate::ConflictPolicy policy = migrate::parse_conflict_policy(a.policy);
   Session s(a);
-  std::vector<quarantine::Record> records = select(s.store, a);
+  std::vector<quarantine::Record> records = selected_records(s.store, a);
   if (records.empty()) {
     std::cout << "nothing to retry: " << s.store.ns() << " is empty\n";
     return kExitOk;
@@ -201,7 +203,7 @@ int run_retry(const QuarantineArgs& a) {
 
 int run_accept(const QuarantineArgs& a) {
   Session s(a);
-  std::vector<quarantine::Record> records = select(s.store, a);
+  std::vector<quarantine::Record> records = selected_records(s.store, a);
   std::vector<bson_oid_t> ids;
   for (const auto& r : records) ids.push_back(r.id);
   quarantine::Acceptance acceptance{a.by.empty() ? os_user() : a.by, now_ms(), a.reason};
@@ -214,7 +216,7 @@ int run_accept(const QuarantineArgs& a) {
 
 int run_unaccept(const QuarantineArgs& a) {
   Session s(a);
-  std::vector<quarantine::Record> records = select(s.store, a);
+  std::vector<quarantine::Record> records = selected_records(s.store, a);
   std::vector<bson_oid_t> ids;
   for (const auto& r : records) ids.push_back(r.id);
   int64_t n = s.store.unaccept(ids);

@@ -248,15 +248,18 @@ VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
       if (auto it = j.find("sourceHighWaterLu"); it != j.end() && it->is_string())
         out.source_high_water_lu = it->get<std::string>();
       if (auto it = j.find("quarantineAccounted"); it != j.end() && it->is_array())
-        for (const auto& a : *it)
+        for (const auto& a : *it) {
+          auto text = [&a](const char* key) {
+            auto f = a.find(key);
+            return f != a.end() && f->is_string() ? f->get<std::string>() : std::string("?");
+          };
           out.quarantine_accounted.push_back(
-              a.value("id", "?") + " " + a.value("resource", "?") + " [" + a.value("quarantine", "") +
-              "]: " +
-              (a.value("status", "") == "accepted"
-                   ? "accepted by " + a.value("acceptedBy", "?") + " at " +
-                         (a["acceptedAt"].is_string() ? a["acceptedAt"].get<std::string>() : "?") +
-                         ": " + a.value("acceptedReason", "")
-                   : "superseded by " + a.value("supersededBy", "?")));
+              text("id") + " " + text("resource") + " [" + text("quarantine") + "]: " +
+              (text("status") == "accepted"
+                   ? "accepted by " + text("acceptedBy") + " at " + text("acceptedAt") + ": " +
+                         text("acceptedReason")
+                   : "superseded by " + text("supersededBy")));
+        }
     } catch (const std::exception&) {
     }
   }

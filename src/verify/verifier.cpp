@@ -122,6 +122,13 @@ class Session {
   mongo::Collection target(mongo::Client& c) {
     return c.collection(target_uri_.database(), opt_.target_collection);
   }
+  // Counts mode: quarantined source entries the target lacks, per (im, type), and their records.
+  struct CountsQuarantine {
+    std::map<std::pair<std::string, std::string>, CountCells> cells;
+    std::map<std::string, Bson> docs;  // _id -> source document
+    std::map<std::string, quarantine::Record> records;
+    std::map<std::string, bson_oid_t> superseding;
+  };
   std::optional<int64_t> high_water(mongo::Collection& coll);
   void run_full(Result& r);
   void run_counts(Result& r);
@@ -133,13 +140,6 @@ class Session {
   void attach_quarantine(Findings& findings);
   std::pair<std::map<std::string, quarantine::Record>, std::map<std::string, bson_oid_t>>
   quarantine_records(const std::vector<bson_oid_t>& ids);
-  // Counts mode: quarantined source entries the target lacks, per (im, type), and their records.
-  struct CountsQuarantine {
-    std::map<std::pair<std::string, std::string>, CountCells> cells;
-    std::map<std::string, Bson> docs;  // _id -> source document
-    std::map<std::string, quarantine::Record> records;
-    std::map<std::string, bson_oid_t> superseding;
-  };
   CountsQuarantine counts_quarantine(const Result& r);
   std::vector<VersionFacts> target_versions(const ResourceKey& key);
   void confirm(Findings& findings);
@@ -426,6 +426,9 @@ void Session::run_full(Result& r) {
   version_thread.join();
   if (version_failure) std::rethrow_exception(version_failure);
   r.findings.merge(std::move(versions));
+  // Accounted-for quarantined entries first: no reason to wait --settle for them (the cut-over's
+  // final verify runs while writes are held).
+  attach_quarantine(r.findings);
   confirm(r.findings);
 }
 
@@ -682,6 +685,7 @@ void Session::confirm(Findings& findings) {
       if (!s.count(id)) target_only(doc.get(), confirmed, compared);
   }
   resolve_contained(confirmed);
+  for (const auto& a : findings.accounted()) confirmed.add_accounted(a);
   source_entries_ = counters[0];
   target_entries_ = counters[1];
   source_system_ = counters[2];
@@ -982,6 +986,7 @@ Result Session::run() {
     }
     spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
     run_scoped(keys, ids, r.findings, r.entries_compared);
+    attach_quarantine(r.findings);
     confirm(r.findings);
   }
   if (opt_.mode != Mode::kCounts) {
