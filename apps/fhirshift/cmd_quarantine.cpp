@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -57,7 +57,8 @@ std::string os_user() {
 
 // The records named by `ids`, or all of them with `all`; an id that is not in the quarantine is an
 // error naming it.
-std::vector<quarantine::Record> selected_records(quarantine::Store& store, const QuarantineArgs& a) {
+std::vector<quarantine::Record> selected_records(quarantine::Store& store,
+                                                 const QuarantineArgs& a) {
   if (a.all) return store.list();
   std::vector<bson_oid_t> oids;
   for (const auto& id : a.ids) {
@@ -79,7 +80,8 @@ std::vector<quarantine::Record> selected_records(quarantine::Store& store, const
   return records;
 }
 
-std::string status_text(const quarantine::Record& r, const std::optional<bson_oid_t>& superseded_by) {
+std::string status_text(const quarantine::Record& r,
+                        const std::optional<bson_oid_t>& superseded_by) {
   if (r.accepted)
     return "accepted by " + r.accepted->by + " at " + format_iso8601(r.accepted->at_ms) + ": " +
            r.accepted->reason;
@@ -89,7 +91,9 @@ std::string status_text(const quarantine::Record& r, const std::optional<bson_oi
 
 struct Session {
   explicit Session(const QuarantineArgs& a)
-      : uri(mongo::Uri::parse(a.target_uri)), pool(uri, "fhirshift-quarantine"), client(pool.acquire()),
+      : uri(mongo::Uri::parse(a.target_uri)),
+        pool(uri, "fhirshift-quarantine"),
+        client(pool.acquire()),
         store(client, uri.database(), a.target_collection) {}
   mongo::Uri uri;
   mongo::ClientPool pool;
@@ -115,17 +119,23 @@ int run_list(const QuarantineArgs& a) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : records) {
     auto by = superseded_by(r);
-    if (r.accepted) ++accepted;
-    else if (by) ++superseded;
+    if (r.accepted)
+      ++accepted;
+    else if (by)
+      ++superseded;
     if (a.json) {
-      nlohmann::json j{{"id", r.id_string()},
-                       {"resource", r.resource()},
-                       {"reason", r.reason},
-                       {"message", r.message},
-                       {"at", r.at_ms ? nlohmann::json(format_iso8601(*r.at_ms)) : nlohmann::json()},
-                       {"status", r.accepted ? "accepted" : by ? "superseded" : "open"}};
+      nlohmann::json j{
+          {"id", r.id_string()},
+          {"resource", r.resource()},
+          {"reason", r.reason},
+          {"message", r.message},
+          {"at", r.at_ms ? nlohmann::json(format_iso8601(*r.at_ms)) : nlohmann::json()},
+          {"status", r.accepted ? "accepted"
+                     : by       ? "superseded"
+                                : "open"}};
       if (r.accepted)
-        j["accepted"] = {{"by", r.accepted->by}, {"at", format_iso8601(r.accepted->at_ms)},
+        j["accepted"] = {{"by", r.accepted->by},
+                         {"at", format_iso8601(r.accepted->at_ms)},
                          {"reason", r.accepted->reason}};
       if (by) j["supersededBy"] = mongo::oid_to_string(*by);
       out.push_back(std::move(j));
@@ -138,11 +148,12 @@ int run_list(const QuarantineArgs& a) {
     std::cout << out.dump(2) << "\n";
   } else {
     const int64_t open_count = static_cast<int64_t>(records.size()) - accepted - superseded;
-    std::cout << records.size() << " quarantined in " << s.store.ns() << ": " << open_count << " open, "
-              << accepted << " accepted, " << superseded << " superseded";
+    std::cout << records.size() << " quarantined in " << s.store.ns() << ": " << open_count
+              << " open, " << accepted << " accepted, " << superseded << " superseded";
     if (open_count > 0)
-      std::cout << " (each open entry keeps verify DIFFERENT: fhirshift quarantine show ID, then fix "
-                   "the source entry and retry, or accept it)";
+      std::cout
+          << " (each open entry keeps verify DIFFERENT: fhirshift quarantine show ID, then fix "
+             "the source entry and retry, or accept it)";
     std::cout << "\n";
   }
   return kExitOk;
@@ -160,13 +171,15 @@ int run_show(const QuarantineArgs& a) {
         if (doc.is_object() && doc.contains(field) && doc[field].is_string()) {
           std::string body = doc[field].get<std::string>();
           if (body.size() > kBodyExcerptBytes)
-            doc[field] = body.substr(0, kBodyExcerptBytes) + "... (" + std::to_string(body.size()) + " bytes)";
+            doc[field] = body.substr(0, kBodyExcerptBytes) + "... (" + std::to_string(body.size()) +
+                         " bytes)";
         }
     }
     if (j.contains("entry") && j["entry"].is_null()) j.erase("entry");
     std::cout << "quarantined entry " << r.id_string() << " (" << r.resource() << ")\n"
               << "  reason:  " << r.reason << "\n  message: " << r.message << "\n  status:  "
-              << status_text(r, r.superseded ? std::optional(r.superseded->by) : std::nullopt) << "\n"
+              << status_text(r, r.superseded ? std::optional(r.superseded->by) : std::nullopt)
+              << "\n"
               << j.dump(2) << "\n";
   }
   return kExitOk;
@@ -184,14 +197,14 @@ int run_retry(const QuarantineArgs& a) {
   mongo::ClientPool source_pool(source_uri, "fhirshift-quarantine");
   source_pool.acquire().ping();
   auto indexer = index::Indexer::load(index::Indexer::default_definitions_path());
-  std::vector<migrate::RetryOutcome> outcomes = migrate::retry_quarantined(
-      {source_pool, source_uri.database(), a.source_collection, s.pool, s.uri.database(),
-       a.target_collection},
-      records, policy, indexer);
+  std::vector<migrate::RetryOutcome> outcomes =
+      migrate::retry_quarantined({source_pool, source_uri.database(), a.source_collection, s.pool,
+                                  s.uri.database(), a.target_collection},
+                                 records, policy, indexer);
   int64_t failing = 0;
   for (const auto& o : outcomes) {
-    std::cout << o.id << "  " << o.resource << "  " << migrate::status_name(o.status) << ": " << o.detail
-              << "\n";
+    std::cout << o.id << "  " << o.resource << "  " << migrate::status_name(o.status) << ": "
+              << o.detail << "\n";
     if (o.status == migrate::RetryOutcome::Status::kStillFailing ||
         o.status == migrate::RetryOutcome::Status::kNotRetryable)
       ++failing;
@@ -208,9 +221,11 @@ int run_accept(const QuarantineArgs& a) {
   for (const auto& r : records) ids.push_back(r.id);
   quarantine::Acceptance acceptance{a.by.empty() ? os_user() : a.by, now_ms(), a.reason};
   int64_t n = s.store.accept(ids, acceptance);
-  for (const auto& r : records) std::cout << r.id_string() << "  " << r.resource() << "  accepted\n";
-  std::cout << n << " accepted by " << acceptance.by << " (" << a.reason
-            << "): verify counts them as accounted for; fhirshift quarantine unaccept ID takes it back\n";
+  for (const auto& r : records)
+    std::cout << r.id_string() << "  " << r.resource() << "  accepted\n";
+  std::cout
+      << n << " accepted by " << acceptance.by << " (" << a.reason
+      << "): verify counts them as accounted for; fhirshift quarantine unaccept ID takes it back\n";
   return kExitOk;
 }
 
@@ -244,8 +259,9 @@ int guarded(const char* what, const QuarantineArgs& a, const std::function<int()
 }
 
 void add_target_options(CLI::App* sub, QuarantineArgs& a) {
-  sub->add_option("--mongoConnectionstring,--mongoConnectionString", a.target_uri,
-                  "Current-schema target connection string (database in the path, default vonkdata)")
+  sub->add_option(
+         "--mongoConnectionstring,--mongoConnectionString", a.target_uri,
+         "Current-schema target connection string (database in the path, default vonkdata)")
       ->required();
   sub->add_option("--mongoCollection", a.target_collection,
                   "Target collection; its quarantine is <collection>_quarantine")
@@ -254,7 +270,8 @@ void add_target_options(CLI::App* sub, QuarantineArgs& a) {
 }
 
 void add_selection(CLI::App* sub, QuarantineArgs& a, bool allow_all) {
-  auto* ids = sub->add_option("ids", a.ids, "Quarantined entry _ids (24 hex), as `list` shows them");
+  auto* ids =
+      sub->add_option("ids", a.ids, "Quarantined entry _ids (24 hex), as `list` shows them");
   if (allow_all) {
     auto* all = sub->add_flag("--all", a.all, "Every quarantined entry");
     ids->excludes(all);
@@ -270,49 +287,69 @@ void add_quarantine(CLI::App& app, Action& action) {
   auto* q = app.add_subcommand(
       "quarantine",
       "Review the entries the migrator could not migrate (<collection>_quarantine of the target): "
-      "list, show, retry after fixing the source, accept (verify then counts them as accounted for).");
+      "list, show, retry after fixing the source, accept (verify then counts them as accounted "
+      "for).");
   q->require_subcommand(1);
   q->footer(
       "\nAn open quarantined entry keeps verify (and so the cut-over) DIFFERENT. Fix the source "
-      "entry and `retry` it, or `accept` it with a --reason: the target will not have it, and verify "
-      "says EQUAL (...; N quarantined entries accepted). An entry whose resource has a newer version "
+      "entry and `retry` it, or `accept` it with a --reason: the target will not have it, and "
+      "verify "
+      "says EQUAL (...; N quarantined entries accepted). An entry whose resource has a newer "
+      "version "
       "in the target is superseded: it does not block either. See docs/runbook.md.\n");
 
-  auto* list = q->add_subcommand("list", "One line per quarantined entry: _id, resource, reason, when, status");
+  auto* list = q->add_subcommand(
+      "list", "One line per quarantined entry: _id, resource, reason, when, status");
   add_target_options(list, *a);
   list->add_flag("--json", a->json, "A JSON array instead of lines");
-  list->final_callback([a, &action] { action = [a] { return guarded("list", *a, [&] { return run_list(*a); }); }; });
+  list->final_callback(
+      [a, &action] { action = [a] { return guarded("list", *a, [&] { return run_list(*a); }); }; });
 
-  auto* show = q->add_subcommand("show", "The whole quarantine record, with the first bytes of the body");
+  auto* show =
+      q->add_subcommand("show", "The whole quarantine record, with the first bytes of the body");
   add_target_options(show, *a);
   add_selection(show, *a, false);
-  show->final_callback([a, &action] { action = [a] { return guarded("show", *a, [&] { return run_show(*a); }); }; });
+  show->final_callback(
+      [a, &action] { action = [a] { return guarded("show", *a, [&] { return run_show(*a); }); }; });
 
   auto* retry = q->add_subcommand(
-      "retry", "Read the entries from the source again and migrate them (after fixing them in the source)");
+      "retry",
+      "Read the entries from the source again and migrate them (after fixing them in the source)");
   add_target_options(retry, *a);
   add_selection(retry, *a, true);
-  retry->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->source_uri,
-                    "Legacy source connection string")
+  retry
+      ->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->source_uri,
+                   "Legacy source connection string")
       ->required();
-  retry->add_option("--srcMongoCollection", a->source_collection, "Source collection")->capture_default_str();
-  retry->add_option("--update-existing-resources", a->policy,
-                    "As for migrate: true, false, ErrorOnConflict or OnlyIfNewer")
+  retry->add_option("--srcMongoCollection", a->source_collection, "Source collection")
       ->capture_default_str();
-  retry->final_callback([a, &action] { action = [a] { return guarded("retry", *a, [&] { return run_retry(*a); }); }; });
+  retry
+      ->add_option("--update-existing-resources", a->policy,
+                   "As for migrate: true, false, ErrorOnConflict or OnlyIfNewer")
+      ->capture_default_str();
+  retry->final_callback([a, &action] {
+    action = [a] { return guarded("retry", *a, [&] { return run_retry(*a); }); };
+  });
 
   auto* accept = q->add_subcommand(
       "accept", "Record that the target is not to have these entries (who, when, why)");
   add_target_options(accept, *a);
   add_selection(accept, *a, true);
-  accept->add_option("--reason", a->reason, "Why the target may do without them (kept in the record)")->required();
+  accept
+      ->add_option("--reason", a->reason, "Why the target may do without them (kept in the record)")
+      ->required();
   accept->add_option("--by", a->by, "Who reviewed (default: the OS user)");
-  accept->final_callback([a, &action] { action = [a] { return guarded("accept", *a, [&] { return run_accept(*a); }); }; });
+  accept->final_callback([a, &action] {
+    action = [a] { return guarded("accept", *a, [&] { return run_accept(*a); }); };
+  });
 
-  auto* unaccept = q->add_subcommand("unaccept", "Take an acceptance back: the entries block verify again");
+  auto* unaccept =
+      q->add_subcommand("unaccept", "Take an acceptance back: the entries block verify again");
   add_target_options(unaccept, *a);
   add_selection(unaccept, *a, true);
-  unaccept->final_callback([a, &action] { action = [a] { return guarded("unaccept", *a, [&] { return run_unaccept(*a); }); }; });
+  unaccept->final_callback([a, &action] {
+    action = [a] { return guarded("unaccept", *a, [&] { return run_unaccept(*a); }); };
+  });
 }
 
 }  // namespace fhirshift::cli

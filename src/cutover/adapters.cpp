@@ -255,10 +255,9 @@ VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
           };
           out.quarantine_accounted.push_back(
               text("id") + " " + text("resource") + " [" + text("quarantine") + "]: " +
-              (text("status") == "accepted"
-                   ? "accepted by " + text("acceptedBy") + " at " + text("acceptedAt") + ": " +
-                         text("acceptedReason")
-                   : "superseded by " + text("supersededBy")));
+              (text("status") == "accepted" ? "accepted by " + text("acceptedBy") + " at " +
+                                                  text("acceptedAt") + ": " + text("acceptedReason")
+                                            : "superseded by " + text("supersededBy")));
         }
     } catch (const std::exception&) {
     }

@@ -523,7 +523,8 @@ RunResult Engine::run() {
     if (keeper) {
       try {
         keeper->after_chunk(docs, t);
-      } catch (const std::exception& e) {  // the next chunk, `verify` and `quarantine list` try again
+      } catch (const std::exception& e) {
+        // Not fatal: the next chunk, `verify` and `quarantine list` apply the rule again.
         spdlog::warn("quarantine: could not mark superseded entries: {}", e.what());
       }
     }

@@ -24,7 +24,8 @@ int64_t now_ms() {
 
 }  // namespace
 
-QuarantineKeeper::QuarantineKeeper(mongo::ClientPool& target, std::string database, std::string collection)
+QuarantineKeeper::QuarantineKeeper(mongo::ClientPool& target, std::string database,
+                                   std::string collection)
     : target_(target), database_(std::move(database)), collection_(std::move(collection)) {}
 
 void QuarantineKeeper::reload() {
@@ -49,13 +50,15 @@ void QuarantineKeeper::supersede(const std::vector<const quarantine::Record*>& r
     auto it = superseding.find(r->id_string());
     if (it == superseding.end()) continue;
     store.mark_superseded(r->id, {it->second, now_ms()});
-    spdlog::info("quarantine: entry {} ({}) is superseded by the newer version {} in the target; it "
-                 "no longer blocks a verify",
-                 r->id_string(), r->resource(), mongo::oid_to_string(it->second));
+    spdlog::info(
+        "quarantine: entry {} ({}) is superseded by the newer version {} in the target; it "
+        "no longer blocks a verify",
+        r->id_string(), r->resource(), mongo::oid_to_string(it->second));
     done.insert(r->id_string());
   }
   for (auto it = open_.begin(); it != open_.end();) {
-    std::erase_if(it->second, [&](const quarantine::Record& r) { return done.count(r.id_string()) > 0; });
+    std::erase_if(it->second,
+                  [&](const quarantine::Record& r) { return done.count(r.id_string()) > 0; });
     it = it->second.empty() ? open_.erase(it) : std::next(it);
   }
 }

@@ -13,7 +13,8 @@ namespace {
 constexpr size_t kPerQuery = 200;
 
 // `_id` (24 hex) -> document, for the `ids` that `coll` holds.
-std::map<std::string, mongo::Bson> fetch(mongo::Collection& coll, const std::vector<bson_oid_t>& ids) {
+std::map<std::string, mongo::Bson> fetch(mongo::Collection& coll,
+                                         const std::vector<bson_oid_t>& ids) {
   std::map<std::string, mongo::Bson> out;
   for (size_t i = 0; i < ids.size(); i += kPerQuery) {
     mongo::Builder f;
@@ -22,7 +23,8 @@ std::map<std::string, mongo::Bson> fetch(mongo::Collection& coll, const std::vec
     });
     mongo::Cursor c = coll.find(f.extract().get());
     while (const bson_t* doc = c.next())
-      if (auto id = mongo::View(doc).oid("_id")) out.emplace(mongo::oid_to_string(*id), mongo::Bson::copy_of(doc));
+      if (auto id = mongo::View(doc).oid("_id"))
+        out.emplace(mongo::oid_to_string(*id), mongo::Bson::copy_of(doc));
   }
   return out;
 }
@@ -31,10 +33,14 @@ std::map<std::string, mongo::Bson> fetch(mongo::Collection& coll, const std::vec
 
 const char* status_name(RetryOutcome::Status status) {
   switch (status) {
-    case RetryOutcome::Status::kMigrated: return "migrated";
-    case RetryOutcome::Status::kStillFailing: return "still quarantined";
-    case RetryOutcome::Status::kSourceDeleted: return "gone from the source";
-    case RetryOutcome::Status::kNotRetryable: return "not retryable";
+    case RetryOutcome::Status::kMigrated:
+      return "migrated";
+    case RetryOutcome::Status::kStillFailing:
+      return "still quarantined";
+    case RetryOutcome::Status::kSourceDeleted:
+      return "gone from the source";
+    case RetryOutcome::Status::kNotRetryable:
+      return "not retryable";
   }
   return "?";
 }
@@ -74,17 +80,19 @@ std::vector<RetryOutcome> retry_quarantined(const RetryEndpoints& ep,
     o.resource = r.resource();
     if (!r.source_id) {
       o.status = RetryOutcome::Status::kNotRetryable;
-      o.detail = r.file ? "from a file import (" + *r.file +
-                              "): fix the file and import it again, or accept the entry"
-                        : "the source entry's _id is not an ObjectId: fix the source, then migrate it "
-                          "again or accept the entry";
+      o.detail = r.file
+                     ? "from a file import (" + *r.file +
+                           "): fix the file and import it again, or accept the entry"
+                     : "the source entry's _id is not an ObjectId: fix the source, then migrate it "
+                       "again or accept the entry";
     } else if (std::string sid = mongo::oid_to_string(*r.source_id); migrated.count(sid)) {
       o.status = RetryOutcome::Status::kMigrated;
       o.detail = "in the target now; removed from the quarantine";
       settled.push_back(r.id);
     } else if (!found.count(sid)) {
       o.status = RetryOutcome::Status::kSourceDeleted;
-      o.detail = "the source has no entry " + sid + " any more: nothing to migrate; removed from the quarantine";
+      o.detail = "the source has no entry " + sid +
+                 " any more: nothing to migrate; removed from the quarantine";
       settled.push_back(r.id);
     } else {
       o.status = RetryOutcome::Status::kStillFailing;
@@ -97,7 +105,8 @@ std::vector<RetryOutcome> retry_quarantined(const RetryEndpoints& ep,
   std::map<std::string, std::string> why;
   for (const auto& r : store.get(again_ids)) why[r.id_string()] = r.reason + ": " + r.message;
   for (auto& o : outcomes)
-    if (o.status == RetryOutcome::Status::kStillFailing) o.detail = why.count(o.id) ? why[o.id] : "see the log";
+    if (o.status == RetryOutcome::Status::kStillFailing)
+      o.detail = why.count(o.id) ? why[o.id] : "see the log";
   return outcomes;
 }
 

@@ -17,10 +17,10 @@ namespace fhirshift::migrate {
 
 struct RetryOutcome {
   enum class Status {
-    kMigrated,        // in the target now; the record is removed
-    kStillFailing,    // quarantined again (the record says why)
-    kSourceDeleted,   // the source no longer has the entry: nothing to migrate; record removed
-    kNotRetryable,    // no source entry to read (a file import, an `_id` that is not an ObjectId)
+    kMigrated,       // in the target now; the record is removed
+    kStillFailing,   // quarantined again (the record says why)
+    kSourceDeleted,  // the source no longer has the entry: nothing to migrate; record removed
+    kNotRetryable,   // no source entry to read (a file import, an `_id` that is not an ObjectId)
   };
   std::string id;
   std::string resource;

@@ -55,11 +55,10 @@ struct Record {
   std::string id_string() const { return mongo::oid_to_string(id); }
   // "Fhir4.0 Patient/p1 v2", or what is known of it.
   std::string resource() const;
-  // Accepted or superseded: the target is right not to have this entry.
-  bool accounted_for() const { return accepted.has_value() || superseded.has_value(); }
 };
 
-// Reads a quarantine document; nullopt when its `_id` is not an ObjectId (not written by fhirshift).
+// Reads a quarantine document; nullopt when its `_id` is not an ObjectId (not written by
+// fhirshift).
 std::optional<Record> decode_record(const bson_t* doc);
 
 // Field names, shared by the writers (migrator, review) and the readers (verify, cut-over).

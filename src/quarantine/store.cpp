@@ -37,7 +37,9 @@ Store::Store(mongo::Client& client, const std::string& database, const std::stri
     : coll_(client.collection(database, schema::quarantine_collection(collection))),
       ns_(database + "." + schema::quarantine_collection(collection)) {}
 
-std::vector<Record> Store::list() { return decode_all(coll_.find(mongo::Bson().get())); }
+std::vector<Record> Store::list() {
+  return decode_all(coll_.find(mongo::Bson().get()));
+}
 
 std::vector<Record> Store::get(const std::vector<bson_oid_t>& ids) {
   std::vector<Record> out;
@@ -60,8 +62,10 @@ int64_t Store::update(const std::vector<bson_oid_t>& ids, const bson_t* update) 
   }
   mongo::BulkResult r = w.execute();
   if (!r.ok())
-    throw mongo::MongoError("updating " + ns_, 0, r.write_errors.empty() ? 0 : static_cast<uint32_t>(r.write_errors[0].code),
-                            r.write_errors.empty() ? r.write_concern_error : r.write_errors[0].message);
+    throw mongo::MongoError(
+        "updating " + ns_, 0,
+        r.write_errors.empty() ? 0 : static_cast<uint32_t>(r.write_errors[0].code),
+        r.write_errors.empty() ? r.write_concern_error : r.write_errors[0].message);
   return r.matched;
 }
 
@@ -69,7 +73,9 @@ int64_t Store::accept(const std::vector<bson_oid_t>& ids, const Acceptance& acce
   mongo::Builder u;
   u.document("$set", [&](mongo::Builder& s) {
     s.document(kAcceptedField, [&](mongo::Builder& a) {
-      a.append("by", acceptance.by).append_date("at", acceptance.at_ms).append("reason", acceptance.reason);
+      a.append("by", acceptance.by)
+          .append_date("at", acceptance.at_ms)
+          .append("reason", acceptance.reason);
     });
   });
   return update(ids, u.get());
@@ -84,7 +90,8 @@ int64_t Store::unaccept(const std::vector<bson_oid_t>& ids) {
 void Store::mark_superseded(const bson_oid_t& id, const Supersession& supersession) {
   mongo::Builder u;
   u.document("$set", [&](mongo::Builder& s) {
-    s.append(kSupersededByField, supersession.by).append_date(kSupersededAtField, supersession.at_ms);
+    s.append(kSupersededByField, supersession.by)
+        .append_date(kSupersededAtField, supersession.at_ms);
   });
   update({id}, u.get());
 }
@@ -99,8 +106,10 @@ void Store::remove(const std::vector<bson_oid_t>& ids) {
   }
   mongo::BulkResult r = w.execute();
   if (!r.ok())
-    throw mongo::MongoError("deleting from " + ns_, 0, r.write_errors.empty() ? 0 : static_cast<uint32_t>(r.write_errors[0].code),
-                            r.write_errors.empty() ? r.write_concern_error : r.write_errors[0].message);
+    throw mongo::MongoError(
+        "deleting from " + ns_, 0,
+        r.write_errors.empty() ? 0 : static_cast<uint32_t>(r.write_errors[0].code),
+        r.write_errors.empty() ? r.write_concern_error : r.write_errors[0].message);
 }
 
 std::map<std::string, bson_oid_t> find_superseding(mongo::Collection& target,

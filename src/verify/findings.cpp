@@ -78,9 +78,13 @@ int64_t Findings::accounted(AccountedEntry::How how) const {
 std::string Findings::verdict(int64_t entries_compared) const {
   std::string notes = std::to_string(entries_compared) + " entries compared";
   if (quarantined_ > 0) notes += "; " + std::to_string(quarantined_) + " quarantined";
-  auto entries = [](int64_t n) { return std::to_string(n) + (n == 1 ? " quarantined entry " : " quarantined entries "); };
-  if (int64_t n = accounted(AccountedEntry::How::kAccepted)) notes += "; " + entries(n) + "accepted";
-  if (int64_t n = accounted(AccountedEntry::How::kSuperseded)) notes += "; " + entries(n) + "superseded";
+  auto entries = [](int64_t n) {
+    return std::to_string(n) + (n == 1 ? " quarantined entry " : " quarantined entries ");
+  };
+  if (int64_t n = accounted(AccountedEntry::How::kAccepted))
+    notes += "; " + entries(n) + "accepted";
+  if (int64_t n = accounted(AccountedEntry::How::kSuperseded))
+    notes += "; " + entries(n) + "superseded";
   if (in_flight_ > 0)
     notes += "; " + std::to_string(in_flight_) +
              " in flight (newer than the start point: verify again once writes are fenced)";

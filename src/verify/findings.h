@@ -48,10 +48,10 @@ struct AccountedEntry {
   How how = How::kAccepted;
   std::string id;
   std::string resource;
-  std::string quarantine;  // "<reason>: <message>"
-  std::string by;          // accepted: who; superseded: the newer target entry's _id
+  std::string quarantine;        // "<reason>: <message>"
+  std::string by;                // accepted: who; superseded: the newer target entry's _id
   std::optional<int64_t> at_ms;  // accepted: when
-  std::string note;        // accepted: why
+  std::string note;              // accepted: why
 };
 
 // Counts every difference, keeps the first ones for the report and for --repair. Memory stays

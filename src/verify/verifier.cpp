@@ -804,12 +804,16 @@ Session::CountsQuarantine Session::counts_quarantine(const Result& r) {
     if (r.source.high_water_ms && (!lu || *lu > *r.source.high_water_ms)) continue;
     if (opt_.since_ms && (!lu || *lu < *opt_.since_ms)) continue;
     View v(doc.get());
-    CountCells& cells = out.cells[{std::string(v.string("im").value_or("?")), std::string(v.string("type").value_or("?"))}];
+    CountCells& cells = out.cells[{std::string(v.string("im").value_or("?")),
+                                   std::string(v.string("type").value_or("?"))}];
     cells.total++;
     std::string_view change = v.string("change").value_or("");
-    if (change == "c") cells.created++;
-    else if (change == "u") cells.updated++;
-    else if (change == "d") cells.deleted++;
+    if (change == "c")
+      cells.created++;
+    else if (change == "u")
+      cells.updated++;
+    else if (change == "d")
+      cells.deleted++;
     out.docs.emplace(id, Bson::copy_of(doc.get()));
     absent.push_back(*View(doc.get()).oid("_id"));
   }
@@ -906,7 +910,8 @@ void Session::count_once(Result& r, const Match& match, const CountsQuarantine& 
     r.source.entries += row.source.total;
     r.target.entries += row.target.total;
     r.entries_compared += std::max(row.source.total, row.target.total);
-    if (auto q = quarantined.cells.find(k); q != quarantined.cells.end()) row.quarantined = q->second;
+    if (auto q = quarantined.cells.find(k); q != quarantined.cells.end())
+      row.quarantined = q->second;
     auto diff = [&](const char* change, int64_t s, int64_t t) {
       if (s == t) return;
       Difference d;

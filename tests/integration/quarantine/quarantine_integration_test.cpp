@@ -27,8 +27,8 @@ using namespace std::chrono_literals;
 using mongo::Bson;
 using mongo::Builder;
 using mongo::View;
-using testing::RunResult;
 using testing::run_command;
+using testing::RunResult;
 
 constexpr int kSeeded = 300;
 
@@ -70,8 +70,9 @@ class QuarantineTest : public ::testing::Test {
   std::string dst_uri() const { return target_->uri(db_); }
 
   // A legacy entry of Patient/`res_id` version `v` with body `json`; `res_id` empty: no field.
-  bson_oid_t insert_source(const std::string& res_id, const std::string& v, const std::string& change,
-                           const std::string& json, int64_t lu_ms, bool cur = true) {
+  bson_oid_t insert_source(const std::string& res_id, const std::string& v,
+                           const std::string& change, const std::string& json, int64_t lu_ms,
+                           bool cur = true) {
     bson_oid_t id;
     bson_oid_init(&id, nullptr);
     Builder b;
@@ -106,18 +107,21 @@ class QuarantineTest : public ::testing::Test {
 
   std::vector<std::string> connection_args() const {
     return {"--srcMongoConnectionString", src_uri(), "--srcMongoCollection", "vonkentries",
-            "--mongoConnectionstring", dst_uri(), "--mongoCollection", "vonkentries"};
+            "--mongoConnectionstring",    dst_uri(), "--mongoCollection",    "vonkentries"};
   }
-  std::vector<std::string> migrate_args(const std::string& mode, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a{testing::cli_path(), "migrate", "--srcMongoRunningMode", mode,
+  std::vector<std::string> migrate_args(const std::string& mode,
+                                        std::vector<std::string> extra = {}) {
+    std::vector<std::string> a{testing::cli_path(),         "migrate",
+                               "--srcMongoRunningMode",     mode,
                                "--provisionTargetDatabase", "true"};
     for (const auto& c : connection_args()) a.push_back(c);
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
   RunResult quarantine(const std::string& action, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a{testing::cli_path(), "quarantine", action, "--mongoConnectionstring",
-                               dst_uri(), "--mongoCollection", "vonkentries"};
+    std::vector<std::string> a{
+        testing::cli_path(), "quarantine",        action,       "--mongoConnectionstring",
+        dst_uri(),           "--mongoCollection", "vonkentries"};
     if (action == "retry") a.insert(a.end(), {"--srcMongoConnectionString", src_uri()});
     a.insert(a.end(), extra.begin(), extra.end());
     return run_command(a, 3min);
@@ -141,11 +145,12 @@ testing::FerretDbServer* QuarantineTest::target_ = nullptr;
 
 TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
   const int64_t lu = now_ms() - 60000;
-  const bson_oid_t bad_json =
-      insert_source("broken1", "1", "c", R"({"resourceType":"Patient","id":"broken1","name":[)", lu);
+  const bson_oid_t bad_json = insert_source(
+      "broken1", "1", "c", R"({"resourceType":"Patient","id":"broken1","name":[)", lu);
   const bson_oid_t wrong_type =
       insert_source("wrong1", "1", "c", R"({"resourceType":"Observation","id":"wrong1"})", lu);
-  const bson_oid_t no_res_id = insert_source("", "1", "c", R"({"resourceType":"Patient","id":"x"})", lu);
+  const bson_oid_t no_res_id =
+      insert_source("", "1", "c", R"({"resourceType":"Patient","id":"x"})", lu);
   const std::string bad_json_id = mongo::oid_to_string(bad_json);
   const std::string wrong_type_id = mongo::oid_to_string(wrong_type);
   const std::string no_res_id_id = mongo::oid_to_string(no_res_id);
@@ -157,18 +162,24 @@ TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
   for (const char* mode : {"counts", "full"}) {
     RunResult v = verify(mode);
     EXPECT_EQ(v.exit_code, 1) << mode << "\n" << v.out << v.err;
-    EXPECT_EQ(last_line(v.out).rfind("DIFFERENT: 3 missing, 0 extra, 0 changed, 0 bad state", 0), 0u)
-        << mode << "\n" << v.out;
+    EXPECT_EQ(last_line(v.out).rfind("DIFFERENT: 3 missing, 0 extra, 0 changed, 0 bad state", 0),
+              0u)
+        << mode << "\n"
+        << v.out;
     for (const auto& id : {bad_json_id, wrong_type_id, no_res_id_id})
-      EXPECT_NE(v.out.find("fhirshift quarantine show " + id), std::string::npos) << mode << " " << id << "\n" << v.out;
+      EXPECT_NE(v.out.find("fhirshift quarantine show " + id), std::string::npos)
+          << mode << " " << id << "\n"
+          << v.out;
   }
 
   RunResult list = quarantine("list");
   ASSERT_EQ(list.exit_code, 0) << list.out << list.err;
-  EXPECT_NE(list.out.find("3 quarantined in " + db_ + ".vonkentries_quarantine: 3 open, 0 accepted"),
-            std::string::npos)
+  EXPECT_NE(
+      list.out.find("3 quarantined in " + db_ + ".vonkentries_quarantine: 3 open, 0 accepted"),
+      std::string::npos)
       << list.out;
-  EXPECT_NE(list.out.find(wrong_type_id + "  Fhir4.0 Patient/wrong1 v1  type-mismatch"), std::string::npos)
+  EXPECT_NE(list.out.find(wrong_type_id + "  Fhir4.0 Patient/wrong1 v1  type-mismatch"),
+            std::string::npos)
       << list.out;
   RunResult show = quarantine("show", {bad_json_id});
   ASSERT_EQ(show.exit_code, 0) << show.out << show.err;
@@ -177,11 +188,16 @@ TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
   EXPECT_EQ(quarantine("show", {"0123456789abcdef01234567"}).exit_code, 2);
 
   // Fixed in the source, retried: migrated, out of the quarantine. The others still fail.
-  update_source(bad_json, R"({"$set":{"json":"{\"resourceType\":\"Patient\",\"id\":\"broken1\",\"name\":[{\"family\":\"Fixed\"}]}"}})");
+  update_source(
+      bad_json,
+      R"({"$set":{"json":"{\"resourceType\":\"Patient\",\"id\":\"broken1\",\"name\":[{\"family\":\"Fixed\"}]}"}})");
   RunResult retry = quarantine("retry", {"--all"});
   EXPECT_EQ(retry.exit_code, 1) << retry.out << retry.err;
-  EXPECT_NE(retry.out.find(bad_json_id + "  Fhir4.0 Patient/broken1 v1  migrated"), std::string::npos) << retry.out;
-  EXPECT_NE(retry.out.find(wrong_type_id + "  Fhir4.0 Patient/wrong1 v1  still quarantined: type-mismatch"),
+  EXPECT_NE(retry.out.find(bad_json_id + "  Fhir4.0 Patient/broken1 v1  migrated"),
+            std::string::npos)
+      << retry.out;
+  EXPECT_NE(retry.out.find(wrong_type_id +
+                           "  Fhir4.0 Patient/wrong1 v1  still quarantined: type-mismatch"),
             std::string::npos)
       << retry.out;
   EXPECT_TRUE(in_target(bad_json));
@@ -189,7 +205,8 @@ TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
   EXPECT_FALSE(in_target(wrong_type));
 
   // Accept the other two; the review is recorded in the quarantine record.
-  EXPECT_EQ(quarantine("accept", {wrong_type_id, no_res_id_id}).exit_code, 2) << "--reason is required";
+  EXPECT_EQ(quarantine("accept", {wrong_type_id, no_res_id_id}).exit_code, 2)
+      << "--reason is required";
   RunResult accept = quarantine("accept", {wrong_type_id, no_res_id_id, "--reason",
                                            "test data from 2014, never read", "--by", "reviewer"});
   ASSERT_EQ(accept.exit_code, 0) << accept.out << accept.err;
@@ -213,8 +230,11 @@ TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
     EXPECT_EQ(v.exit_code, 0) << mode << "\n" << v.out << v.err;
     EXPECT_EQ(last_line(v.out).rfind("EQUAL (", 0), 0u) << mode << "\n" << v.out;
     EXPECT_NE(last_line(v.out).find("; 2 quarantined entries accepted)"), std::string::npos)
-        << mode << "\n" << v.out;
-    EXPECT_NE(v.out.find("accepted quarantined entry " + wrong_type_id), std::string::npos) << mode << "\n" << v.out;
+        << mode << "\n"
+        << v.out;
+    EXPECT_NE(v.out.find("accepted quarantined entry " + wrong_type_id), std::string::npos)
+        << mode << "\n"
+        << v.out;
   }
   {
     std::string path = (dir_.path() / "full.json").string();
@@ -247,9 +267,12 @@ TEST_F(QuarantineTest, ReviewedBadEntriesLetVerifyAndTheCutOverPass) {
 
 TEST_F(QuarantineTest, ANewerVersionInTheSourceSupersedesAQuarantinedEntry) {
   const int64_t lu = now_ms() - 60000;
-  const bson_oid_t bad = insert_source("sup1", "1", "c", R"({"resourceType":"Patient","id":"sup1",)", lu);
-  testing::Subprocess migrator(migrate_args("Continuous", {"--pollInterval", "500ms"}), dir_.path(), "continuous");
-  ASSERT_TRUE(migrator.wait_for_output("No new items found in the database", 180s)) << migrator.stderr_text();
+  const bson_oid_t bad =
+      insert_source("sup1", "1", "c", R"({"resourceType":"Patient","id":"sup1",)", lu);
+  testing::Subprocess migrator(migrate_args("Continuous", {"--pollInterval", "500ms"}), dir_.path(),
+                               "continuous");
+  ASSERT_TRUE(migrator.wait_for_output("No new items found in the database", 180s))
+      << migrator.stderr_text();
   ASSERT_TRUE(quarantine_record(bad).has_value());
   RunResult before = verify("full");
   EXPECT_EQ(before.exit_code, 1) << before.out;
@@ -282,7 +305,9 @@ TEST_F(QuarantineTest, ANewerVersionInTheSourceSupersedesAQuarantinedEntry) {
   for (const char* mode : {"counts", "full"}) {
     RunResult v = verify(mode);
     EXPECT_EQ(v.exit_code, 0) << mode << "\n" << v.out << v.err;
-    EXPECT_NE(last_line(v.out).find("; 1 quarantined entry superseded)"), std::string::npos) << mode << "\n" << v.out;
+    EXPECT_NE(last_line(v.out).find("; 1 quarantined entry superseded)"), std::string::npos)
+        << mode << "\n"
+        << v.out;
   }
 }
 

@@ -308,8 +308,9 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
 }
 
 TEST_F(SwitchoverTest, QuarantinedEntriesTheVerifiesAcceptedAreListedOnceInTheReport) {
-  verifier.accounted = {"65f0c0ffee0000000000002b Fhir4.0 Patient/wrong1 v1 [type-mismatch: x]: "
-                        "accepted by reviewer at 2024-05-01T10:00:00.000Z: test data"};
+  verifier.accounted = {
+      "65f0c0ffee0000000000002b Fhir4.0 Patient/wrong1 v1 [type-mismatch: x]: "
+      "accepted by reviewer at 2024-05-01T10:00:00.000Z: test data"};
   SwitchResult r = run();
   ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
   ASSERT_EQ(r.quarantine_accounted, verifier.accounted);  // both verify steps, listed once
