@@ -291,12 +291,10 @@ void add_quarantine(CLI::App& app, Action& action) {
       "for).");
   q->require_subcommand(1);
   q->footer(
-      "\nAn open quarantined entry keeps verify (and so the cut-over) DIFFERENT. Fix the source "
-      "entry and `retry` it, or `accept` it with a --reason: the target will not have it, and "
-      "verify "
-      "says EQUAL (...; N quarantined entries accepted). An entry whose resource has a newer "
-      "version "
-      "in the target is superseded: it does not block either. See docs/runbook.md.\n");
+      "\nAn open quarantined entry keeps verify (and so the cut-over) DIFFERENT. Fix the source\n"
+      "entry and `retry` it, or `accept` it with a --reason: the target will not have it, and\n"
+      "verify says EQUAL (...; N quarantined entries accepted). An entry whose resource has a\n"
+      "newer version in the target is superseded: it does not block either. See docs/runbook.md.\n");
 
   auto* list = q->add_subcommand(
       "list", "One line per quarantined entry: _id, resource, reason, when, status");
