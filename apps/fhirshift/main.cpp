@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::add_seed(app, action);
   cli::add_cutover(app, action);
   cli::add_rollback(app, action);
+  cli::add_quarantine(app, action);
 
   try {
     app.parse(argc, argv);

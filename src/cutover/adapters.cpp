@@ -195,6 +195,18 @@ VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
       nlohmann::json j = nlohmann::json::parse(in);
       if (auto it = j.find("sourceHighWaterLu"); it != j.end() && it->is_string())
         out.source_high_water_lu = it->get<std::string>();
+      if (auto it = j.find("quarantineAccounted"); it != j.end() && it->is_array())
+        for (const auto& a : *it) {
+          auto text = [&a](const char* key) {
+            auto f = a.find(key);
+            return f != a.end() && f->is_string() ? f->get<std::string>() : std::string("?");
+          };
+          out.quarantine_accounted.push_back(
+              text("id") + " " + text("resource") + " [" + text("quarantine") + "]: " +
+              (text("status") == "accepted" ? "accepted by " + text("acceptedBy") + " at " +
+                                                  text("acceptedAt") + ": " + text("acceptedReason")
+                                            : "superseded by " + text("supersededBy")));
+        }
     } catch (const std::exception&) {
     }
   }

@@ -68,6 +68,7 @@ std::string report_json(const SwitchConfig& cfg, const SwitchResult& r) {
                      {"entriesWritten", r.last_progress->entries_written}};
   }
   j["manualActions"] = r.manual_actions;
+  j["quarantineAccounted"] = r.quarantine_accounted;
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& s : r.steps) {
     steps.push_back({{"number", s.number},

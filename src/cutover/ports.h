@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cutover/haproxy_runtime.h"
 
@@ -73,6 +74,9 @@ struct VerifyOutcome {
   std::string verdict;  // "EQUAL" or "DIFFERENT: ..." or what went wrong
   std::optional<std::string> source_high_water_lu;
   std::chrono::milliseconds took{0};
+  // Quarantined entries the verdict counted as accounted for (accepted in review, or superseded by
+  // a newer version), one line each: they are part of what the cut-over switches to.
+  std::vector<std::string> quarantine_accounted;
 };
 
 class Verifier {

@@ -1,5 +1,6 @@
 #include "cutover/switchover.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -37,6 +38,14 @@ std::string progress_text(const Progress& p) {
   if (p.errors) o << " errors=" << p.errors;
   if (p.last_poll_at) o << " lastPollAt=" << format_iso8601(*p.last_poll_at);
   return o.str();
+}
+
+// Both verify steps may count the same entries; each is listed once.
+void note_quarantine_accounted(SwitchResult& r, const VerifyOutcome& v) {
+  for (const auto& q : v.quarantine_accounted)
+    if (std::find(r.quarantine_accounted.begin(), r.quarantine_accounted.end(), q) ==
+        r.quarantine_accounted.end())
+      r.quarantine_accounted.push_back(q);
 }
 
 }  // namespace
@@ -447,6 +456,7 @@ SwitchResult Switchover::run() {
         }
         VerifyOutcome v = verifier_->verify({"counts", std::nullopt, std::chrono::milliseconds(0)});
         if (!v.equal) throw CheckFailed(v.verdict);
+        note_quarantine_accounted(st.result, v);
         return v.verdict + " (" + seconds(v.took) + ")";
       }))
     return preflight_fails();
@@ -559,6 +569,7 @@ SwitchResult Switchover::run() {
         VerifyOutcome v = verifier_->verify(req);
         st.result.final_verify_time = v.took;
         if (!v.equal) throw CheckFailed(v.verdict);
+        note_quarantine_accounted(st.result, v);
         check_budget(st, "the switch");
         check_interrupt(st);
         return v.verdict + " (" + seconds(v.took) + ", since " + st.result.verify_since + ")";
@@ -655,6 +666,11 @@ std::string summarize(const SwitchConfig& cfg, const SwitchResult& r) {
     o << "  final verify: " << seconds(*r.final_verify_time) << " (since " << r.verify_since << ")\n";
   if (r.last_progress)
     o << "  migrator:     " << progress_text(*r.last_progress) << "\n";
+  if (!r.quarantine_accounted.empty()) {
+    o << "  quarantine:   " << r.quarantine_accounted.size()
+      << " entries the target does not have, accounted for (fhirshift quarantine list):\n";
+    for (const auto& q : r.quarantine_accounted) o << "    " << q << "\n";
+  }
   for (const auto& m : r.manual_actions) o << "  MANUAL ACTION: " << m << "\n";
   return o.str();
 }

@@ -93,6 +93,9 @@ struct SwitchResult {
   std::optional<Progress> last_progress;
   std::string fence_at;      // ISO-8601, when the fence was requested
   std::string verify_since;  // what the final verify was given
+  // What the verify steps counted as accounted for by the quarantine (docs/runbook.md, "Reviewing
+  // the quarantine"): the target switched to lacks these entries by the operator's decision.
+  std::vector<std::string> quarantine_accounted;
   bool traffic_on_to = false;
   std::vector<std::string> manual_actions;
 };

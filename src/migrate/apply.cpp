@@ -200,14 +200,27 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
 
   auto record = [&](const bson_oid_t& id, const std::string& reason, const std::string& message,
                     const std::function<void(mongo::Builder&)>& extra) {
-    mongo::Builder q;
-    q.append("_id", id).append("reason", reason).append("message", message);
-    q.append_date("at", now_ms());
-    extra(q);
+    // An update, not a replace: an entry quarantined again (a rerun, a retry) keeps the
+    // operator's review (`accepted`) and its supersession. What this attempt does not write of
+    // the optional fields is dropped, so the record describes this attempt only.
+    mongo::Builder fields;
+    fields.append("reason", reason).append("message", message);
+    fields.append_date("at", now_ms());
+    extra(fields);
+    mongo::Bson set = fields.extract();
+    std::vector<const char*> absent;
+    for (const char* optional : {"entry", "sourceId", "targetId"})
+      if (!mongo::View(set.get()).has(optional)) absent.push_back(optional);
+    mongo::Builder u;
+    u.append_document("$set", set.get());
+    if (!absent.empty())
+      u.document("$unset", [&](mongo::Builder& unset) {
+        for (const char* field : absent) unset.append(field, "");
+      });
     mongo::Builder filter;
     filter.append("_id", id);
-    mongo::Bson qdoc = q.extract();
-    quarantine_bulk.replace_one(filter.get(), qdoc.get(), true);
+    mongo::Bson update = u.extract();
+    quarantine_bulk.update_one(filter.get(), update.get(), true);
   };
 
   // 1. Transform checks; a bad entry goes to quarantine with its reason.

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "migrate/journal.h"
+#include "migrate/quarantine_keeper.h"
 #include "migrate/report.h"
 #include "migrate/retry.h"
 #include "mongo/collection.h"
@@ -403,6 +404,9 @@ RunResult Engine::run() {
   ac.batch_size = options_.batch_size;
   ac.dry_run = options_.dry_run;
   Applier applier(target_pool, ac, indexer, owns_target ? journal.get() : nullptr);
+  std::optional<QuarantineKeeper> keeper;
+  if (!options_.dry_run && !options_.reverse)
+    keeper.emplace(target_pool, target_uri.database(), options_.target_collection);
 
   // --- the reader thread -------------------------------------------------------------------
   const int64_t chunk_size =
@@ -517,6 +521,14 @@ RunResult Engine::run() {
       return applied_tally;
     });
     progress_.add(t, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+    if (keeper) {
+      try {
+        keeper->after_chunk(docs, t);
+      } catch (const std::exception& e) {
+        // Not fatal: the next chunk, `verify` and `quarantine list` apply the rule again.
+        spdlog::warn("quarantine: could not mark superseded entries: {}", e.what());
+      }
+    }
     if (options_.halt_on_error && (t.errors || t.conflicts || t.quarantined)) {
       fatal = "--haltOnError: stopping at the first problem: " +
               (t.first_problems.empty() ? std::string("see the log") : t.first_problems.front());

@@ -1,5 +1,7 @@
 #include "verify/findings.h"
 
+#include <algorithm>
+
 namespace fhirshift::verify {
 
 const char* kind_name(Kind kind) {
@@ -31,6 +33,8 @@ void Findings::merge(Findings&& other) {
   in_flight_ += other.in_flight_;
   quarantined_ += other.quarantined_;
   dropped_ += other.dropped_;
+  for (auto& a : other.accounted_) add_accounted(std::move(a));
+  other.accounted_.clear();
   for (auto& d : other.kept_) {
     if (kept_.size() < kMaxKept)
       kept_.push_back(std::move(d));
@@ -47,9 +51,40 @@ void Findings::set_quarantine(Difference& d, std::string why) {
   d.quarantine = std::move(why);
 }
 
+void Findings::account_quarantined(
+    const std::function<std::optional<AccountedEntry>(const Difference&)>& decide) {
+  std::erase_if(kept_, [&](const Difference& d) {
+    if (d.kind != Kind::kMissing || d.in_flight || d.quarantine.empty()) return false;
+    std::optional<AccountedEntry> account = decide(d);
+    if (!account) return false;
+    counts_[static_cast<int>(Kind::kMissing)] -= d.count;
+    --quarantined_;
+    add_accounted(std::move(*account));
+    return true;
+  });
+}
+
+void Findings::add_accounted(AccountedEntry entry) {
+  for (const auto& a : accounted_)
+    if (a.id == entry.id) return;
+  accounted_.push_back(std::move(entry));
+}
+
+int64_t Findings::accounted(AccountedEntry::How how) const {
+  return std::count_if(accounted_.begin(), accounted_.end(),
+                       [how](const AccountedEntry& a) { return a.how == how; });
+}
+
 std::string Findings::verdict(int64_t entries_compared) const {
   std::string notes = std::to_string(entries_compared) + " entries compared";
   if (quarantined_ > 0) notes += "; " + std::to_string(quarantined_) + " quarantined";
+  auto entries = [](int64_t n) {
+    return std::to_string(n) + (n == 1 ? " quarantined entry " : " quarantined entries ");
+  };
+  if (int64_t n = accounted(AccountedEntry::How::kAccepted))
+    notes += "; " + entries(n) + "accepted";
+  if (int64_t n = accounted(AccountedEntry::How::kSuperseded))
+    notes += "; " + entries(n) + "superseded";
   if (in_flight_ > 0)
     notes += "; " + std::to_string(in_flight_) +
              " in flight (newer than the start point: verify again once writes are fenced)";

@@ -5,6 +5,7 @@
 #include <bson/bson.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -39,6 +40,20 @@ struct Difference {
   int64_t count = 1;       // entries it stands for (counts mode: a whole cell)
 };
 
+// A source entry the target does not have, accounted for by the target's quarantine: the
+// operator accepted its absence (`fhirshift quarantine accept`), or a newer version of its
+// resource is in the target (superseded; quarantine/store.h has the rule). Not a difference.
+struct AccountedEntry {
+  enum class How { kAccepted, kSuperseded };
+  How how = How::kAccepted;
+  std::string id;
+  std::string resource;
+  std::string quarantine;        // "<reason>: <message>"
+  std::string by;                // accepted: who; superseded: the newer target entry's _id
+  std::optional<int64_t> at_ms;  // accepted: when
+  std::string note;              // accepted: why
+};
+
 // Counts every difference, keeps the first ones for the report and for --repair. Memory stays
 // bounded: beyond `kMaxKept` differences only the counts grow.
 class Findings {
@@ -70,6 +85,14 @@ class Findings {
   const std::vector<Difference>& kept() const { return kept_; }
   // Marks a kept difference as quarantined (counted once).
   void set_quarantine(Difference& d, std::string why);
+  // Kept quarantined missing entries (not in flight) for which `decide` returns an account stop
+  // being differences. An entry already accounted for (by `_id`) is not added twice.
+  void account_quarantined(
+      const std::function<std::optional<AccountedEntry>(const Difference&)>& decide);
+  // An entry that no pass counted as a difference (counts mode) but the quarantine accounts for.
+  void add_accounted(AccountedEntry entry);
+  const std::vector<AccountedEntry>& accounted() const { return accounted_; }
+  int64_t accounted(AccountedEntry::How how) const;
 
   // "EQUAL (...)" or "DIFFERENT: 1 missing, 0 extra, 2 changed, 0 bad state (...)".
   std::string verdict(int64_t entries_compared) const;
@@ -81,8 +104,13 @@ class Findings {
   int64_t quarantined_ = 0;
   int64_t dropped_ = 0;
   std::vector<Difference> kept_;
+  std::vector<AccountedEntry> accounted_;
 };
 
 nlohmann::json to_json(const Difference& d);
+nlohmann::json to_json(const AccountedEntry& a);
+// One line for the operator: the entry, its quarantine reason and who accepted it why (or which
+// newer version supersedes it).
+std::string accounted_text(const AccountedEntry& a);
 
 }  // namespace fhirshift::verify

@@ -32,6 +32,30 @@ std::string cell(int64_t s, int64_t t) {
 
 }  // namespace
 
+std::string accounted_text(const AccountedEntry& a) {
+  if (a.how == AccountedEntry::How::kAccepted)
+    return "accepted quarantined entry " + a.id + " " + a.resource + " [" + a.quarantine +
+           "]: accepted by " + a.by + (a.at_ms ? " at " + format_iso8601(*a.at_ms) : "") + ": " +
+           a.note;
+  return "superseded quarantined entry " + a.id + " " + a.resource + " [" + a.quarantine +
+         "]: the target has the newer version " + a.by;
+}
+
+nlohmann::json to_json(const AccountedEntry& a) {
+  nlohmann::json j{{"id", a.id},
+                   {"resource", a.resource},
+                   {"quarantine", a.quarantine},
+                   {"status", a.how == AccountedEntry::How::kAccepted ? "accepted" : "superseded"}};
+  if (a.how == AccountedEntry::How::kAccepted) {
+    j["acceptedBy"] = a.by;
+    j["acceptedAt"] = a.at_ms ? nlohmann::json(format_iso8601(*a.at_ms)) : nlohmann::json();
+    j["acceptedReason"] = a.note;
+  } else {
+    j["supersededBy"] = a.by;
+  }
+  return j;
+}
+
 std::string Result::text(size_t max_listed) const {
   std::ostringstream o;
   o << "source " << source.ns << " on " << source.hosts << ": " << source.entries << " entries, "
@@ -58,6 +82,9 @@ std::string Result::text(size_t max_listed) const {
                     : r.cur_differs()  ? "  (cur differs: see full mode)"
                                        : "");
       o << line;
+      if (r.quarantined.total > 0)
+        o << "         (" << r.quarantined.total << " of the source's " << r.type
+          << " entries are quarantined and judged one by one below)\n";
     }
   }
   size_t listed = 0;
@@ -78,6 +105,15 @@ std::string Result::text(size_t max_listed) const {
   }
   if (listed > max_listed)
     o << "  ... and " << (listed - max_listed) << " more (see --report)\n";
+  size_t accounted_listed = 0;
+  for (const auto& a : findings.accounted()) {
+    if (accounted_listed++ >= max_listed) {
+      o << "  ... and " << (findings.accounted().size() - max_listed)
+        << " more accounted for by the quarantine (see --report)\n";
+      break;
+    }
+    o << "  " << accounted_text(a) << "\n";
+  }
   if (findings.in_flight() > 0)
     o << "entries newer than the start point are in flight (the migrator is still copying): "
          "for a final answer, verify again once writes are fenced (the cut-over does this with "
@@ -138,6 +174,11 @@ nlohmann::json Result::to_json(size_t max_listed) const {
   j["differences"] = diffs;
   j["differencesListed"] = diffs.size();
   j["quarantinedEntries"] = quarantined;
+  j["quarantineAccepted"] = findings.accounted(AccountedEntry::How::kAccepted);
+  j["quarantineSuperseded"] = findings.accounted(AccountedEntry::How::kSuperseded);
+  nlohmann::json accounted = nlohmann::json::array();
+  for (const auto& a : findings.accounted()) accounted.push_back(verify::to_json(a));
+  j["quarantineAccounted"] = accounted;
   if (!counts.empty()) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& r : counts)

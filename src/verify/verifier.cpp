@@ -17,6 +17,7 @@
 #include "mongo/client.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
+#include "quarantine/store.h"
 #include "schema/entry.h"
 #include "schema/layout.h"
 #include "verify/compare.h"
@@ -121,15 +122,25 @@ class Session {
   mongo::Collection target(mongo::Client& c) {
     return c.collection(target_uri_.database(), opt_.target_collection);
   }
+  // Counts mode: quarantined source entries the target lacks, per (im, type), and their records.
+  struct CountsQuarantine {
+    std::map<std::pair<std::string, std::string>, CountCells> cells;
+    std::map<std::string, Bson> docs;  // _id -> source document
+    std::map<std::string, quarantine::Record> records;
+    std::map<std::string, bson_oid_t> superseding;
+  };
   std::optional<int64_t> high_water(mongo::Collection& coll);
   void run_full(Result& r);
   void run_counts(Result& r);
   template <class Match>
-  void count_once(Result& r, const Match& match);
+  void count_once(Result& r, const Match& match, const CountsQuarantine& quarantined);
   std::set<ResourceKey> since_keys(std::set<std::string>& ids);
   std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
   void version_pass(Findings& out);
   void attach_quarantine(Findings& findings);
+  std::pair<std::map<std::string, quarantine::Record>, std::map<std::string, bson_oid_t>>
+  quarantine_records(const std::vector<bson_oid_t>& ids);
+  CountsQuarantine counts_quarantine(const Result& r);
   std::vector<VersionFacts> target_versions(const ResourceKey& key);
   void confirm(Findings& findings);
 
@@ -415,6 +426,9 @@ void Session::run_full(Result& r) {
   version_thread.join();
   if (version_failure) std::rethrow_exception(version_failure);
   r.findings.merge(std::move(versions));
+  // Accounted-for quarantined entries first: no reason to wait --settle for them (the cut-over's
+  // final verify runs while writes are held).
+  attach_quarantine(r.findings);
   confirm(r.findings);
 }
 
@@ -671,6 +685,7 @@ void Session::confirm(Findings& findings) {
       if (!s.count(id)) target_only(doc.get(), confirmed, compared);
   }
   resolve_contained(confirmed);
+  for (const auto& a : findings.accounted()) confirmed.add_accounted(a);
   source_entries_ = counters[0];
   target_entries_ = counters[1];
   source_system_ = counters[2];
@@ -678,33 +693,132 @@ void Session::confirm(Findings& findings) {
   findings = std::move(confirmed);
 }
 
-void Session::attach_quarantine(Findings& findings) {
-  std::vector<Difference*> missing;
-  for (auto& d : findings.kept())
-    if (d.kind == Kind::kMissing && d.oid) missing.push_back(&d);
-  if (missing.empty()) return;
+// The fix an operator has for an open quarantined entry (docs/runbook.md, "Reviewing the
+// quarantine").
+std::string quarantine_fix(const std::string& id) {
+  return "review it: fhirshift quarantine show " + id +
+         "; then fix the source entry and fhirshift quarantine retry " + id +
+         ", or fhirshift quarantine accept " + id + " --reason TEXT";
+}
+
+// Accepted or superseded (as the target is now): the quarantine accounts for the missing entry.
+std::optional<AccountedEntry> account_of(const quarantine::Record& r,
+                                         const std::map<std::string, bson_oid_t>& superseding) {
+  AccountedEntry a;
+  a.id = r.id_string();
+  a.resource = r.resource();
+  a.quarantine = r.reason + ": " + r.message;
+  if (r.accepted) {
+    a.how = AccountedEntry::How::kAccepted;
+    a.by = r.accepted->by;
+    a.at_ms = r.accepted->at_ms;
+    a.note = r.accepted->reason;
+    return a;
+  }
+  if (auto it = superseding.find(r.id_string()); it != superseding.end()) {
+    a.how = AccountedEntry::How::kSuperseded;
+    a.by = mongo::oid_to_string(it->second);
+    return a;
+  }
+  return std::nullopt;
+}
+
+// The records of `ids` and which of the unaccepted ones are superseded in the target now.
+std::pair<std::map<std::string, quarantine::Record>, std::map<std::string, bson_oid_t>>
+Session::quarantine_records(const std::vector<bson_oid_t>& ids) {
+  std::map<std::string, quarantine::Record> records;
+  std::map<std::string, bson_oid_t> superseding;
+  if (ids.empty()) return {std::move(records), std::move(superseding)};
   auto client = target_pool_.acquire();
-  auto q = client.collection(target_uri_.database(),
-                             schema::quarantine_collection(opt_.target_collection));
-  for (size_t i = 0; i < missing.size(); i += kInBatch) {
-    size_t end = std::min(missing.size(), i + kInBatch);
+  quarantine::Store store(client, target_uri_.database(), opt_.target_collection);
+  std::vector<const quarantine::Record*> open;
+  for (auto& r : store.get(ids)) {
+    std::string id = r.id_string();
+    records.emplace(id, std::move(r));
+  }
+  for (const auto& [id, r] : records)
+    if (!r.accepted) open.push_back(&r);
+  auto coll = target(client);
+  superseding = quarantine::find_superseding(coll, open);
+  return {std::move(records), std::move(superseding)};
+}
+
+void Session::attach_quarantine(Findings& findings) {
+  std::vector<bson_oid_t> ids;
+  for (auto& d : findings.kept())
+    if (d.kind == Kind::kMissing && d.oid) ids.push_back(*d.oid);
+  auto [records, superseding] = quarantine_records(ids);
+  if (records.empty()) return;
+  for (auto& d : findings.kept()) {
+    if (d.kind != Kind::kMissing || !d.oid) continue;
+    auto it = records.find(d.id);
+    if (it == records.end()) continue;
+    findings.set_quarantine(d, it->second.reason + ": " + it->second.message);
+    if (!it->second.accepted && !superseding.count(d.id)) d.detail += "; " + quarantine_fix(d.id);
+  }
+  findings.account_quarantined([&](const Difference& d) -> std::optional<AccountedEntry> {
+    auto it = records.find(d.id);
+    if (it == records.end()) return std::nullopt;
+    return account_of(it->second, superseding);
+  });
+}
+
+// Counts mode cannot tell which entries are missing, but the quarantine can: its entries that the
+// source holds (in the compared population) and the target does not are taken out of the source's
+// cells and judged one by one, as the other modes judge them.
+Session::CountsQuarantine Session::counts_quarantine(const Result& r) {
+  CountsQuarantine out;
+  std::vector<bson_oid_t> ids;
+  {
+    auto client = target_pool_.acquire();
+    quarantine::Store store(client, target_uri_.database(), opt_.target_collection);
+    for (const auto& rec : store.list())
+      if (rec.source_id) ids.push_back(*rec.source_id);
+  }
+  if (ids.empty()) return out;
+  auto sc = source_pool_.acquire();
+  auto tc = target_pool_.acquire();
+  auto scoll = source(sc);
+  auto tcoll = target(tc);
+  std::map<std::string, Bson> in_source;
+  std::set<std::string> in_target;
+  for (size_t i = 0; i < ids.size(); i += kInBatch) {
     Builder f;
     f.document("_id", [&](Builder& d) {
-      d.array("$in", [&](mongo::ArrayBuilder& a) {
-        for (size_t j = i; j < end; ++j) a.append(*missing[j]->oid);
-      });
+      d.append_in(std::span(&ids[i], std::min(kInBatch, ids.size() - i)));
     });
-    std::map<std::string, std::string> reasons;
-    auto c = q.find(f.extract().get());
-    while (const bson_t* doc = c.next()) {
-      View v(doc);
-      reasons[id_of(doc)] = std::string(v.string("reason").value_or("?")) + ": " +
-                            std::string(v.string("message").value_or(""));
-    }
-    for (size_t j = i; j < end; ++j)
-      if (auto it = reasons.find(missing[j]->id); it != reasons.end())
-        findings.set_quarantine(*missing[j], it->second);
+    Bson filter = f.extract();
+    auto c = scoll.find(filter.get());
+    while (const bson_t* doc = c.next()) in_source.emplace(id_of(doc), Bson::copy_of(doc));
+    Builder o;
+    o.document("projection", [](Builder& p) { p.append("_id", int32_t{1}); });
+    auto t = tcoll.find(filter.get(), o.extract().get());
+    while (const bson_t* doc = t.next()) in_target.insert(id_of(doc));
   }
+  std::vector<bson_oid_t> absent;
+  for (auto& [id, doc] : in_source) {
+    if (in_target.count(id) || schema::is_system_document(doc.get())) continue;
+    auto lu = View(doc.get()).date("lu");
+    // The population count_once compares: not newer than the source's start point, not older
+    // than --since.
+    if (r.source.high_water_ms && (!lu || *lu > *r.source.high_water_ms)) continue;
+    if (opt_.since_ms && (!lu || *lu < *opt_.since_ms)) continue;
+    View v(doc.get());
+    CountCells& cells = out.cells[{std::string(v.string("im").value_or("?")),
+                                   std::string(v.string("type").value_or("?"))}];
+    cells.total++;
+    std::string_view change = v.string("change").value_or("");
+    if (change == "c")
+      cells.created++;
+    else if (change == "u")
+      cells.updated++;
+    else if (change == "d")
+      cells.deleted++;
+    out.docs.emplace(id, Bson::copy_of(doc.get()));
+    absent.push_back(*View(doc.get()).oid("_id"));
+  }
+  std::tie(out.records, out.superseding) = quarantine_records(absent);
+  return out;
 }
 
 void Session::run_counts(Result& r) {
@@ -723,12 +837,13 @@ void Session::run_counts(Result& r) {
   };
   // Counted again (once a second, for up to `settle`) while they differ: the migrator may still be
   // copying entries written just before the start point.
+  const CountsQuarantine quarantined = counts_quarantine(r);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.settle_ms);
   for (int attempt = 1;; ++attempt) {
     r.counts.clear();
     r.findings = r.findings.empty_copy();
     r.source.entries = r.target.entries = r.entries_compared = 0;
-    count_once(r, match);
+    count_once(r, match, quarantined);
     if (r.findings.equal() || std::chrono::steady_clock::now() >= deadline) {
       if (attempt > 1) spdlog::info("verify counts: {} counts", attempt);
       return;
@@ -738,7 +853,7 @@ void Session::run_counts(Result& r) {
 }
 
 template <class Match>
-void Session::count_once(Result& r, const Match& match) {
+void Session::count_once(Result& r, const Match& match, const CountsQuarantine& quarantined) {
   std::map<std::pair<std::string, std::string>, CountRow> rows;
   for (bool src : {true, false}) {
     auto client = src ? source_pool_.acquire() : target_pool_.acquire();
@@ -795,6 +910,8 @@ void Session::count_once(Result& r, const Match& match) {
     r.source.entries += row.source.total;
     r.target.entries += row.target.total;
     r.entries_compared += std::max(row.source.total, row.target.total);
+    if (auto q = quarantined.cells.find(k); q != quarantined.cells.end())
+      row.quarantined = q->second;
     auto diff = [&](const char* change, int64_t s, int64_t t) {
       if (s == t) return;
       Difference d;
@@ -805,10 +922,24 @@ void Session::count_once(Result& r, const Match& match) {
       d.count = std::abs(s - t);
       r.findings.add(std::move(d));
     };
-    diff("c", row.source.created, row.target.created);
-    diff("u", row.source.updated, row.target.updated);
-    diff("d", row.source.deleted, row.target.deleted);
+    diff("c", row.source.created - row.quarantined.created, row.target.created);
+    diff("u", row.source.updated - row.quarantined.updated, row.target.updated);
+    diff("d", row.source.deleted - row.quarantined.deleted, row.target.deleted);
     r.counts.push_back(row);
+  }
+  for (const auto& [id, doc] : quarantined.docs) {
+    auto rec = quarantined.records.find(id);
+    if (rec == quarantined.records.end()) continue;  // left the quarantine meanwhile (a retry)
+    if (auto account = account_of(rec->second, quarantined.superseding)) {
+      r.findings.add_accounted(std::move(*account));
+      continue;
+    }
+    Difference d = entry_difference(Kind::kMissing, doc.get());
+    d.resource = rec->second.resource();
+    d.detail = "not in the target; " + quarantine_fix(id);
+    r.findings.add(std::move(d));
+    if (auto& kept = r.findings.kept(); !kept.empty() && kept.back().id == id)
+      r.findings.set_quarantine(kept.back(), rec->second.reason + ": " + rec->second.message);
   }
 }
 
@@ -860,6 +991,7 @@ Result Session::run() {
     }
     spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
     run_scoped(keys, ids, r.findings, r.entries_compared);
+    attach_quarantine(r.findings);
     confirm(r.findings);
   }
   if (opt_.mode != Mode::kCounts) {
@@ -880,6 +1012,8 @@ Result Session::run() {
         r.findings, opt_.delete_extra, opt_.parallelism, indexer_, summary);
     // Re-verify what the repair touched (or everything, when there were too many to keep).
     Findings after(r.source.high_water_ms, r.target.high_water_ms);
+    // Accepted and superseded entries were not repaired: still accounted for.
+    for (const auto& a : r.findings.accounted()) after.add_accounted(a);
     int64_t compared = 0;
     source_entries_ = target_entries_ = source_system_ = target_system_ = 0;
     if (r.findings.complete()) {
@@ -923,8 +1057,10 @@ const char* mode_name(Mode mode) {
 }
 
 bool CountRow::entries_differ() const {
-  return source.total != target.total || source.created != target.created ||
-         source.updated != target.updated || source.deleted != target.deleted;
+  return source.total - quarantined.total != target.total ||
+         source.created - quarantined.created != target.created ||
+         source.updated - quarantined.updated != target.updated ||
+         source.deleted - quarantined.deleted != target.deleted;
 }
 
 Result run_verify(const Options& options, std::shared_ptr<const index::Indexer> indexer) {

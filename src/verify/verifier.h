@@ -60,6 +60,9 @@ struct CountCells {
 struct CountRow {
   std::string im, type;
   CountCells source, target;
+  // Source entries that are in the target's quarantine and not in the target: judged one by one
+  // (accepted, superseded, or a missing entry naming the fix), not in the cells' comparison.
+  CountCells quarantined;
   // Entries per change differ: missing or extra entries. `cur` alone may differ legitimately
   // (in-flight updates, legacy version state the migrator repaired): shown, not judged.
   bool entries_differ() const;

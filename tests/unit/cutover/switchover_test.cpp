@@ -219,10 +219,12 @@ class FakeVerifier : public Verifier {
     o.exit_code = eq ? 0 : 1;
     o.verdict = eq ? "EQUAL" : "DIFFERENT: 2 entries missing in the target";
     o.took = takes;
+    if (eq) o.quarantine_accounted = accounted;
     return o;
   }
   bool counts_equal = true;
   bool full_equal = true;
+  std::vector<std::string> accounted;  // what an EQUAL verdict counted as accounted for
   std::chrono::milliseconds takes = 300ms;
 
  private:
@@ -320,6 +322,20 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
   std::string summary = summarize(cfg, r);
   EXPECT_NE(summary.find("write pause"), std::string::npos) << summary;
   EXPECT_NE(summary.find("SWITCHED"), std::string::npos) << summary;
+}
+
+TEST_F(SwitchoverTest, QuarantinedEntriesTheVerifiesAcceptedAreListedOnceInTheReport) {
+  verifier.accounted = {
+      "65f0c0ffee0000000000002b Fhir4.0 Patient/wrong1 v1 [type-mismatch: x]: "
+      "accepted by reviewer at 2024-05-01T10:00:00.000Z: test data"};
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  ASSERT_EQ(r.quarantine_accounted, verifier.accounted);  // both verify steps, listed once
+  std::string summary = summarize(cfg, r);
+  EXPECT_NE(summary.find("quarantine:   1 entries the target does not have, accounted for"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("accepted by reviewer"), std::string::npos) << summary;
 }
 
 TEST_F(SwitchoverTest, StepLinesAreNumbered) {

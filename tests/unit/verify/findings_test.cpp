@@ -45,6 +45,42 @@ TEST(Findings, TheVerdictCountsEachKind) {
   EXPECT_NE(f.verdict(7).find("1 quarantined"), std::string::npos);
 }
 
+TEST(Findings, AcceptedAndSupersededQuarantinedEntriesAreAccountedForNotMissing) {
+  Findings f(1000, 1000);
+  for (const char* id : {"a", "b", "c", "d"}) {
+    Difference d = diff(Kind::kMissing, 10);
+    d.id = id;
+    f.add(std::move(d));
+  }
+  for (size_t i = 0; i < 3; ++i) f.set_quarantine(f.kept()[i], "type-mismatch: x");
+  // "d" is missing but not quarantined: never accounted for, whatever the decision says.
+  f.account_quarantined([](const Difference& d) -> std::optional<AccountedEntry> {
+    if (d.id == "a")
+      return AccountedEntry{AccountedEntry::How::kAccepted, "a", "", "", "me", 5, "ok"};
+    if (d.id == "b")
+      return AccountedEntry{AccountedEntry::How::kSuperseded, "b", "", "", "x", {}, ""};
+    if (d.id == "d")
+      return AccountedEntry{AccountedEntry::How::kAccepted, "d", "", "", "me", 5, "ok"};
+    return std::nullopt;
+  });
+  EXPECT_EQ(f.count(Kind::kMissing), 2);
+  EXPECT_EQ(f.quarantined(), 1);
+  EXPECT_EQ(f.kept().size(), 2u);
+  EXPECT_EQ(
+      f.verdict(9),
+      "DIFFERENT: 2 missing, 0 extra, 0 changed, 0 bad state (9 entries compared; 1 quarantined; "
+      "1 quarantined entry accepted; 1 quarantined entry superseded)");
+  f.add_accounted({AccountedEntry::How::kAccepted, "a", "", "", "me", 5, "ok"});  // not twice
+  f.add_accounted({AccountedEntry::How::kAccepted, "e", "", "", "me", 5, "ok"});
+  EXPECT_EQ(f.accounted(AccountedEntry::How::kAccepted), 2);
+
+  Findings equal(1000, 1000);
+  equal.add_accounted({AccountedEntry::How::kAccepted, "a", "", "", "me", 5, "ok"});
+  equal.add_accounted({AccountedEntry::How::kAccepted, "b", "", "", "me", 5, "ok"});
+  EXPECT_TRUE(equal.equal());
+  EXPECT_EQ(equal.verdict(3), "EQUAL (3 entries compared; 2 quarantined entries accepted)");
+}
+
 TEST(Findings, AnEmptySideMakesEverythingOnItInFlight) {
   Findings f(std::nullopt, std::nullopt);
   f.add(diff(Kind::kMissing, 1));
