@@ -10,8 +10,9 @@
 //     batches of them into the (empty, provisioned) --target, P batches in flight. One JSON line.
 //
 //   import_bench legacy --dir DIR --target URI
-//     Writes the export's resources into a legacy store (version 1 of each, current), the source
-//     of the database-to-database benchmark (bench/migrate/run.sh --shape synthea).
+//     Writes the export's resources into a legacy store (version 1 of each, current, contained
+//     resources as entries of their own), the source of the database-to-database benchmark
+//     (bench/migrate/run.sh --shape synthea). Prints the number of entries written.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +29,8 @@
 #include "mongo/client.h"
 #include "mongo/collection.h"
 #include "schema/entry.h"
+#include "server/body.h"
+#include "server/fhir.h"
 
 namespace {
 
@@ -170,6 +173,7 @@ int run_legacy(const LegacyArgs& a) {
   };
   while (auto e = source.next()) {
     if (!e->ok()) throw std::runtime_error(e->problem);
+    // As the old server stored it: meta set, each contained resource an entry of its own.
     schema::Entry entry;
     bson_oid_init(&entry.id, nullptr);
     entry.im = schema::kInfoModelR4;
@@ -178,9 +182,22 @@ int run_legacy(const LegacyArgs& a) {
     entry.v = "1";
     entry.lu_ms = lu++;
     entry.cur = true;
-    entry.json = e->json;
+    server::PreparedBody body =
+        server::prepare_body(e->json, server::BodyTarget{e->type, e->id, true, "1", server::format_instant(entry.lu_ms)});
+    entry.json = std::move(body.json);
     docs.push_back(schema::encode_legacy(entry));
     ++n;
+    for (auto& c : body.contained) {
+      schema::Entry ce = entry;
+      bson_oid_init(&ce.id, nullptr);
+      ce.type = c.type;
+      ce.res_id = c.id;
+      ce.cnt = true;
+      ce.container = entry.id;
+      ce.json = std::move(c.json);
+      docs.push_back(schema::encode_legacy(ce));
+      ++n;
+    }
     if (docs.size() >= static_cast<size_t>(a.batch)) flush();
   }
   flush();

@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/log.h"
 #include "common/version.h"
+#include "migrate/file_progress.h"
 #include "migrate/file_source.h"
 #include "migrate/import_writer.h"
 #include "migrate/journal.h"
@@ -116,51 +116,6 @@ void note_problem(Tally& t, const std::string& message) {
   if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
 }
 
-std::string format_bytes(int64_t n) {
-  if (n >= (int64_t{1} << 30)) return fmt::format("{:.2f} GB", static_cast<double>(n) / (1 << 30));
-  if (n >= (int64_t{1} << 20)) return fmt::format("{:.1f} MB", static_cast<double>(n) / (1 << 20));
-  return fmt::format("{} KB", (n + 1023) / 1024);
-}
-
-std::string format_hms(int64_t seconds) {
-  return fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
-}
-
-// Where an import is, by the bytes of its files (their total is known before the first entry is
-// read, unlike the number of entries): bytes and entries of this run since it started.
-struct FileProgress {
-  int64_t bytes_read = 0;
-  int64_t bytes_total = 0;
-  int64_t bytes_at_start = 0;  // read by an earlier run (a resume)
-  int64_t entries = 0;         // file entries handled by this run
-  double seconds = 0;          // since this run started reading
-
-  double entries_per_second() const { return seconds > 0 ? static_cast<double>(entries) / seconds : 0; }
-  // Remaining bytes at this run's bytes/s; nullopt before anything was read.
-  std::optional<int64_t> eta_seconds() const {
-    int64_t done = bytes_read - bytes_at_start;
-    if (done <= 0 || seconds <= 0) return std::nullopt;
-    return static_cast<int64_t>(static_cast<double>(bytes_total - bytes_read) * seconds / static_cast<double>(done));
-  }
-  // "123.4 MB of 1.00 GB read (12%), 45,678 file entries, 4,321 entries/s, ETA 00:01:23"
-  std::string line() const {
-    int percent = bytes_total > 0 ? static_cast<int>(100 * bytes_read / bytes_total) : 100;
-    auto eta = eta_seconds();
-    return fmt::format("{} of {} read ({}%), {} file entries, {} entries/s, ETA {}", format_bytes(bytes_read),
-                       format_bytes(bytes_total), percent, with_commas(entries),
-                       with_commas(static_cast<int64_t>(entries_per_second())), eta ? format_hms(*eta) : "unknown");
-  }
-  // The engine's /progress document with the file figures added.
-  std::string json(const std::string& progress_json) const {
-    nlohmann::json j = nlohmann::json::parse(progress_json);
-    j["bytesRead"] = bytes_read;
-    j["bytesTotal"] = bytes_total;
-    j["fileEntries"] = entries;
-    j["entriesPerSecond"] = std::round(entries_per_second());
-    if (auto eta = eta_seconds()) j["etaSeconds"] = *eta;
-    return j.dump();
-  }
-};
 
 }  // namespace
 

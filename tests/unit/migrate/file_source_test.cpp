@@ -6,8 +6,10 @@
 #include <zlib.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "migrate/file_import.h"
+#include "migrate/file_progress.h"
 #include "migrate/file_source.h"
 #include "migrate/transform.h"
 #include "mongo/bson.h"
@@ -240,6 +242,27 @@ TEST(FileImportIds, NextVersionCountsOnFromNumbersElseFromTheVersionCount) {
   EXPECT_EQ(next_version_id("1", 0), "2");
   EXPECT_EQ(next_version_id("41", 0), "42");
   EXPECT_EQ(next_version_id("abc", 3), "4");
+}
+
+TEST(FileProgress, BytesOfTheTotalEntriesPerSecondAndAnEtaFromThisRunsSpeed) {
+  FileProgress p;
+  p.bytes_total = int64_t{1} << 30;
+  EXPECT_EQ(p.line(), "0 KB of 1.00 GB read (0%), 0 file entries, 0 entries/s, ETA unknown");
+  // A resume that starts at a quarter: the ETA comes from what this run read in its 10 s.
+  p.bytes_at_start = p.bytes_total / 4;
+  p.bytes_read = p.bytes_total / 2;
+  p.entries = 12345;
+  p.seconds = 10;
+  EXPECT_EQ(p.line(), "512.0 MB of 1.00 GB read (50%), 12,345 file entries, 1,235 entries/s, ETA 00:00:20");
+  nlohmann::json j = nlohmann::json::parse(p.json(R"({"phase":"copying"})"));
+  EXPECT_EQ(j["phase"], "copying");
+  EXPECT_EQ(j["bytesRead"], p.bytes_read);
+  EXPECT_EQ(j["bytesTotal"], p.bytes_total);
+  EXPECT_EQ(j["fileEntries"], 12345);
+  EXPECT_EQ(j["entriesPerSecond"], 1235);
+  EXPECT_EQ(j["etaSeconds"], 20);
+  p.seconds = 3 * 3600 + 10;
+  EXPECT_NE(p.line().find("ETA 03:00:10"), std::string::npos) << p.line();
 }
 
 }  // namespace
