@@ -48,12 +48,14 @@ void parallel_for(size_t n, int threads, F work) {
     if (f) std::rethrow_exception(f);
 }
 
-bool same_entry(const schema::Entry& a, const schema::Entry& b) {
+bool same_entry_but_cur(const schema::Entry& a, const schema::Entry& b) {
   return bson_oid_equal(&a.id, &b.id) && a.im == b.im && a.type == b.type && a.res_id == b.res_id && a.v == b.v &&
-         a.lu_ms == b.lu_ms && a.change == b.change && a.cnt == b.cnt && a.cur == b.cur &&
+         a.lu_ms == b.lu_ms && a.change == b.change && a.cnt == b.cnt &&
          a.container.has_value() == b.container.has_value() &&
          (!a.container || bson_oid_equal(&*a.container, &*b.container)) && a.json == b.json;
 }
+
+bool same_entry(const schema::Entry& a, const schema::Entry& b) { return a.cur == b.cur && same_entry_but_cur(a, b); }
 
 bool is_duplicate_key(int32_t code) { return code == 11000 || code == 11001 || code == 12582; }
 
@@ -194,10 +196,15 @@ void ImportWriter::resolve_existing(const std::vector<const schema::Entry*>& ent
       outcomes[i] = Outcome::kConflict;  // the version key is held by another writer's entry
       continue;
     }
-    bool indexed = e.cur && !e.cnt && !e.is_tombstone();
-    if (same_entry(e, it->second.first) && it->second.second == indexed) {
-      outcomes[i] = Outcome::kUnchanged;
-      continue;
+    const schema::Entry& t = it->second.first;
+    bool indexed = t.cur && !t.cnt && !t.is_tombstone();
+    // The same entry; or the same made history since (by a newer version another writer added
+    // after a crashed attempt of this chunk wrote it), which stays history.
+    if (same_entry(e, t) || (e.cur && !t.cur && same_entry_but_cur(e, t))) {
+      if (it->second.second == indexed) {
+        outcomes[i] = Outcome::kUnchanged;
+        continue;
+      }
     }
     // This import's own `_id` in another state (a chunk replayed with other flips done meanwhile).
     mongo::Bson doc = schema::encode_current(to_current(e, e.cur, *indexer_));
@@ -297,7 +304,8 @@ Tally ImportWriter::write(const std::vector<ImportVersion>& versions,
                  ? "conflict: " + what + ": another writer took this version number meanwhile; not written"
                  : "conflict: " + what + ": another version of this resource could not be written; not written");
     }
-    tally.conflicts += static_cast<int64_t>(v.contained.size());
+    // Contained entries share their container's fate.
+    (outcomes[i] == Outcome::kError ? tally.errors : tally.conflicts) += static_cast<int64_t>(v.contained.size());
     if (outcomes[i] != Outcome::kConflict && outcomes[i] != Outcome::kError) undo.push_back(e.id);
     for (const auto& c : v.contained) undo.push_back(c.id);  // a crashed attempt may have written them
   }
