@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "common/version.h"
@@ -184,6 +185,7 @@ RunResult FileImport::run() {
   std::string run_id;
   Checkpoint checkpoint;
   std::optional<Plan> replay;
+  bool new_run = false;
   if (auto state = journal.load()) {
     auto refuse = [&](const std::string& why) {
       throw JournalError("the recovery journal " + journal.path().string() + " " + why +
@@ -208,6 +210,7 @@ RunResult FileImport::run() {
                  checkpoint.position.file.empty() ? "the files" : checkpoint.position.file,
                  replay ? ", replaying the chunk that was in flight" : "");
   } else {
+    new_run = true;
     bson_oid_t oid;
     bson_oid_init(&oid, nullptr);
     run_id = mongo::oid_to_string(oid);
@@ -237,11 +240,29 @@ RunResult FileImport::run() {
   // run in a dry run (nothing is written). Otherwise the target, after each chunk, is the truth.
   std::map<std::string, Version> known;
 
-  // The target's newest versions of the chunk's resources: one query.
+  // A new run that finds the target without resources knows which resources can be in it: those
+  // it wrote itself (remembered as a 64-bit hash of each key), and those another writer adds
+  // meanwhile, whose version numbers the unique version index refuses to this run (a conflict).
+  // So resources this run has not written yet need no lookup, and an export of distinct resources
+  // is imported without any. A resumed run does not know what its crashed attempt wrote and looks
+  // every chunk up.
+  const bool empty_target = new_run && !retry_mongo("looking for resources in the target", options_.retry_timeout,
+                                                    stop_, [&] { return writer.holds_resources(); });
+  if (empty_target)
+    spdlog::info("the target holds no resources: only resources that appear again in the files are looked up");
+  std::unordered_set<uint64_t> written_keys;
+  std::hash<std::string> key_hash;
+
+  // The target's newest versions of the chunk's resources: one query, none when there is nothing
+  // to look up.
   auto look_up = [&](const std::vector<std::pair<int64_t, FileEntry>>& chunk) {
     std::set<std::pair<std::string, std::string>> keys;
-    for (const auto& [n, e] : chunk)
-      if (e.ok() && !known.count(import_resource_key(e.type, e.id))) keys.insert({e.type, e.id});
+    for (const auto& [n, e] : chunk) {
+      if (!e.ok()) continue;
+      std::string key = import_resource_key(e.type, e.id);
+      if (known.count(key) || (empty_target && !written_keys.count(key_hash(key)))) continue;
+      keys.insert({e.type, e.id});
+    }
     return retry_mongo("reading the target's current versions", options_.retry_timeout, stop_,
                        [&] { return writer.newest_versions(keys); });
   };
@@ -320,6 +341,7 @@ RunResult FileImport::run() {
           a.lu_ms = std::max(now_ms(), prev == known.end() ? int64_t{0} : prev->second.lu_ms + 1);
           a.change = exists ? schema::Change::kUpdated : schema::Change::kCreated;
           known[key] = {a.v, a.lu_ms, false, prev == known.end() ? 1 : prev->second.versions + 1};
+          if (empty_target) written_keys.insert(key_hash(key));
           plan.assigned[n] = a;
           if (auto t = current.find(key); t != current.end() && !plan.replaced.count(key))
             for (const auto& id : t->second.current) plan.replaced[key].push_back(mongo::oid_to_string(id));

@@ -75,6 +75,17 @@ ImportWriter::ImportWriter(mongo::ClientPool& target, ImportWriterConfig config,
                            std::shared_ptr<const index::Indexer> indexer)
     : target_(target), config_(std::move(config)), indexer_(std::move(indexer)) {}
 
+bool ImportWriter::holds_resources() {
+  mongo::Client client = target_.acquire();
+  mongo::Collection target = client.collection(config_.database, config_.collection);
+  mongo::Builder f;
+  f.document("type", [](mongo::Builder& d) { d.append("$exists", true); });
+  mongo::Builder o;
+  o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
+  mongo::Bson fd = f.extract(), od = o.extract();
+  return target.find_one(fd.get(), od.get()).has_value();
+}
+
 std::map<std::string, TargetVersion> ImportWriter::newest_versions(
     const std::set<std::pair<std::string, std::string>>& keys) {
   std::map<std::string, TargetVersion> found;

@@ -67,6 +67,9 @@ class ImportWriter {
  public:
   ImportWriter(mongo::ClientPool& target, ImportWriterConfig config, std::shared_ptr<const index::Indexer> indexer);
 
+  // Whether the target holds any resource entry: one query for one entry.
+  bool holds_resources();
+
   // The target's newest version of each resource of `keys` ((type, id) pairs) that has one: one
   // query. Throws mongo::MongoError.
   std::map<std::string, TargetVersion> newest_versions(const std::set<std::pair<std::string, std::string>>& keys);
