@@ -11,7 +11,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libmongoc-dev libbson-dev libssl-dev
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libxxhash-dev libsqlite3-dev
+  libcpp-httplib-dev libxxhash-dev libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   haproxy lua5.3 socat nodejs npm curl procps
 )

@@ -13,7 +13,9 @@
 #      late-entry rescan (it serves only `{_id: value}` from an index), so the lag grows with size.
 # Source and targets are two embedded FerretDB servers (SQLite or PostgreSQL backend).
 # Usage: bench/migrate/run.sh [--entries N] [--backend sqlite|postgresql] [--lag-entries M]
-#          [--lag-seconds S] [--rate R] [--build DIR] [--no-build]
+#          [--lag-seconds S] [--rate R] [--shape seed|synthea] [--build DIR] [--no-build]
+# --shape synthea fills the (a)/(b) source with the records of a Synthea-shaped export (version 1
+# of each; bench/import's generator, 0.5-3.3 KB records) instead of `fhirshift seed`'s history.
 #   defaults: 1000000 entries, postgresql, lag on a 10000-entry source for 30 s at 200 writes/s.
 #   On a shared machine: nice -n 10 bench/migrate/run.sh ...
 # --no-build uses the binaries already in --build DIR (a copy, say, while the tree is rebuilt).
@@ -29,6 +31,7 @@ lag_seconds=30
 rate=200
 pg_url=postgres://postgres@127.0.0.1:5432
 rebuild=true
+shape=seed
 while [ $# -gt 0 ]; do
   case "$1" in
     --entries) entries=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --lag-entries) lag_entries=$2; shift 2 ;;
     --lag-seconds) lag_seconds=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
+    --shape) shape=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --no-build) rebuild=false; shift ;;
     --pg-url) pg_url=$2; shift 2 ;;
@@ -43,8 +47,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$backend" in sqlite|postgresql) ;; *) echo "--backend sqlite or postgresql, not $backend" >&2; exit 2 ;; esac
+case "$shape" in seed|synthea) ;; *) echo "--shape seed or synthea, not $shape" >&2; exit 2 ;; esac
 
-$rebuild && cmake --build "$build" -j2 --target fhirshift migrate_bench ferretdb_embedded >/dev/null
+$rebuild && cmake --build "$build" -j2 --target fhirshift migrate_bench import_bench ferretdb_embedded >/dev/null
 cli=$build/apps/fhirshift/fhirshift
 bench=$build/bench/migrate/migrate_bench
 ferret=$build/tools/ferretdb-embedded
@@ -95,7 +100,16 @@ echo "FerretDB (embedded, $(basename "$ferret")) with the $backend backend; sour
 
 if [ "$entries" -gt 0 ]; then
   src="${src_base}migsrc"
-  seed "$src" "$entries" 3
+  if [ "$shape" = synthea ]; then
+    t0=$(now)
+    "$build/bench/import/import_bench" export --dir "$work/export" --resources "$entries" >/dev/null
+    legacy=$("$build/bench/import/import_bench" legacy --dir "$work/export" --target "$src")
+    echo "source: $entries Synthea-shaped resources ($(du -sm "$work/export" | cut -f1) MB of ndjson, version 1 each, $(json "$legacy" '.entries') entries with the contained ones) written in $(secs "$t0" "$(now)") s"
+    entries=$(json "$legacy" '.entries')
+    rm -rf "$work/export"
+  else
+    seed "$src" "$entries" 3
+  fi
   # (a) the ceiling, into a target provisioned the way --provisionTargetDatabase true does it.
   "$cli" provision --mongoConnectionstring "${dst_base}ceiling" >"$work/provision.out" 2>&1 || {
     echo "provision failed:"; cat "$work/provision.out"; exit 1; }

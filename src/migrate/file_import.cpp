@@ -9,11 +9,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "common/version.h"
-#include "migrate/apply.h"
+#include "migrate/file_progress.h"
 #include "migrate/file_source.h"
+#include "migrate/import_writer.h"
 #include "migrate/journal.h"
 #include "migrate/report.h"
 #include "migrate/retry.h"
@@ -46,15 +48,12 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.size() < 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::string resource_key(std::string_view type, std::string_view id) {
-  return std::string(type) + '/' + std::string(id);
-}
-
 // A resource's newest version: in the target, or assigned by this run.
 struct Version {
   std::string v;
   int64_t lu_ms = 0;
   bool deleted = false;
+  int64_t versions = 0;  // how many the resource has
 };
 
 // The version given to one file entry.
@@ -67,15 +66,19 @@ struct Assigned {
 // A chunk's version assignments by entry ordinal, committed to the journal before the chunk is
 // written. An ordinal of [from, upto) without an assignment was not written (unreadable, or kept
 // by --update-existing-resources false).
+// `replaced`: the target entries (hex `_id`s by resource key) that the chunk's versions make
+// history, so that a replay flips the same ones whatever it finds current by then.
 struct Plan {
   int64_t upto = 0;
   std::map<int64_t, Assigned> assigned;
+  std::map<std::string, std::vector<std::string>> replaced;
+  bool has_replaced = true;  // false: a plan of an older fhirshift, which did not record them
 
   std::string to_json() const {
     nlohmann::json versions = nlohmann::json::object();
     for (const auto& [n, a] : assigned)
       versions[std::to_string(n)] = {a.v, a.lu_ms, std::string(1, schema::change_code(a.change))};
-    return nlohmann::json{{"upto", upto}, {"versions", versions}}.dump();
+    return nlohmann::json{{"upto", upto}, {"versions", versions}, {"replaced", replaced}}.dump();
   }
   static Plan from_json(const std::string& text) {
     nlohmann::json j = nlohmann::json::parse(text);
@@ -85,6 +88,8 @@ struct Plan {
       p.assigned[std::stoll(n)] = {a.at(0).get<std::string>(), a.at(1).get<int64_t>(),
                                    a.at(2).get<std::string>() == "u" ? schema::Change::kUpdated
                                                                      : schema::Change::kCreated};
+    p.has_replaced = j.contains("replaced");
+    if (p.has_replaced) p.replaced = j.at("replaced").get<std::map<std::string, std::vector<std::string>>>();
     return p;
   }
 };
@@ -111,6 +116,7 @@ struct Checkpoint {
 void note_problem(Tally& t, const std::string& message) {
   if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
 }
+
 
 }  // namespace
 
@@ -145,8 +151,8 @@ RunResult FileImport::run() {
   target_client.ping();  // fail fast, naming the host, before anything is written
   const std::string source_name = "files " + source_path.string();
   const std::string target_name = target_uri.redacted() + " " + options_.target_collection;
-  spdlog::info("source: {} ({} file{})", source_path.string(), source.files().size(),
-               source.files().size() == 1 ? "" : "s");
+  spdlog::info("source: {} ({} file{}, {})", source_path.string(), source.files().size(),
+               source.files().size() == 1 ? "" : "s", format_bytes(source.bytes_total()));
   spdlog::info("target: {}.{} on {} (current schema)", target_uri.database(), options_.target_collection,
                target_uri.hosts());
 
@@ -181,6 +187,7 @@ RunResult FileImport::run() {
   std::string run_id;
   Checkpoint checkpoint;
   std::optional<Plan> replay;
+  bool new_run = false;
   if (auto state = journal.load()) {
     auto refuse = [&](const std::string& why) {
       throw JournalError("the recovery journal " + journal.path().string() + " " + why +
@@ -205,6 +212,7 @@ RunResult FileImport::run() {
                  checkpoint.position.file.empty() ? "the files" : checkpoint.position.file,
                  replay ? ", replaying the chunk that was in flight" : "");
   } else {
+    new_run = true;
     bson_oid_t oid;
     bson_oid_init(&oid, nullptr);
     run_id = mongo::oid_to_string(oid);
@@ -222,73 +230,52 @@ RunResult FileImport::run() {
     w.execute();
   }
 
-  ApplierConfig ac;
-  ac.database = target_uri.database();
-  ac.collection = options_.target_collection;
-  // A version key held by another `_id` can only be a concurrent writer's version: a conflict
-  // to record, never one to overwrite.
-  ac.policy = ConflictPolicy::kErrorOnConflict;
-  ac.parallelism = options_.parallelism;
-  ac.batch_size = options_.batch_size;
-  ac.dry_run = options_.dry_run;
-  Applier applier(target_pool, ac, indexer);
+  ImportWriterConfig wc;
+  wc.database = target_uri.database();
+  wc.collection = options_.target_collection;
+  wc.parallelism = options_.parallelism;
+  wc.batch_size = options_.batch_size;
+  wc.dry_run = options_.dry_run;
+  ImportWriter writer(target_pool, wc, indexer);
 
   // Versions assigned by this run that the target does not show: within a chunk, and for the whole
   // run in a dry run (nothing is written). Otherwise the target, after each chunk, is the truth.
   std::map<std::string, Version> known;
 
-  // The target's newest version of each resource of `keys` not in `known`: one query.
-  auto look_up_versions = [&](const std::set<std::pair<std::string, std::string>>& keys) {
-    std::set<std::string> types, ids;
-    for (const auto& [type, id] : keys)
-      if (!known.count(resource_key(type, id))) {
-        types.insert(type);
-        ids.insert(id);
-      }
-    if (ids.empty()) return;
-    std::map<std::string, std::pair<Version, std::string>> found;  // key -> (version, _id)
-    retry_mongo("reading the target's current versions", options_.retry_timeout, stop_, [&] {
-      found.clear();
-      mongo::Builder f;
-      f.append("im", schema::kInfoModelR4);
-      f.document("type", [&](mongo::Builder& in) { in.append_in(types); });
-      f.document("res_id", [&](mongo::Builder& in) { in.append_in(ids); });
-      f.append("cur", true);
-      mongo::Builder o;
-      o.document("projection", [](mongo::Builder& p) {
-        for (const char* k : {"_id", "type", "res_id", "v", "lu", "change", "cnt"}) p.append(k, int32_t{1});
-      });
-      mongo::Bson fd = f.extract(), od = o.extract();
-      mongo::Cursor cursor = target.find(fd.get(), od.get());
-      while (const bson_t* d = cursor.next()) {
-        mongo::View v(d);
-        if (v.boolean("cnt").value_or(false)) continue;
-        std::string key = resource_key(v.string("type").value_or(""), v.string("res_id").value_or(""));
-        if (!keys.count({std::string(v.string("type").value_or("")), std::string(v.string("res_id").value_or(""))}))
-          continue;
-        Version version{std::string(v.string("v").value_or("")), v.date("lu").value_or(0),
-                        v.string("change").value_or("") == "d"};
-        std::string id = v.oid("_id") ? mongo::oid_to_string(*v.oid("_id")) : "";
-        // Two current entries (a writer between its insert and its flip): the newer counts.
-        auto it = found.find(key);
-        if (it == found.end() || std::tie(version.lu_ms, id) > std::tie(it->second.first.lu_ms, it->second.second))
-          found[key] = {version, id};
-      }
-      return 0;
-    });
-    for (auto& [key, vi] : found) known[key] = vi.first;
-  };
-  // The number of versions of a resource with a non-numeric version id (rare legacy writers).
-  auto count_versions = [&](const std::string& type, const std::string& id) {
-    return retry_mongo("counting versions", options_.retry_timeout, stop_, [&] {
-      mongo::Builder f;
-      f.append("im", schema::kInfoModelR4).append("type", type).append("res_id", id);
-      f.document("cnt", [](mongo::Builder& d) { d.append("$ne", true); });
-      return target.count(f.extract().get());
-    });
+  // A new run that finds the target without resources knows which resources can be in it: those
+  // it wrote itself (remembered as a 64-bit hash of each key), and those another writer adds
+  // meanwhile, whose version numbers the unique version index refuses to this run (a conflict).
+  // So resources this run has not written yet need no lookup, and an export of distinct resources
+  // is imported without any. A resumed run does not know what its crashed attempt wrote and looks
+  // every chunk up.
+  const bool empty_target = new_run && !retry_mongo("looking for resources in the target", options_.retry_timeout,
+                                                    stop_, [&] { return writer.holds_resources(); });
+  if (empty_target)
+    spdlog::info("the target holds no resources: only resources that appear again in the files are looked up");
+  std::unordered_set<uint64_t> written_keys;
+  std::hash<std::string> key_hash;
+
+  // The target's newest versions of the chunk's resources: one query, none when there is nothing
+  // to look up.
+  auto look_up = [&](const std::vector<std::pair<int64_t, FileEntry>>& chunk) {
+    std::set<std::pair<std::string, std::string>> keys;
+    for (const auto& [n, e] : chunk) {
+      if (!e.ok()) continue;
+      std::string key = import_resource_key(e.type, e.id);
+      if (known.count(key) || (empty_target && !written_keys.count(key_hash(key)))) continue;
+      keys.insert({e.type, e.id});
+    }
+    return retry_mongo("reading the target's current versions", options_.retry_timeout, stop_,
+                       [&] { return writer.newest_versions(keys); });
   };
 
-  const int64_t chunk_size = static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism);
+  // A chunk is several rounds of insert batches, so that the lookup and the wait for the slowest
+  // batch are paid once per rounds × --mongoBatch × --mongoPar entries; bounded in bytes too, so
+  // memory stays flat whatever the size of the resources.
+  constexpr int64_t kRoundsPerChunk = 4;
+  constexpr size_t kChunkBytes = size_t{48} << 20;
+  const int64_t chunk_size =
+      static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism) * kRoundsPerChunk;
   int64_t budget = options_.limit > 0 ? std::max<int64_t>(0, options_.limit - checkpoint.applied) : -1;
   int64_t next_ordinal = checkpoint.next;
   int64_t entries_this_run = 0;
@@ -296,6 +283,10 @@ RunResult FileImport::run() {
   progress_.set_phase("copying");
   const bool terminal = stderr_is_terminal();
   auto last_progress_log = std::chrono::steady_clock::now();
+  const auto reading_started = last_progress_log;
+  FileProgress file_progress;
+  file_progress.bytes_total = source.bytes_total();
+  file_progress.bytes_at_start = source.bytes_read();
 
   try {
     while (!stop_) {
@@ -303,10 +294,12 @@ RunResult FileImport::run() {
       int64_t want = replay ? replay->upto - next_ordinal : chunk_size;
       if (!replay && budget >= 0) want = std::min(want, budget);
       std::vector<std::pair<int64_t, FileEntry>> chunk;
-      while (static_cast<int64_t>(chunk.size()) < want) {
+      size_t chunk_bytes = 0;
+      while (static_cast<int64_t>(chunk.size()) < want && (replay || chunk_bytes < kChunkBytes)) {
         std::optional<FileEntry> e = source.next();
         if (!e) break;
         if (next_ordinal > UINT32_MAX) throw FileSourceError("more than 2^32 entries in one run: split the import");
+        chunk_bytes += e->json.size();
         chunk.emplace_back(next_ordinal++, std::move(*e));
       }
       if (chunk.empty()) break;
@@ -314,19 +307,29 @@ RunResult FileImport::run() {
 
       // 2. Versions: replayed, or assigned after the target's current ones.
       Plan plan;
+      std::chrono::steady_clock::duration lookup_time{};
       if (replay) {
         plan = std::move(*replay);
         replay.reset();
+        if (!plan.has_replaced) {
+          // A plan of an older fhirshift: what is current now, but for this chunk's own entries.
+          std::set<std::string> own;
+          for (const auto& [n, e] : chunk) own.insert(mongo::oid_to_string(import_entry_id(run_oid, static_cast<uint32_t>(n), 0)));
+          for (const auto& [key, version] : look_up(chunk))
+            for (const auto& id : version.current)
+              if (!own.count(mongo::oid_to_string(id))) plan.replaced[key].push_back(mongo::oid_to_string(id));
+        }
       } else {
         plan.upto = next_ordinal;
         if (!options_.dry_run) known.clear();
-        std::set<std::pair<std::string, std::string>> keys;
-        for (const auto& [n, e] : chunk)
-          if (e.ok()) keys.insert({e.type, e.id});
-        look_up_versions(keys);
+        auto l0 = std::chrono::steady_clock::now();
+        std::map<std::string, TargetVersion> current = look_up(chunk);
+        lookup_time = std::chrono::steady_clock::now() - l0;
+        for (const auto& [key, version] : current)
+          known[key] = {version.v, version.lu_ms, version.deleted, version.versions};
         for (const auto& [n, e] : chunk) {
           if (!e.ok()) continue;
-          std::string key = resource_key(e.type, e.id);
+          std::string key = import_resource_key(e.type, e.id);
           auto prev = known.find(key);
           bool exists = prev != known.end() && !prev->second.deleted;
           if (exists && options_.policy == ConflictPolicy::kKeep) continue;
@@ -334,21 +337,25 @@ RunResult FileImport::run() {
           if (prev == known.end()) {
             a.v = "1";
           } else {
-            a.v = all_digits(prev->second.v) ? next_version_id(prev->second.v, 0)
-                                             : next_version_id(prev->second.v, count_versions(e.type, e.id));
+            a.v = next_version_id(prev->second.v, prev->second.versions);
           }
           // Never older than the version it replaces, even when the target's clock ran ahead.
           a.lu_ms = std::max(now_ms(), prev == known.end() ? int64_t{0} : prev->second.lu_ms + 1);
           a.change = exists ? schema::Change::kUpdated : schema::Change::kCreated;
-          known[key] = {a.v, a.lu_ms, false};
+          known[key] = {a.v, a.lu_ms, false, prev == known.end() ? 1 : prev->second.versions + 1};
+          if (empty_target) written_keys.insert(key_hash(key));
           plan.assigned[n] = a;
+          if (auto t = current.find(key); t != current.end() && !plan.replaced.count(key))
+            for (const auto& id : t->second.current) plan.replaced[key].push_back(mongo::oid_to_string(id));
         }
       }
       if (!options_.dry_run) journal.put({{kPlanKey, plan.to_json()}});
 
-      // 3. The entries: each resource with meta rewritten, then its contained resources.
+      // 3. The versions: each resource with meta rewritten, then its contained resources; the
+      // last version of a resource in the chunk is the current one.
       Tally tally;
-      std::vector<mongo::Bson> docs;
+      std::vector<ImportVersion> versions;
+      std::map<std::string, size_t> newest;  // resource key -> index in versions
       std::vector<mongo::Bson> quarantined;
       for (const auto& [n, e] : chunk) {
         const uint32_t ordinal = static_cast<uint32_t>(n);
@@ -373,17 +380,16 @@ RunResult FileImport::run() {
         std::string lu = server::format_instant(a->second.lu_ms);
         server::PreparedBody body =
             server::prepare_body(e.json, server::BodyTarget{e.type, e.id, true, a->second.v, lu});
-        schema::Entry entry;
+        ImportVersion version;
+        schema::Entry& entry = version.entry;
         entry.id = import_entry_id(run_oid, ordinal, 0);
         entry.im = schema::kInfoModelR4;
         entry.type = e.type;
         entry.res_id = e.id;
         entry.v = a->second.v;
         entry.lu_ms = a->second.lu_ms;
-        entry.cur = true;  // the Applier keeps the newest by (lu, _id) current
         entry.change = a->second.change;
         entry.json = std::move(body.json);
-        docs.push_back(schema::encode_legacy(entry));
         uint16_t k = 0;
         for (auto& c : body.contained) {
           schema::Entry ce = entry;
@@ -393,9 +399,19 @@ RunResult FileImport::run() {
           ce.cnt = true;
           ce.container = entry.id;
           ce.json = std::move(c.json);
-          docs.push_back(schema::encode_legacy(ce));
+          version.contained.push_back(std::move(ce));
         }
+        newest[import_resource_key(e.type, e.id)] = versions.size();
+        versions.push_back(std::move(version));
       }
+      for (const auto& [key, i] : newest) {
+        versions[i].entry.cur = true;
+        for (auto& c : versions[i].contained) c.cur = true;
+      }
+      std::map<std::string, std::vector<bson_oid_t>> replaced;
+      for (const auto& [key, ids] : plan.replaced)
+        for (const auto& hex : ids)
+          if (auto id = mongo::oid_from_string(hex)) replaced[key].push_back(*id);
 
       // 4. Write, then move the checkpoint past the chunk.
       if (!quarantined.empty() && !options_.dry_run)
@@ -408,8 +424,13 @@ RunResult FileImport::run() {
           }
           return w.execute();
         });
-      if (!docs.empty())
-        tally.add(retry_mongo("writing to the target", options_.retry_timeout, stop_, [&] { return applier.apply(docs); }));
+      auto w0 = std::chrono::steady_clock::now();
+      if (!versions.empty())
+        tally.add(retry_mongo("writing to the target", options_.retry_timeout, stop_,
+                              [&] { return writer.write(versions, replaced); }));
+      auto ms = [](auto d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
+      spdlog::debug("chunk of {} file entries ({} versions, {} replaced): lookup {} ms, write {} ms", chunk.size(),
+                    versions.size(), replaced.size(), ms(lookup_time), ms(std::chrono::steady_clock::now() - w0));
       checkpoint.position = source.position();
       checkpoint.next = next_ordinal;
       checkpoint.applied += static_cast<int64_t>(chunk.size());
@@ -423,9 +444,20 @@ RunResult FileImport::run() {
                 (tally.first_problems.empty() ? std::string("see the log") : tally.first_problems.front());
         break;
       }
-      if (auto now = std::chrono::steady_clock::now(); now - last_progress_log >= options_.progress_interval) {
-        if (terminal) spdlog::info("progress: {}", progress_.summary_line());
-        else spdlog::info("progress {}", progress_.to_json());
+      auto now = std::chrono::steady_clock::now();
+      file_progress.bytes_read = source.bytes_read();
+      file_progress.entries = entries_this_run;
+      file_progress.seconds = std::chrono::duration<double>(now - reading_started).count();
+      // For /progress: the entries the files hold, extrapolated from the bytes read so far.
+      if (file_progress.bytes_read > file_progress.bytes_at_start)
+        progress_.set_total_estimate(
+            checkpoint.applied +
+            static_cast<int64_t>(static_cast<double>(entries_this_run) *
+                                 static_cast<double>(file_progress.bytes_total - file_progress.bytes_read) /
+                                 static_cast<double>(file_progress.bytes_read - file_progress.bytes_at_start)));
+      if (now - last_progress_log >= options_.progress_interval) {
+        if (terminal) spdlog::info("progress: {}", file_progress.line());
+        else spdlog::info("progress {}", file_progress.json(progress_.to_json()));
         last_progress_log = now;
       }
     }
@@ -462,7 +494,7 @@ RunResult FileImport::run() {
 RunResult FileImport::nothing_to_import(const std::filesystem::path& source_path,
                                         std::chrono::steady_clock::time_point started) {
   const bool provisioned = options_.provision_target && !options_.dry_run;
-  const std::string what = fmt::format("{} holds no *.ndjson or *.json file: nothing to import{}",
+  const std::string what = fmt::format("{} holds no *.ndjson, *.ndjson.gz or *.json file: nothing to import{}",
                                        source_path.string(),
                                        provisioned ? "; the target is provisioned" : "");
   spdlog::info("{}", what);

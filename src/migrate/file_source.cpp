@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <simdjson.h>
+#include <zlib.h>
 
 #include <algorithm>
 
@@ -28,17 +29,90 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_listed_extension(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".ndjson" || ext == ".json";
+std::string lower_name(const std::filesystem::path& p) {
+  std::string name = p.filename().string();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  return name;
+}
+
+bool ends_with(const std::string& s, std::string_view tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
 bool is_ndjson(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".ndjson";
+  std::string name = lower_name(p);
+  return ends_with(name, ".ndjson") || ends_with(name, ".ndjson.gz");
 }
+
+bool is_listed_extension(const std::filesystem::path& p) { return is_ndjson(p) || ends_with(lower_name(p), ".json"); }
+
+// Reads a file line by line through zlib, which reads gzip-compressed files and passes others
+// through as they are; lines of any length (a resource may have megabytes).
+class LineReader {
+ public:
+  explicit LineReader(const std::filesystem::path& path) : path_(path) {
+    file_ = gzopen(path.c_str(), "rb");
+    if (!file_) throw FileSourceError("cannot open " + path.string());
+    gzbuffer(file_, kReadBytes);
+  }
+  ~LineReader() {
+    if (file_) gzclose_r(file_);
+  }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  // The next line without its '\n', or false at the end of the file. Throws FileSourceError on a
+  // read error or a damaged compressed file.
+  bool next(std::string& line, int64_t line_no) {
+    for (;;) {
+      size_t end = buffer_.find('\n', start_);
+      if (end != std::string::npos) {
+        line.assign(buffer_, start_, end - start_);
+        start_ = end + 1;
+        return true;
+      }
+      if (eof_) {
+        if (start_ >= buffer_.size()) return false;
+        line.assign(buffer_, start_, std::string::npos);
+        start_ = buffer_.size();
+        return true;
+      }
+      buffer_.erase(0, start_);
+      start_ = 0;
+      size_t have = buffer_.size();
+      buffer_.resize(have + kReadBytes);
+      int n = gzread(file_, buffer_.data() + have, kReadBytes);
+      if (n < 0) fail(line_no);
+      buffer_.resize(have + static_cast<size_t>(n));
+      if (n == 0) {
+        int code = Z_OK;
+        gzerror(file_, &code);
+        if (code != Z_OK) fail(line_no);
+        eof_ = true;
+      }
+    }
+  }
+  // Bytes of the file (compressed or not) consumed so far.
+  int64_t offset() const { return static_cast<int64_t>(gzoffset(file_)); }
+
+ private:
+  static constexpr unsigned kReadBytes = 256 * 1024;
+  [[noreturn]] void fail(int64_t line_no) {
+    int code = Z_OK;
+    const char* message = gzerror(file_, &code);
+    throw FileSourceError(fmt::format("cannot read {} after line {}: {}{}", path_.string(), line_no,
+                                      message ? message : "read error",
+                                      code == Z_BUF_ERROR || code == Z_DATA_ERROR
+                                          ? " (a damaged or truncated gzip file: check it with gzip -t)"
+                                          : ""));
+  }
+
+  std::filesystem::path path_;
+  gzFile file_ = nullptr;
+  std::string buffer_;
+  size_t start_ = 0;
+  bool eof_ = false;
+};
 
 }  // namespace
 
@@ -108,7 +182,7 @@ struct FileSource::Open {
   bool ndjson = false;
   int64_t read = 0;  // entries returned so far
   // ndjson: streamed line by line.
-  std::ifstream in;
+  std::unique_ptr<LineReader> in;
   int64_t line = 0;
   // JSON: parsed whole into its entries.
   std::vector<FileEntry> entries;
@@ -119,7 +193,7 @@ struct FileSource::Open {
       return std::move(entries[static_cast<size_t>(read++)]);
     }
     std::string text;
-    while (std::getline(in, text)) {
+    while (in->next(text, line)) {
       ++line;
       std::string_view t = trim(text);
       if (t.empty()) continue;
@@ -130,7 +204,6 @@ struct FileSource::Open {
       read_resource(e, t);
       return e;
     }
-    if (in.bad()) throw FileSourceError("cannot read " + path.string() + " after line " + std::to_string(line));
     return std::nullopt;
   }
 
@@ -145,7 +218,7 @@ struct FileSource::Open {
       return;
     }
     std::string text;
-    while (read < n && std::getline(in, text)) {
+    while (read < n && in->next(text, line)) {
       ++line;
       if (!trim(text).empty()) ++read;
     }
@@ -279,6 +352,11 @@ FileSource::FileSource(const std::filesystem::path& path) {
   } else {
     throw FileSourceError("-s " + path.string() + ": no such file or directory");
   }
+  for (const auto& f : files_) {
+    auto size = std::filesystem::file_size(f, ec);
+    sizes_.push_back(ec ? 0 : static_cast<int64_t>(size));
+    bytes_total_ += sizes_.back();
+  }
 }
 
 FileSource::~FileSource() = default;
@@ -289,8 +367,7 @@ bool FileSource::open_next_file() {
   open->path = files_[next_file_++];
   open->ndjson = is_ndjson(open->path);
   if (open->ndjson) {
-    open->in.open(open->path);
-    if (!open->in) throw FileSourceError("cannot open " + open->path.string());
+    open->in = std::make_unique<LineReader>(open->path);
   } else {
     open->load_json();
   }
@@ -315,6 +392,15 @@ std::optional<FileEntry> FileSource::next() {
       if (auto e = open_->next()) return e;
     if (!open_next_file()) return std::nullopt;
   }
+}
+
+int64_t FileSource::bytes_read() const {
+  if (!open_) return 0;
+  const size_t current = next_file_ - 1;  // open_ is files_[next_file_ - 1]
+  int64_t done = 0;
+  for (size_t i = 0; i < current; ++i) done += sizes_[i];
+  // A JSON file is read whole when it is opened.
+  return done + (open_->in ? std::min(open_->in->offset(), sizes_[current]) : sizes_[current]);
 }
 
 FilePosition FileSource::position() const {

@@ -1,6 +1,7 @@
 // The reader of `migrate --sourceType Filesystem`: FHIR R4 resources from files.
 //
-// Accepted: ndjson (`*.ndjson`, one resource per line, blank lines ignored) and JSON (`*.json`):
+// Accepted: ndjson (`*.ndjson`, one resource per line, blank lines ignored; `*.ndjson.gz` the same,
+// gzip-compressed, as bulk exports are often stored) and JSON (`*.json`):
 // a Bundle of type batch, transaction or collection (one resource per entry), or a single
 // resource. A directory is read file by file in name order (not recursively). Every entry names
 // its file and line; an entry that cannot be imported carries the reason instead of a resource, so
@@ -9,7 +10,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -54,9 +54,10 @@ struct FilePosition {
 
 class FileSource {
  public:
-  // `path`: one file (any extension), or a directory whose *.ndjson and *.json files are read in
-  // name order. Throws FileSourceError when the path does not exist. A directory without such a
-  // file is an empty source (the legacy runbook provisions a target by importing an empty folder).
+  // `path`: one file (any extension; `*.ndjson[.gz]` is read as ndjson), or a directory whose
+  // *.ndjson, *.ndjson.gz and *.json files are read in name order. Throws FileSourceError when the
+  // path does not exist. A directory without such a file is an empty source (the legacy runbook
+  // provisions a target by importing an empty folder).
   explicit FileSource(const std::filesystem::path& path);
   ~FileSource();
   FileSource(const FileSource&) = delete;
@@ -72,12 +73,19 @@ class FileSource {
   std::optional<FileEntry> next();
   // Where next() continues: what has been read so far.
   FilePosition position() const;
+  // The size of all files on disk (compressed, for `.gz`), known up front, and how much of it has
+  // been read so far (of a compressed file: the compressed bytes its reader has consumed); for the
+  // progress line.
+  int64_t bytes_total() const { return bytes_total_; }
+  int64_t bytes_read() const;
 
  private:
   struct Open;  // the file being read
   bool open_next_file();
 
   std::vector<std::filesystem::path> files_;
+  std::vector<int64_t> sizes_;  // of files_, in bytes
+  int64_t bytes_total_ = 0;
   size_t next_file_ = 0;
   std::unique_ptr<Open> open_;
 };

@@ -4,6 +4,7 @@
 // nothing, kill -9 and resume writes every version once, and `fhirshift serve` reads the result.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <zlib.h>
 
 #include <ctime>
 #include <fstream>
@@ -45,6 +46,13 @@ std::string instant(int64_t ms) {
 void write(const std::filesystem::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;
+}
+
+void write_gzip(const std::filesystem::path& p, const std::string& text) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, text.data(), static_cast<unsigned>(text.size())), static_cast<int>(text.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
 }
 
 struct Stored {
@@ -162,9 +170,9 @@ const char* kBundle = R"({
 TEST_F(FileImportTest, NdjsonAndTransactionBundleBecomeVersionsAndARerunChangesNothing) {
   write(files_.path() / "a.ndjson", kNdjson);
   write(files_.path() / "b.json", kBundle);
-  // Chunks of 2 entries put the versions of a resource in different chunks; chunks of 1,000 put
-  // them all in one.
-  for (const char* batch : {"2", "1000"}) {
+  // Chunks of 4 entries (4 rounds of one batch of 1) put the versions of Patient/p1 in different
+  // chunks; chunks of 4,000 put them all in one.
+  for (const char* batch : {"1", "1000"}) {
     SCOPED_TRACE(std::string("--mongoBatch ") + batch);
     const std::string db = std::string("versions_") + batch;  // database names are short
     testing::TempDir journal;
@@ -245,7 +253,7 @@ TEST_F(FileImportTest, NdjsonAndTransactionBundleBecomeVersionsAndARerunChangesN
   int port = testing::free_port();
   std::string url = "http://127.0.0.1:" + std::to_string(port);
   testing::Subprocess serve({testing::cli_path(), "serve", "--schema", "current", "--mongoConnectionstring",
-                             target_->uri("versions_2"), "--mongoCollection", "vonkentries", "--port",
+                             target_->uri("versions_1"), "--mongoCollection", "vonkentries", "--port",
                              std::to_string(port)},
                             logs_.path(), "serve");
   httplib::Client c(url);
@@ -300,6 +308,146 @@ TEST_F(FileImportTest, KillNineThenResumeWritesEveryVersionOnce) {
       EXPECT_NE(versions[1].e.json->find("Pass2"), std::string::npos);
     }
   }
+}
+
+TEST_F(FileImportTest, ATargetHoldingTheResourcesGetsNewVersionsFromAGzipFile) {
+  // First the Bundle: Patient/p1 version 1, Patient/p2 versions 1 and 2 with a contained Organization each.
+  write(files_.path() / "b.json", kBundle);
+  testing::TempDir first;
+  RunResult r1 = run_command(import_args(db_, files_.path() / "b.json", first.path()));
+  ASSERT_EQ(r1.exit_code, 1) << "the Bundle's DELETE entry is quarantined\n" << r1.out << r1.err;
+  // Then a compressed export, in chunks of 4 entries (--mongoBatch 1, --mongoPar 1): the first
+  // chunk replaces the target's current p2 and p1, the second the p2 of the first chunk.
+  testing::TempDir more_dir;
+  std::string more =
+      R"({"resourceType":"Patient","id":"p2","contained":[{"resourceType":"Organization","id":"org","name":"Third"}],"managingOrganization":{"reference":"#org"}})"
+      "\n"
+      R"({"resourceType":"Patient","id":"p1","name":[{"family":"Delta"}]})"
+      "\n"
+      R"({"resourceType":"Observation","id":"o9","status":"final","code":{"text":"x"}})"
+      "\n"
+      R"({"resourceType":"Patient","id":"p5","name":[{"family":"Five"}]})"
+      "\n"
+      R"({"resourceType":"Patient","id":"p2","contained":[{"resourceType":"Organization","id":"org","name":"Fourth"}],"managingOrganization":{"reference":"#org"}})"
+      "\n";
+  write_gzip(more_dir.path() / "more.ndjson.gz", more);
+  testing::TempDir second;
+  RunResult r2 = run_command(
+      import_args(db_, more_dir.path(), second.path(), {"--mongoBatch", "1", "--mongoPar", "1", "-v"}));
+  ASSERT_EQ(r2.exit_code, 0) << r2.out << r2.err;
+  EXPECT_EQ(report_figure(r2.out, "file entries"), 5) << r2.out;
+  EXPECT_EQ(report_figure(r2.out, "written"), 7) << r2.out;  // 5 resources, 2 contained
+  EXPECT_EQ(report_figure(r2.out, "conflicts"), 0) << r2.out;
+  EXPECT_NE(r2.err.find("more.ndjson.gz"), std::string::npos) << r2.err;
+  // Per chunk one lookup of the target (-v): two chunks.
+  std::regex chunk_line(R"(chunk of (\d+) file entries \(\d+ versions, (\d+) replaced\): lookup \d+ ms)");
+  std::vector<std::pair<int, int>> chunks;
+  for (std::sregex_iterator it(r2.err.begin(), r2.err.end(), chunk_line), end; it != end; ++it)
+    chunks.emplace_back(std::stoi((*it)[1]), std::stoi((*it)[2]));
+  EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{4, 2}, {1, 1}})) << r2.err;
+
+  std::vector<Stored> contained;
+  auto resources = stored(target_->uri(db_), "vonkentries", &contained);
+  expect_versions(resources["Patient/p1"], 2);
+  expect_versions(resources["Patient/p2"], 4);
+  expect_versions(resources["Patient/p5"], 1);
+  expect_versions(resources["Observation/o9"], 1);
+  EXPECT_NE(resources["Patient/p1"][1].e.json->find("Delta"), std::string::npos);
+  // One contained Organization per version of p2; only the newest version's is current.
+  ASSERT_EQ(contained.size(), 4u);
+  for (const auto& c : contained) {
+    ASSERT_TRUE(c.e.container);
+    bool of_current = bson_oid_equal(&*c.e.container, &resources["Patient/p2"][3].e.id);
+    EXPECT_EQ(c.e.cur, of_current) << *c.e.json;
+    EXPECT_EQ(c.e.json->find("Fourth") != std::string::npos, of_current) << *c.e.json;
+  }
+}
+
+TEST_F(FileImportTest, AVersionNumberTakenByAnotherWriterIsAConflictNotAnOverwrite) {
+  write(files_.path() / "a.ndjson",
+        R"({"resourceType":"Patient","id":"p1","name":[{"family":"Alpha"}]})"
+        "\n"
+        R"({"resourceType":"Patient","id":"p3","name":[{"family":"Three"}]})"
+        "\n");
+  testing::TempDir first;
+  RunResult r1 = run_command(import_args(db_, files_.path() / "a.ndjson", first.path()));
+  ASSERT_EQ(r1.exit_code, 0) << r1.out << r1.err;
+  auto before = stored(target_->uri(db_), "vonkentries");
+  ASSERT_EQ(before["Patient/p1"].size(), 1u);
+  const schema::Entry p1v1 = before["Patient/p1"][0].e;
+
+  // Another writer takes version 2 of p1 between the import's lookup and its insert. Its entry is
+  // placed as the lookup cannot have seen it (older lu than version 1); MongoDB's unique version
+  // index refuses the import's copy of version 2, which FerretDB enforces only on a key whose
+  // fields are all present, so the test adds such an index for resources without contained ones.
+  mongo::ClientPool pool(mongo::Uri::parse(target_->uri(db_)));
+  mongo::Client client = pool.acquire();
+  mongo::Collection coll = client.collection(pool.database(), "vonkentries");
+  mongo::Builder idx;
+  idx.array("indexes", [](mongo::ArrayBuilder& a) {
+    a.document([](mongo::Builder& i) {
+      i.document("key", [](mongo::Builder& k) {
+        k.append("type", int32_t{1}).append("res_id", int32_t{1}).append("v", int32_t{1});
+      });
+      i.append("name", "test_version_unique").append("unique", true);
+    });
+  });
+  mongo::Bson idx_doc = idx.extract();
+  bson_iter_t it;
+  ASSERT_TRUE(bson_iter_init_find(&it, idx_doc.get(), "indexes"));
+  uint32_t len;
+  const uint8_t* data;
+  bson_iter_array(&it, &len, &data);
+  bson_t arr;
+  bson_init_static(&arr, data, len);
+  coll.create_indexes(&arr);
+  schema::CurrentEntry other;
+  bson_oid_init(&other.id, nullptr);
+  other.im = "Fhir4.0";
+  other.type = "Patient";
+  other.res_id = "p1";
+  other.v = "2";
+  other.lu_ms = p1v1.lu_ms - 1;
+  other.cur = false;
+  other.change = schema::Change::kUpdated;
+  other.json = R"({"resourceType":"Patient","id":"p1","name":[{"family":"OtherWriter"}]})";
+  coll.insert_one(schema::encode_current(other).get());
+
+  write(files_.path() / "b.ndjson",
+        R"({"resourceType":"Patient","id":"p1","name":[{"family":"Beta"}]})"
+        "\n"
+        R"({"resourceType":"Patient","id":"p1","name":[{"family":"Gamma"}]})"
+        "\n"
+        R"({"resourceType":"Patient","id":"p3","name":[{"family":"Three again"}]})"
+        "\n");
+  testing::TempDir second;
+  RunResult r2 = run_command(import_args(db_, files_.path() / "b.ndjson", second.path()));
+  EXPECT_EQ(r2.exit_code, 1) << "conflicts make the run fail\n" << r2.out << r2.err;
+  EXPECT_EQ(report_figure(r2.out, "conflicts"), 2) << r2.out;
+  EXPECT_EQ(report_figure(r2.out, "written"), 1) << r2.out;
+
+  auto after = stored(target_->uri(db_), "vonkentries");
+  // p1: version 1 still current and indexed, the other writer's version 2 untouched, neither Beta
+  // nor Gamma written (Gamma, version 3, would be current out of order around version 2).
+  ASSERT_EQ(after["Patient/p1"].size(), 2u);
+  EXPECT_TRUE(bson_oid_equal(&after["Patient/p1"][0].e.id, &p1v1.id));
+  EXPECT_TRUE(after["Patient/p1"][0].e.cur);
+  EXPECT_TRUE(after["Patient/p1"][0].has_idx);
+  EXPECT_TRUE(bson_oid_equal(&after["Patient/p1"][1].e.id, &other.id));
+  EXPECT_NE(after["Patient/p1"][1].e.json->find("OtherWriter"), std::string::npos);
+  EXPECT_FALSE(after["Patient/p1"][1].e.cur);
+  expect_versions(after["Patient/p3"], 2);
+
+  std::vector<nlohmann::json> q = quarantined(target_->uri(db_));
+  ASSERT_EQ(q.size(), 2u);
+  std::string messages;
+  for (const auto& d : q) {
+    EXPECT_EQ(d["reason"], "conflict") << d;
+    messages += d["message"].get<std::string>() + "\n";
+  }
+  EXPECT_NE(messages.find("Patient/p1 version 2 (entry "), std::string::npos) << messages;
+  EXPECT_NE(messages.find("another writer took this version number meanwhile"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("Patient/p1 version 3"), std::string::npos) << messages;
 }
 
 TEST_F(FileImportTest, OptionsThatMakeNoSenseForFilesAreRefused) {

@@ -3,9 +3,13 @@
 // the importer's deterministic entry ids and version ids.
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "migrate/file_import.h"
+#include "migrate/file_progress.h"
 #include "migrate/file_source.h"
 #include "migrate/transform.h"
 #include "mongo/bson.h"
@@ -19,6 +23,13 @@ void write(const std::filesystem::path& p, const std::string& text) {
   out << text;
 }
 
+void write_gzip(const std::filesystem::path& p, const std::string& text) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, text.data(), static_cast<unsigned>(text.size())), static_cast<int>(text.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+}
+
 std::vector<FileEntry> read_all(FileSource& source) {
   std::vector<FileEntry> out;
   while (auto e = source.next()) out.push_back(std::move(*e));
@@ -28,6 +39,73 @@ std::vector<FileEntry> read_all(FileSource& source) {
 const std::string kPatient = R"({"resourceType":"Patient","id":"p1","name":[{"family":"Müller"}]})";
 const std::string kObservation =
     R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50}})";
+
+TEST(FileSource, GzipNdjsonIsReadLikePlainNdjsonAndBytesReadReachTheCompressedSize) {
+  testing::TempDir dir;
+  // Many lines, so that the compressed file is read in several blocks.
+  std::string text;
+  for (int i = 0; i < 20000; ++i)
+    text += R"({"resourceType":"Patient","id":"p)" + std::to_string(i) + R"(","name":[{"family":"Müller"}]})" + "\n";
+  text += "{not json\n";
+  write_gzip(dir.path() / "b.ndjson.gz", text);
+  write(dir.path() / "a.ndjson", kPatient + "\n");
+  write(dir.path() / "ignored.txt.gz", "not an export\n");
+  FileSource source(dir.path());
+  ASSERT_EQ(source.files().size(), 2u);
+  const int64_t gz_size = static_cast<int64_t>(std::filesystem::file_size(dir.path() / "b.ndjson.gz"));
+  const int64_t plain_size = static_cast<int64_t>(kPatient.size() + 1);
+  EXPECT_EQ(source.bytes_total(), gz_size + plain_size);
+  EXPECT_LT(gz_size, static_cast<int64_t>(text.size()) / 4) << "the test file should be compressed";
+  EXPECT_EQ(source.bytes_read(), 0);
+  int64_t n = 0, last_bytes = 0;
+  bool grew_inside_the_gzip_file = false;
+  std::optional<FileEntry> last;
+  while (auto e = source.next()) {
+    int64_t bytes = source.bytes_read();
+    EXPECT_GE(bytes, last_bytes);
+    if (bytes > plain_size && bytes < plain_size + gz_size) grew_inside_the_gzip_file = true;
+    last_bytes = bytes;
+    ++n;
+    if (n == 2) {
+      EXPECT_EQ(e->file.filename(), "b.ndjson.gz");
+      EXPECT_EQ(e->id, "p0");
+      EXPECT_EQ(e->json, R"({"resourceType":"Patient","id":"p0","name":[{"family":"Müller"}]})");
+    }
+    last = std::move(e);
+  }
+  EXPECT_EQ(n, 1 + 20000 + 1);
+  EXPECT_TRUE(grew_inside_the_gzip_file) << "bytes read should follow the compressed file, not jump at its end";
+  EXPECT_EQ(source.bytes_read(), source.bytes_total());
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->reason, "invalid-json");
+  EXPECT_NE(last->problem.find("b.ndjson.gz line 20001"), std::string::npos) << last->problem;
+
+  // A resume skips into the compressed file.
+  FileSource resumed(dir.path());
+  resumed.seek({"b.ndjson.gz", 19999});
+  auto e = resumed.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, "p19999");
+}
+
+TEST(FileSource, ATruncatedGzipFileIsABrokenSourceNamingTheFile) {
+  testing::TempDir dir;
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += R"({"resourceType":"Patient","id":"p)" + std::to_string(i) + "\"}\n";
+  write_gzip(dir.path() / "whole.ndjson.gz", text);
+  std::ifstream in(dir.path() / "whole.ndjson.gz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write(dir.path() / "cut.ndjson.gz", bytes.substr(0, bytes.size() / 2));
+  FileSource source(dir.path() / "cut.ndjson.gz");
+  try {
+    while (source.next()) {
+    }
+    FAIL() << "a truncated gzip file read to its end without an error";
+  } catch (const FileSourceError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.ndjson.gz"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gzip -t"), std::string::npos) << e.what();
+  }
+}
 
 TEST(FileSource, NdjsonLinesBecomeEntriesAndBadLinesCarryFileAndLine) {
   testing::TempDir dir;
@@ -164,6 +242,27 @@ TEST(FileImportIds, NextVersionCountsOnFromNumbersElseFromTheVersionCount) {
   EXPECT_EQ(next_version_id("1", 0), "2");
   EXPECT_EQ(next_version_id("41", 0), "42");
   EXPECT_EQ(next_version_id("abc", 3), "4");
+}
+
+TEST(FileProgress, BytesOfTheTotalEntriesPerSecondAndAnEtaFromThisRunsSpeed) {
+  FileProgress p;
+  p.bytes_total = int64_t{1} << 30;
+  EXPECT_EQ(p.line(), "0 KB of 1.00 GB read (0%), 0 file entries, 0 entries/s, ETA unknown");
+  // A resume that starts at a quarter: the ETA comes from what this run read in its 10 s.
+  p.bytes_at_start = p.bytes_total / 4;
+  p.bytes_read = p.bytes_total / 2;
+  p.entries = 12345;
+  p.seconds = 10;
+  EXPECT_EQ(p.line(), "512.0 MB of 1.00 GB read (50%), 12,345 file entries, 1,235 entries/s, ETA 00:00:20");
+  nlohmann::json j = nlohmann::json::parse(p.json(R"({"phase":"copying"})"));
+  EXPECT_EQ(j["phase"], "copying");
+  EXPECT_EQ(j["bytesRead"], p.bytes_read);
+  EXPECT_EQ(j["bytesTotal"], p.bytes_total);
+  EXPECT_EQ(j["fileEntries"], 12345);
+  EXPECT_EQ(j["entriesPerSecond"], 1235);
+  EXPECT_EQ(j["etaSeconds"], 20);
+  p.seconds = 3 * 3600 + 10;
+  EXPECT_NE(p.line().find("ETA 03:00:10"), std::string::npos) << p.line();
 }
 
 }  // namespace
