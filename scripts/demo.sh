@@ -199,6 +199,17 @@ fi
 # ---------------------------------------------------------------------------------------------
 fs_banner "Verify: the target equals the source"
 if have verify && [ "$MIGRATING" = 1 ]; then
+  # Starting the new server took a while: verify once the migrator follows the source again (its
+  # /progress caughtUp, as the cut-over waits for), so only the last seconds' writes are in flight.
+  t0=$SECONDS
+  lag=$(curl -fsS --max-time 2 "$METRICS_URL/progress" 2>/dev/null | fs_json_field lagSeconds)
+  until curl -fsS --max-time 2 "$METRICS_URL/progress" 2>/dev/null | grep -q '"caughtUp":true'; do
+    fs_running migrate || { fs_tail migrate; fs_die "the migrator exited"; }
+    ((SECONDS - t0 < CATCH_UP_TIMEOUT)) || fs_die "the migrator has not caught up again after ${CATCH_UP_TIMEOUT}s"
+    sleep 0.5
+  done
+  fs_info "migrator caught up: lag ${lag:-?}s when verify was due, $(curl -fsS --max-time 2 "$METRICS_URL/progress" \
+2>/dev/null | fs_json_field lagSeconds)s after waiting $((SECONDS - t0))s"
   set +e
   fs_run "$FHIRSHIFT" verify --srcMongoConnectionString "$SRC" --srcMongoCollection "$COLL" \
     --mongoConnectionstring "$DST" --mongoCollection "$COLL" --mode full \

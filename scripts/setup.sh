@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev libxxhash-dev libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  haproxy lua5.3 socat nodejs npm curl procps
+  haproxy lua5.3 socat nodejs npm curl procps stress-ng
 )
 
 missing=()

@@ -99,10 +99,12 @@ void Tally::add(const Tally& o) {
 struct Applier::Partition {
   std::vector<const mongo::Bson*> docs;
   Tally tally;
-  Decisions decisions;  // phase 1: entry _id -> decision, for phase 2
+  std::map<std::string, Decision> decisions;  // phase 1: entry _id -> decision, for phase 2
   HeadUpdates heads;    // phase 1: new heads (owned target)
   std::vector<std::string> deferred_flips;  // owned target: entries that became history
   std::map<std::string, std::vector<std::string>> contained_added;  // phase 2: key -> contained _ids
+  std::map<std::string, std::vector<Orphan>> orphans;  // phase 2, owned: written before their container
+  std::vector<std::string> adopted;                     // phase 1, owned: containers whose orphans were set
   std::exception_ptr failure;
 };
 
@@ -163,7 +165,9 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
   };
   run_phase(resources, false, Decisions{});
   Decisions decisions;
-  for (auto& part : resources) decisions.merge(part.decisions);
+  for (auto& part : resources) decisions.by_entry.merge(part.decisions);
+  for (const auto& [id, d] : decisions.by_entry)
+    if (d.cur) decisions.new_current[d.key] = id;
   run_phase(contained, true, decisions);
   for (auto* parts : {&resources, &contained})
     for (auto& part : *parts) total.add(part.tally);
@@ -184,8 +188,17 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
       }
     chunk_state->heads = std::move(merged);
     chunk_state->flips.clear();
-    for (auto& part : resources)
+    chunk_state->orphans.clear();
+    chunk_state->adopted.clear();
+    for (auto& part : resources) {
       chunk_state->flips.insert(chunk_state->flips.end(), part.deferred_flips.begin(), part.deferred_flips.end());
+      chunk_state->adopted.insert(chunk_state->adopted.end(), part.adopted.begin(), part.adopted.end());
+    }
+    for (auto& part : contained)
+      for (auto& [container, orphans] : part.orphans) {
+        auto& all = chunk_state->orphans[container];
+        all.insert(all.end(), orphans.begin(), orphans.end());
+      }
   }
   return total;
 }
@@ -289,7 +302,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         head_contained[key] = head->contained;
       } else if (e.container) {
         std::string container = mongo::oid_to_string(*e.container);
-        if (decisions.count(container) || owned_container_key.count(container)) continue;
+        if (decisions.by_entry.count(container) || owned_container_key.count(container)) continue;
         if (auto key = heads_->key_of_current(container)) owned_container_key[container] = *key;
         else unknown_containers.push_back(*e.container);
       }
@@ -424,18 +437,45 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       contained_cur.push_back({k.extract(), contained_match(container.im, type, id, container.v, container.id), cur});
     }
   };
+  // Owned target: contained entries written before their container (orphans), set to the state
+  // the container gets now, by `_id` in this partition's bulk write.
+  std::vector<std::pair<bson_oid_t, bool>> orphan_states;
+  std::unordered_map<std::string, std::vector<std::string>> adopted_current;  // container -> orphans now current
+  auto adopt_orphans = [&](const schema::Entry& container, bool cur) {
+    std::vector<Orphan> orphans = heads_->orphans_of(container.id_string());
+    if (orphans.empty()) return;
+    for (const auto& o : orphans) {
+      auto id = mongo::oid_from_string(o.id);
+      if (!id) continue;
+      if (o.cur != cur) orphan_states.emplace_back(*id, cur);
+      if (cur) adopted_current[container.id_string()].push_back(o.id);
+    }
+    part.adopted.push_back(container.id_string());
+  };
   for (auto& e : accepted) {
     bool cur;
     if (contained_phase) {
+      // A contained entry is written with its container's state (docs/migrate.md, "Version
+      // state"), whichever of the two was read first.
       std::string container = e.container ? mongo::oid_to_string(*e.container) : "";
-      if (auto d = decisions.find(container); d != decisions.end()) cur = d->second.cur;
-      else if (owned_container_key.count(container)) cur = true;
-      else if (auto t = by_id.find(container); t != by_id.end()) cur = t->second.cur;
-      else cur = e.cur;  // the container is not migrated yet; it sets this when it comes
+      auto d = decisions.by_entry.find(container);
+      auto o = owned_container_key.find(container);
+      if (d != decisions.by_entry.end()) {
+        cur = d->second.cur;
+      } else if (o != owned_container_key.end()) {
+        // The container was current; it stays so unless this chunk made another version current.
+        auto n = decisions.new_current.find(o->second);
+        cur = n == decisions.new_current.end() || n->second == container;
+      } else if (auto t = by_id.find(container); t != by_id.end()) {
+        // In an owned target a container that is not its resource's head is history, even while
+        // its deferred flip is still pending.
+        cur = heads_ ? false : t->second.cur;
+      } else {
+        cur = e.cur;  // the container is not migrated yet; it sets this when it comes
+        if (heads_) part.orphans[container].push_back({e.id_string(), cur});
+      }
       if (heads_ && cur) {
-        auto d = decisions.find(container);
-        auto o = owned_container_key.find(container);
-        if (d != decisions.end()) part.contained_added[d->second.key].push_back(e.id_string());
+        if (d != decisions.by_entry.end()) part.contained_added[d->second.key].push_back(e.id_string());
         else if (o != owned_container_key.end()) part.contained_added[o->second].push_back(e.id_string());
       }
     } else {
@@ -449,6 +489,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         for (const auto& c : current_by_key[key])
           if (!bson_oid_equal(&c.id, &e.id) && is_newer(c, e)) cur = false;
       part.decisions[e.id_string()] = {cur, key};
+      if (heads_ && !config_.dry_run) adopt_orphans(e, cur);
     }
     if (auto t = by_id.find(e.id_string());
         t != by_id.end() && same_entry(e, t->second) && t->second.cur == cur) {
@@ -480,7 +521,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   if (!contained_phase)
     for (const auto& [key, n] : newest) {
       if (!part.decisions[n->id_string()].cur) continue;
-      if (heads_) part.heads[key] = Head{n->id_string(), n->lu_ms, {}};
+      if (heads_) part.heads[key] = Head{n->id_string(), n->lu_ms, std::move(adopted_current[n->id_string()])};
       for (const auto& old : current_by_key[key])
         if (!bson_oid_equal(&old.id, &n->id)) {
           flip_to_history(old);
@@ -549,6 +590,14 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       op_entry.push_back(nullptr);
       it->second.cur = c.cur;
     }
+  }
+  for (const auto& [id, cur] : orphan_states) {
+    mongo::Builder f;
+    f.append("_id", id);
+    mongo::Builder u;
+    u.document("$set", [&](mongo::Builder& s) { s.append("cur", cur); });
+    bulk.update_one(f.extract().get(), u.extract().get(), false);
+    op_entry.push_back(nullptr);
   }
   if (config_.dry_run) {
     for (const auto* e : op_entry)

@@ -77,7 +77,12 @@ class Applier {
     bool cur = false;
     std::string key;  // the container's resource key
   };
-  using Decisions = std::map<std::string, Decision>;  // phase 1 entry _id -> its decision
+  // What phase 1 decided, for phase 2: each resource entry's state, and per resource the entry
+  // that became current in this chunk (a container that was current before is now history).
+  struct Decisions {
+    std::map<std::string, Decision> by_entry;           // entry _id -> its decision
+    std::map<std::string, std::string> new_current;     // resource key -> _id of its new current entry
+  };
   void run_partition(Partition& part, bool contained_phase, const Decisions& decisions);
 
   mongo::ClientPool& target_;

@@ -516,8 +516,7 @@ RunResult Engine::run() {
     Tally t = retry_mongo("writing to the target", options_.retry_timeout, reader_stop, [&] {
       ChunkState chunk;
       Tally applied_tally = applier.apply(docs, &chunk);
-      for (auto& [key, head] : chunk.heads) pending.heads[key] = std::move(head);
-      pending.flips.insert(pending.flips.end(), chunk.flips.begin(), chunk.flips.end());
+      pending.merge(std::move(chunk));
       return applied_tally;
     });
     progress_.add(t, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));

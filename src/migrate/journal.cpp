@@ -7,46 +7,6 @@
 
 namespace fhirshift::migrate {
 
-Journal::Journal(const std::filesystem::path& dir) : path_(dir / "journal.sqlite3") {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    throw JournalError("cannot create the recovery journal directory " + dir.string() + ": " +
-                       ec.message());
-  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw JournalError("cannot open the recovery journal " + path_.string() + ": " + msg);
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=FULL");
-  exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  exec("CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, cur_id TEXT NOT NULL, lu INTEGER NOT NULL, "
-       "contained TEXT NOT NULL) WITHOUT ROWID");
-  exec("CREATE INDEX IF NOT EXISTS heads_cur_id ON heads(cur_id)");
-  exec("CREATE TABLE IF NOT EXISTS pending_flips (id TEXT PRIMARY KEY) WITHOUT ROWID");
-}
-
-Journal::~Journal() { sqlite3_close(db_); }
-
-void Journal::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw JournalError("recovery journal " + path_.string() + ": " + msg + " (in: " + sql + ")");
-  }
-}
-
-sqlite3_stmt* Journal::prepare(const char* sql) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
-    throw JournalError("recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
-  return stmt;
-}
-
 namespace {
 std::string join(const std::vector<std::string>& ids) {
   std::string out;
@@ -69,6 +29,62 @@ std::string text(sqlite3_stmt* stmt, int column) {
 }
 }  // namespace
 
+Journal::Journal(const std::filesystem::path& dir) : path_(dir / "journal.sqlite3") {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw JournalError("cannot create the recovery journal directory " + dir.string() + ": " +
+                       ec.message());
+  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw JournalError("cannot open the recovery journal " + path_.string() + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  exec("CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, cur_id TEXT NOT NULL, lu INTEGER NOT NULL, "
+       "contained TEXT NOT NULL) WITHOUT ROWID");
+  exec("CREATE INDEX IF NOT EXISTS heads_cur_id ON heads(cur_id)");
+  exec("CREATE TABLE IF NOT EXISTS pending_flips (id TEXT PRIMARY KEY) WITHOUT ROWID");
+  exec("CREATE TABLE IF NOT EXISTS orphans (container TEXT NOT NULL, id TEXT NOT NULL, cur INTEGER NOT NULL, "
+       "PRIMARY KEY (container, id)) WITHOUT ROWID");
+  sqlite3_stmt* stmt = prepare("SELECT DISTINCT container FROM orphans");
+  while (sqlite3_step(stmt) == SQLITE_ROW) orphan_containers_.insert(text(stmt, 0));
+  sqlite3_finalize(stmt);
+}
+
+void ChunkState::merge(ChunkState&& later) {
+  for (auto& [key, head] : later.heads) heads[key] = std::move(head);
+  flips.insert(flips.end(), later.flips.begin(), later.flips.end());
+  for (auto& [container, entries] : later.orphans) {
+    auto& mine = orphans[container];
+    mine.insert(mine.end(), entries.begin(), entries.end());
+  }
+  adopted.insert(adopted.end(), later.adopted.begin(), later.adopted.end());
+}
+
+Journal::~Journal() { sqlite3_close(db_); }
+
+void Journal::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw JournalError("recovery journal " + path_.string() + ": " + msg + " (in: " + sql + ")");
+  }
+}
+
+sqlite3_stmt* Journal::prepare(const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
+    throw JournalError("recovery journal " + path_.string() + ": " + sqlite3_errmsg(db_));
+  return stmt;
+}
+
+
 std::optional<Head> Journal::head(const std::string& resource_key) {
   std::lock_guard lock(mutex_);
   sqlite3_stmt* stmt = prepare("SELECT cur_id, lu, contained FROM heads WHERE key = ?");
@@ -85,6 +101,17 @@ std::optional<std::string> Journal::key_of_current(const std::string& cur_id) {
   sqlite3_bind_text(stmt, 1, cur_id.c_str(), -1, SQLITE_TRANSIENT);
   std::optional<std::string> out;
   if (sqlite3_step(stmt) == SQLITE_ROW) out = text(stmt, 0);
+  sqlite3_finalize(stmt);
+  return out;
+}
+
+std::vector<Orphan> Journal::orphans_of(const std::string& container_id) {
+  std::lock_guard lock(mutex_);
+  std::vector<Orphan> out;
+  if (!orphan_containers_.count(container_id)) return out;
+  sqlite3_stmt* stmt = prepare("SELECT id, cur FROM orphans WHERE container = ?");
+  sqlite3_bind_text(stmt, 1, container_id.c_str(), -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(stmt) == SQLITE_ROW) out.push_back({text(stmt, 0), sqlite3_column_int(stmt, 1) != 0});
   sqlite3_finalize(stmt);
   return out;
 }
@@ -184,7 +211,9 @@ void Journal::begin(const JournalState& state) {
     set("ownsTarget", state.owns_target ? "1" : "0");
     exec("DELETE FROM heads");
     exec("DELETE FROM pending_flips");
+    exec("DELETE FROM orphans");
   });
+  orphan_containers_.clear();
 }
 
 JournalDir::JournalDir(const std::optional<std::string>& requested, bool dry_run)
@@ -234,7 +263,22 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
                  [](sqlite3_stmt* stmt, const std::string& id) {
                    sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
                  });
+    for_each_row("DELETE FROM orphans WHERE container = ?", state.adopted,
+                 [](sqlite3_stmt* stmt, const std::string& container) {
+                   sqlite3_bind_text(stmt, 1, container.c_str(), -1, SQLITE_TRANSIENT);
+                 });
+    std::vector<std::pair<std::string, Orphan>> orphans;
+    for (const auto& [container, entries] : state.orphans)
+      for (const auto& o : entries) orphans.emplace_back(container, o);
+    for_each_row("INSERT OR REPLACE INTO orphans(container, id, cur) VALUES (?, ?, ?)", orphans,
+                 [](sqlite3_stmt* stmt, const std::pair<std::string, Orphan>& row) {
+                   sqlite3_bind_text(stmt, 1, row.first.c_str(), -1, SQLITE_TRANSIENT);
+                   sqlite3_bind_text(stmt, 2, row.second.id.c_str(), -1, SQLITE_TRANSIENT);
+                   sqlite3_bind_int(stmt, 3, row.second.cur ? 1 : 0);
+                 });
   });
+  for (const auto& container : state.adopted) orphan_containers_.erase(container);
+  for (const auto& [container, entries] : state.orphans) orphan_containers_.insert(container);
 }
 
 }  // namespace fhirshift::migrate

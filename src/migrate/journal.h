@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,12 +42,24 @@ struct Head {
   int64_t lu_ms = 0;                   // its lu, to order late versions against it
   std::vector<std::string> contained;  // hex _ids of its contained entries
 };
+// A contained entry written before its container was in the target (writers may commit the
+// container after its contained entries, or a late container arrives after them): it was written
+// with the source's state and is set to its container's once the container is applied.
+struct Orphan {
+  std::string id;    // hex _id of the contained entry
+  bool cur = false;  // the state it was written with
+};
 // What applying a chunk changed in an owned target's version state: new heads, and entries that
 // became history, whose flip (cur:false, idx removed) is deferred to the next flush so that it
 // is one statement per poll instead of one per chunk.
 struct ChunkState {
   std::map<std::string, Head> heads;  // resource key -> its new head
   std::vector<std::string> flips;     // hex _ids of target entries to make history
+  std::map<std::string, std::vector<Orphan>> orphans;  // container hex _id -> entries written before it
+  std::vector<std::string> adopted;  // containers applied (their orphans set to their state)
+
+  // Adds what a later application changed (a later head of the same resource wins).
+  void merge(ChunkState&& later);
 };
 using HeadUpdates = std::map<std::string, Head>;
 
@@ -92,6 +105,9 @@ class Journal {
   std::optional<Head> head(const std::string& resource_key);
   // The resource key whose current entry has `_id` cur_id, if any; thread-safe.
   std::optional<std::string> key_of_current(const std::string& cur_id);
+  // Contained entries written before their container `container_id` (hex), committed and not
+  // adopted yet; thread-safe, and without a query for a container that has none (the usual case).
+  std::vector<Orphan> orphans_of(const std::string& container_id);
 
   // Values of a run other than the engine's (the file importer's checkpoint and chunk plan),
   // under its own keys; nullopt when unset. put() writes all of `values` in one transaction.
@@ -107,6 +123,7 @@ class Journal {
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
   std::mutex mutex_;  // one connection, shared by the apply workers
+  std::set<std::string> orphan_containers_;  // containers with committed orphans
 };
 
 }  // namespace fhirshift::migrate

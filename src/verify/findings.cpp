@@ -17,7 +17,12 @@ const char* kind_name(Kind kind) {
 void Findings::add(Difference d) {
   const bool target_side = d.kind == Kind::kExtra || d.kind == Kind::kBadState;
   const std::optional<int64_t>& hw = target_side ? target_hw_ : source_hw_;
-  d.in_flight = d.lu_ms && (!hw || *d.lu_ms > *hw);
+  auto newer = [](const std::optional<int64_t>& lu, const std::optional<int64_t>& start) {
+    return lu && (!start || *lu > *start);
+  };
+  d.in_flight = newer(d.lu_ms, hw);
+  if (d.kind == Kind::kBadState)
+    d.in_flight = d.in_flight || newer(d.newest_source_lu_ms, source_hw_) || newer(d.newest_target_lu_ms, target_hw_);
   if (d.in_flight)
     in_flight_ += d.count;
   else

@@ -34,6 +34,10 @@ struct Difference {
   std::optional<ResourceKey> key;
   std::string resource;  // "Fhir4.0 Patient/123 v2" when known
   std::optional<int64_t> lu_ms;  // decides "in flight"
+  // Bad state only: the newest `lu` of the resource whose versions decide the state (for a
+  // contained entry, its container's resource) on each side, when looked up. A version newer than
+  // that side's start point is being copied, so the state is in flight.
+  std::optional<int64_t> newest_source_lu_ms, newest_target_lu_ms;
   std::string detail;
   bool in_flight = false;
   std::string quarantine;  // "<reason>: <message>" when the target's quarantine collection has it
@@ -62,7 +66,8 @@ class Findings {
 
   // Entries newer than the start point are "in flight": source-side differences are judged by the
   // source's high-water `lu`, target-only ones (extra, bad state) by the target's. nullopt: the
-  // side was empty at the start, so everything on it is new.
+  // side was empty at the start, so everything on it is new. A bad state is also in flight when
+  // its resource (or its container's resource) has a version newer than either start point.
   Findings(std::optional<int64_t> source_high_water_ms, std::optional<int64_t> target_high_water_ms)
       : source_hw_(source_high_water_ms), target_hw_(target_high_water_ms) {}
 

@@ -149,6 +149,8 @@ class Session {
   void target_only(const bson_t* doc, Findings& f, int64_t& compared);
   void pair(const bson_t* s, const bson_t* t, Findings& f, int64_t& compared);
   void resolve_contained(Findings& f);
+  // Sets the newest `lu` of each state difference's resource on both sides (in-flight rule).
+  void find_newest_versions(std::vector<std::pair<Difference, ResourceKey>>& states);
 
   struct ContainedCheck {
     Difference diff;  // filled in case the container disagrees
@@ -276,27 +278,79 @@ void Session::resolve_contained(Findings& f) {
       });
     });
     Builder opts;
-    opts.document("projection", [](Builder& p) { p.append("cur", int32_t{1}); });
-    std::map<std::string, std::optional<bool>> containers;
+    opts.document("projection", [](Builder& p) {
+      for (const char* k : {"im", "type", "res_id", "cur"}) p.append(k, int32_t{1});
+    });
+    struct Container {
+      std::optional<bool> cur;
+      std::optional<ResourceKey> key;
+    };
+    std::map<std::string, Container> containers;
     auto cursor = coll.find(filter.get(), opts.extract().get());
-    while (const bson_t* doc = cursor.next()) containers[id_of(doc)] = View(doc).boolean("cur");
+    while (const bson_t* doc = cursor.next()) containers[id_of(doc)] = {View(doc).boolean("cur"), key_of(doc)};
+    std::vector<std::pair<Difference, ResourceKey>> states;  // bad states, by the container's resource
     for (size_t j = i; j < end; ++j) {
       auto& check = contained_checks_[j];
       auto it = containers.find(mongo::oid_to_string(check.container));
       if (it == containers.end()) {
         check.diff.detail = "contained entry whose container " +
                             mongo::oid_to_string(check.container) + " is not in the target";
-      } else if (it->second != check.cur) {
+      } else if (it->second.cur != check.cur) {
+        const auto& cur = it->second.cur;
         check.diff.detail = std::string("contained entry has cur: ") +
                             (check.cur ? "true" : "false") + " but its container " + it->first +
-                            " has cur: " + (it->second ? (*it->second ? "true" : "false") : "?");
+                            " has cur: " + (cur ? (*cur ? "true" : "false") : "?");
+        if (it->second.key) {
+          states.emplace_back(std::move(check.diff), *it->second.key);
+          continue;
+        }
       } else {
         continue;  // follows its container, as the migrator keeps it
       }
       f.add(std::move(check.diff));
     }
+    find_newest_versions(states);
+    for (auto& [d, key] : states) f.add(std::move(d));
   }
   contained_checks_.clear();
+}
+
+// One query per side for a batch of resources: every version's `lu` (contained entries excluded).
+void Session::find_newest_versions(std::vector<std::pair<Difference, ResourceKey>>& states) {
+  for (size_t i = 0; i < states.size(); i += kInBatch) {
+    size_t end = std::min(states.size(), i + kInBatch);
+    Builder f;
+    f.array("$or", [&](mongo::ArrayBuilder& any) {
+      for (size_t j = i; j < end; ++j)
+        any.document([&](Builder& k) {
+          const ResourceKey& key = states[j].second;
+          k.append("im", key.im).append("type", key.type).append("res_id", key.res_id);
+        });
+    });
+    f.document("cnt", [](Builder& d) { d.append("$ne", true); });
+    Bson filter = f.extract();
+    Builder o;
+    o.document("projection", [](Builder& p) {
+      for (const char* k : {"im", "type", "res_id", "lu"}) p.append(k, int32_t{1});
+    });
+    Bson opts = o.extract();
+    for (bool source_side : {true, false}) {
+      auto client = (source_side ? source_pool_ : target_pool_).acquire();
+      auto coll = source_side ? source(client) : target(client);
+      std::map<ResourceKey, int64_t> newest;
+      auto cursor = coll.find(filter.get(), opts.get());
+      while (const bson_t* doc = cursor.next()) {
+        auto key = key_of(doc);
+        auto lu = View(doc).date("lu");
+        if (!key || !lu) continue;
+        auto [it, fresh] = newest.try_emplace(*key, *lu);
+        if (!fresh) it->second = std::max(it->second, *lu);
+      }
+      for (size_t j = i; j < end; ++j)
+        if (auto it = newest.find(states[j].second); it != newest.end())
+          (source_side ? states[j].first.newest_source_lu_ms : states[j].first.newest_target_lu_ms) = it->second;
+    }
+  }
 }
 
 // Streams the target in resource order (key fields only) and checks each resource's versions.
@@ -641,8 +695,10 @@ void Session::confirm(Findings& findings) {
   auto is_resource_state = [](const Difference& d) {
     return d.kind == Kind::kBadState && d.key && d.detail.rfind("contained", 0) != 0;
   };
+  std::vector<std::pair<Difference, ResourceKey>> states;  // resource states still wrong
   for (auto& d : findings.kept()) {
-    if (!d.in_flight && d.kind != Kind::kBadState && d.oid) {
+    // Entries, and contained entries against their container, are compared again.
+    if (!d.in_flight && !is_resource_state(d) && d.oid) {
       entries.push_back(*d.oid);
       continue;
     }
@@ -652,9 +708,14 @@ void Session::confirm(Findings& findings) {
       if (!problem) continue;  // caught between two writes; right now
       for (const auto& v : versions) d.lu_ms = std::max(d.lu_ms.value_or(v.lu_ms), v.lu_ms);
       d.detail = *problem;
+      ResourceKey key = *d.key;
+      states.emplace_back(std::move(d), std::move(key));
+      continue;
     }
     confirmed.add(std::move(d));
   }
+  find_newest_versions(states);
+  for (auto& [d, key] : states) confirmed.add(std::move(d));
   // The entries again, both sides, compared as in the pass (its counters left as they were).
   const int64_t counters[4] = {source_entries_, target_entries_, source_system_, target_system_};
   int64_t compared = 0;

@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -188,6 +190,122 @@ TEST_F(MigrateTest, ContinuousAppliesNewAndLateEntriesAndStopsCleanly) {
   std::this_thread::sleep_for(1s);  // a poll boundary after both: flips flushed
   EXPECT_EQ(p.stop(30s), 0) << p.stdout_text() << p.stderr_text();
   expect_faithful_copy();
+}
+
+// Issue 14's interleaving: a contained entry is copied as current before its container is in the
+// target (writers may commit out of `_id` order); the container then arrives as a late entry, read
+// after its next version was committed, so it is written as history. Its contained entry must
+// become history with it. A second container arrives current: its early contained entry follows
+// it into history when its next version comes.
+TEST_F(MigrateTest, AContainedEntryCopiedBeforeItsContainerTakesTheContainersState) {
+  const int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  auto report = [](const std::string& id, const std::string& v, const std::string& obs) {
+    return R"({"resourceType":"DiagnosticReport","id":")" + id + R"(","meta":{"versionId":")" + v +
+           R"("},"status":"final","code":{"text":"panel"},"contained":[{"resourceType":"Observation","id":")" + obs +
+           R"(","status":"final","code":{"text":"glucose"}}],"result":[{"reference":"#)" + obs + R"("}]})";
+  };
+  auto container = [&](const std::string& res_id, const std::string& v, int64_t lu, bool cur) {
+    schema::Entry e;
+    bson_oid_init(&e.id, nullptr);
+    e.im = schema::kInfoModelR4;
+    e.type = "DiagnosticReport";
+    e.res_id = res_id;
+    e.v = v;
+    e.lu_ms = lu;
+    e.cur = cur;
+    e.change = v == "1" ? schema::Change::kCreated : schema::Change::kUpdated;
+    e.json = report(res_id, v, "obs1");
+    return e;
+  };
+  auto contained = [](const schema::Entry& c, bool cur) {
+    schema::Entry e;
+    bson_oid_init(&e.id, nullptr);
+    e.im = c.im;
+    e.type = "Observation";
+    e.res_id = "obs1";
+    e.v = c.v;
+    e.lu_ms = c.lu_ms;
+    e.cur = cur;
+    e.change = c.change;
+    e.cnt = true;
+    e.container = c.id;
+    e.json = R"({"resourceType":"Observation","id":"obs1","status":"final","code":{"text":"glucose"}})";
+    return e;
+  };
+  // The containers' `_id`s are taken first (as the old server does), their contained entries'
+  // after them, but the contained entries are committed first.
+  schema::Entry a1 = container("dra", "1", t0, true), b1 = container("drb", "1", t0, true);
+  schema::Entry a1_obs = contained(a1, true), b1_obs = contained(b1, true);
+
+  mongo::ClientPool src_pool(mongo::Uri::parse(src_uri()));
+  mongo::Client src_client = src_pool.acquire();
+  mongo::Collection src = src_client.collection(src_pool.database(), "vonkentries");
+  mongo::ClientPool dst_pool(mongo::Uri::parse(dst_uri()));
+  mongo::Client dst_client = dst_pool.acquire();
+  mongo::Collection dst = dst_client.collection(dst_pool.database(), "vonkentries");
+  // The target's `cur` of one entry, by `_id`; nullopt while it is not there.
+  auto target_cur = [&](const bson_oid_t& id) -> std::optional<bool> {
+    mongo::Builder f;
+    f.append("_id", id);
+    mongo::Bson fd = f.extract();
+    auto doc = dst.find_one(fd.get());
+    if (!doc) return std::nullopt;
+    return mongo::View(doc->get()).boolean("cur");
+  };
+  auto wait_until = [&](const std::function<bool()>& done, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(200ms);
+    return done();
+  };
+  auto set_cur_false = [&](const bson_oid_t& id) {
+    mongo::Builder f;
+    f.append("_id", id);
+    mongo::Builder u;
+    u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
+    mongo::BulkWriter w = src.bulk(true);
+    w.update_one(f.extract().get(), u.extract().get(), false);
+    w.execute();
+  };
+
+  src.insert_one(schema::encode_legacy(a1_obs).get());
+  src.insert_one(schema::encode_legacy(b1_obs).get());
+  testing::Subprocess p(migrate_args("Continuous", {"--pollInterval", "500ms"}), logs_.path(), "orphans");
+  ASSERT_TRUE(wait_until([&] { return target_cur(a1_obs.id) && target_cur(b1_obs.id); }, 180s))
+      << p.stderr_text();
+  EXPECT_EQ(target_cur(a1_obs.id), std::optional<bool>(true)) << "copied before its container, as current";
+
+  // DiagnosticReport/dra v2 is committed, then v1 (already history) arrives late; drb v1 arrives late
+  // and current.
+  schema::Entry a2 = container("dra", "2", t0 + 1000, true);
+  schema::Entry a2_obs = contained(a2, true);
+  src.insert_one(schema::encode_legacy(a2).get());
+  src.insert_one(schema::encode_legacy(a2_obs).get());
+  a1.cur = false;
+  a1_obs.cur = false;
+  src.insert_one(schema::encode_legacy(a1).get());
+  set_cur_false(a1_obs.id);
+  src.insert_one(schema::encode_legacy(b1).get());
+  ASSERT_TRUE(wait_until([&] { return target_cur(a1.id) && target_cur(a2_obs.id) && target_cur(b1.id); }, 180s))
+      << "the late containers were not picked up\n" << p.stderr_text();
+  // The container's state and its contained entry's are written in the same chunk.
+  EXPECT_EQ(target_cur(a1.id), std::optional<bool>(false));
+  EXPECT_EQ(target_cur(a1_obs.id), std::optional<bool>(false)) << "follows its container into history";
+  EXPECT_EQ(target_cur(b1.id), std::optional<bool>(true));
+  EXPECT_EQ(target_cur(b1_obs.id), std::optional<bool>(true));
+
+  // drb v2, written as the old server writes it: the new version, then the old one and its
+  // contained entry flipped. The early contained entry must follow its container into history.
+  schema::Entry b2 = container("drb", "2", t0 + 2000, true);
+  src.insert_one(schema::encode_legacy(b2).get());
+  set_cur_false(b1.id);
+  set_cur_false(b1_obs.id);
+  EXPECT_TRUE(wait_until([&] { return target_cur(b1_obs.id) == std::optional<bool>(false); }, 180s))
+      << "the contained entry of drb v1 stayed current after v2 arrived\n" << p.stderr_text();
+  EXPECT_EQ(p.stop(60s), 0) << p.stdout_text() << p.stderr_text();
+  expect_faithful_copy();
+  RunResult v = verify();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 }  // namespace

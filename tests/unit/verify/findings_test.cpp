@@ -26,6 +26,42 @@ TEST(Findings, EqualWhenNothingButInFlightDifferences) {
   EXPECT_EQ(f.verdict(10).rfind("EQUAL", 0), 0u);
 }
 
+// The failing demo run of issue 14: a contained Observation v1 still current in the target while
+// its container, DiagnosticReport v1, was already history there, because the source held the
+// container's v2, newer than the start point, which the migrator had not copied yet.
+TEST(Findings, ABadStateWhoseContainersResourceHasANewerVersionIsInFlight) {
+  const int64_t source_start = 8100, target_start = 8050;
+  Difference contained = diff(Kind::kBadState, 7000);  // Observation/obs1 v1, older than both start points
+  contained.detail = "contained entry has cur: true but its container has cur: false";
+  contained.newest_source_lu_ms = 8248;  // DiagnosticReport v2 in the source
+  contained.newest_target_lu_ms = 7000;  // the target has only v1
+  Findings f(source_start, target_start);
+  f.add(contained);
+  EXPECT_TRUE(f.equal()) << f.verdict(1);
+  EXPECT_EQ(f.in_flight(), 1);
+
+  // The same state with no newer version on either side is a difference.
+  contained.newest_source_lu_ms = 7000;
+  Findings settled(source_start, target_start);
+  settled.add(contained);
+  EXPECT_EQ(settled.count(Kind::kBadState), 1);
+  EXPECT_EQ(settled.in_flight(), 0);
+
+  // A newer version in the target only (copied, its flips not flushed yet) is in flight too.
+  contained.newest_target_lu_ms = 8060;
+  Findings copying(source_start, target_start);
+  copying.add(contained);
+  EXPECT_TRUE(copying.equal());
+}
+
+TEST(Findings, OnlyABadStateLooksAtItsResourcesNewestVersion) {
+  Difference changed = diff(Kind::kChanged, 7000);
+  changed.newest_source_lu_ms = 9000;
+  Findings f(8100, 8050);
+  f.add(changed);
+  EXPECT_EQ(f.count(Kind::kChanged), 1);
+}
+
 TEST(Findings, TheVerdictCountsEachKind) {
   Findings f(1000, 1000);
   f.add(diff(Kind::kMissing, 5));
