@@ -101,7 +101,6 @@ struct Applier::Partition {
   Tally tally;
   Decisions decisions;  // phase 1: entry _id -> decision, for phase 2
   HeadUpdates heads;    // phase 1: new heads (owned target)
-  std::vector<std::string> deferred_flips;  // owned target: entries that became history
   std::map<std::string, std::vector<std::string>> contained_added;  // phase 2: key -> contained _ids
   std::exception_ptr failure;
 };
@@ -183,9 +182,6 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
             it->second.contained.push_back(std::move(id));
       }
     chunk_state->heads = std::move(merged);
-    chunk_state->flips.clear();
-    for (auto& part : resources)
-      chunk_state->flips.insert(chunk_state->flips.end(), part.deferred_flips.begin(), part.deferred_flips.end());
   }
   return total;
 }
@@ -385,14 +381,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   }
   mongo::BulkWriter bulk = target.bulk(false);
   std::vector<const schema::Entry*> op_entry;  // bulk op index -> entry (nullptr: a flip)
-  // Entries that become history are flipped by one update of all their `_id`s: a single
-  // statement instead of one per entry (one index walk on MongoDB, one pass elsewhere). On an
-  // owned target the flips are deferred to the engine's next flush (see ChunkState).
+  // Entries that become history are flipped in the same bulk write as the partition's inserts,
+  // one update by `_id` each (add_history_flips), so the target's version state is exact once the
+  // chunk is applied; replaying the chunk after a crash flips them again, which changes nothing.
   std::vector<bson_oid_t> flips;
-  auto flip_to_history = [&](const schema::Entry& old) {
-    if (heads_) part.deferred_flips.push_back(mongo::oid_to_string(old.id));
-    else flips.push_back(old.id);
-  };
+  auto flip_to_history = [&](const schema::Entry& old) { flips.push_back(old.id); };
   // Contained entries follow their container. Their target entries are found by exact version
   // key (which the unique index serves) from the container's body, all at once after the loop,
   // and flipped by `_id` only where their `cur` is wrong.

@@ -67,8 +67,7 @@ class Applier {
           Journal* heads = nullptr);
   // Applies `docs` (source documents). Throws mongo::MongoError when the target fails as a whole
   // (the caller retries the chunk); per-entry problems are counted and recorded. With a heads
-  // journal, `chunk_state` receives the heads and deferred flips to commit with the chunk's
-  // checkpoint.
+  // journal, `chunk_state` receives the heads to commit with the chunk's checkpoint.
   Tally apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state = nullptr);
 
  private:

@@ -230,10 +230,6 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
                    sqlite3_bind_int64(stmt, 3, head.lu_ms);
                    sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
                  });
-    for_each_row("INSERT OR IGNORE INTO pending_flips(id) VALUES (?)", state.flips,
-                 [](sqlite3_stmt* stmt, const std::string& id) {
-                   sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-                 });
   });
 }
 

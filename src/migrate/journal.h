@@ -41,12 +41,10 @@ struct Head {
   int64_t lu_ms = 0;                   // its lu, to order late versions against it
   std::vector<std::string> contained;  // hex _ids of its contained entries
 };
-// What applying a chunk changed in an owned target's version state: new heads, and entries that
-// became history, whose flip (cur:false, idx removed) is deferred to the next flush so that it
-// is one statement per poll instead of one per chunk.
+// What applying a chunk changed in an owned target's version state: its new heads. (The entries
+// that became history are flipped in the chunk's own bulk writes.)
 struct ChunkState {
   std::map<std::string, Head> heads;  // resource key -> its new head
-  std::vector<std::string> flips;     // hex _ids of target entries to make history
 };
 using HeadUpdates = std::map<std::string, Head>;
 
@@ -83,7 +81,8 @@ class Journal {
   // the heads that applying them changed, in one transaction.
   void commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state = {});
 
-  // Flips committed but not yet applied to the target (at most `limit`); thread-safe.
+  // Flips a journal of an earlier version committed but did not apply to the target (at most
+  // `limit`); thread-safe.
   std::vector<std::string> pending_flips(size_t limit);
   // Forgets flips that were applied to the target.
   void flips_done(const std::vector<std::string>& ids);
