@@ -113,9 +113,13 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
   // One partition per --mongoBatch entries (a partition is one bulk write), at most
   // `parallelism` of them in flight; the engine's chunks hold several rounds of them
   // (kRoundsPerChunk), so the wait for a chunk's slowest partition is paid once per several
-  // batches.
+  // batches. A smaller chunk (a Continuous poll) on a target this run owns still gets
+  // `parallelism` partitions: they cost no lookup query (the journal's heads decide), and their
+  // history flips, updates by `_id` that a server without secondary indexes serves by a scan each,
+  // then run `parallelism` bulk writes at a time instead of one after another.
   const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
-  const size_t n = std::max<size_t>(1, (docs.size() + batch - 1) / batch);
+  const size_t min_partitions = heads_ ? static_cast<size_t>(std::max(1, config_.parallelism)) : 1;
+  const size_t n = std::max(min_partitions, (docs.size() + batch - 1) / batch);
   std::vector<Partition> resources(n), contained(n);
   Tally total;
   std::hash<std::string> hash;
