@@ -14,6 +14,11 @@
 //     its acknowledged insert to its visibility in the target. Prints one JSON line with
 //     p50/p99/max and how many sampled entries were not seen within --settle seconds after the
 //     last write (they are not in the percentiles).
+//
+//   migrate_bench floor --source URI [--reads 3]
+//     The floor of change detection on a server that cannot serve `_id` ranges from an index: a
+//     plain `find` of the whole source sorted by `_id`, read to the end, --reads times. Prints
+//     one JSON line with the entries read and the median, fastest and slowest read.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -395,10 +400,48 @@ int run_writer(const WriterArgs& a) {
   return 0;  // entries not seen within --settle are in the figures (notSeenWithinSettle)
 }
 
+// --- floor --------------------------------------------------------------------------------------
+
+struct FloorArgs {
+  std::string source, collection = "vonkentries";
+  int reads = 3;
+};
+
+int run_floor(const FloorArgs& a) {
+  mongo::ensure_driver_initialized();
+  mongo::ClientPool pool(mongo::Uri::parse(a.source), "migrate_bench");
+  mongo::Client client = pool.acquire();
+  mongo::Collection coll = client.collection(pool.database(), a.collection);
+  std::vector<double> ms;
+  int64_t entries = 0;
+  for (int i = 0; i < a.reads; ++i) {
+    mongo::Builder o;
+    o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
+    o.append("batchSize", int32_t{10000});  // as the migrator's poll
+    mongo::Bson filter = mongo::Builder().extract(), opts = o.extract();
+    auto t0 = Clock::now();
+    mongo::Cursor cursor = coll.find(filter.get(), opts.get());
+    int64_t n = 0;
+    while (cursor.next()) n++;
+    ms.push_back(seconds_since(t0) * 1000);
+    if (i > 0 && n != entries)
+      throw std::runtime_error("the source changed between two reads (" + std::to_string(entries) + " then " +
+                               std::to_string(n) + " entries): measure the floor on a quiet source");
+    entries = n;
+  }
+  nlohmann::json out = {{"entries", entries},
+                        {"reads", a.reads},
+                        {"medianMs", percentile(ms, 50)},
+                        {"minMs", percentile(ms, 0)},
+                        {"maxMs", percentile(ms, 100)}};
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Migration benchmark helper: insertMany ceiling and Continuous-mode lag"};
+  CLI::App app{"Migration benchmark helper: insertMany ceiling, Continuous-mode lag and its floor"};
   app.require_subcommand(1);
   CeilingArgs ca;
   ca.par = static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency()) * 2));
@@ -422,9 +465,15 @@ int main(int argc, char** argv) {
   writer->add_option("--seconds", wa.seconds, "How long to write");
   writer->add_option("--settle", wa.settle, "Seconds to wait for the last entries after writing stops");
   writer->add_option("--seed", wa.seed);
+  FloorArgs fa;
+  auto* floor = app.add_subcommand("floor", "Time a plain sorted find of the whole source");
+  floor->add_option("--source", fa.source, "Source URI (database in the path)")->required();
+  floor->add_option("--collection", fa.collection);
+  floor->add_option("--reads", fa.reads, "How many times to read it")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*ceiling) return run_ceiling(ca);
+    if (*floor) return run_floor(fa);
     return run_writer(wa);
   } catch (const std::exception& e) {
     std::cerr << "migrate_bench: " << e.what() << "\n";

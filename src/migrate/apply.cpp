@@ -101,7 +101,6 @@ struct Applier::Partition {
   Tally tally;
   std::map<std::string, Decision> decisions;  // phase 1: entry _id -> decision, for phase 2
   HeadUpdates heads;    // phase 1: new heads (owned target)
-  std::vector<std::string> deferred_flips;  // owned target: entries that became history
   std::map<std::string, std::vector<std::string>> contained_added;  // phase 2: key -> contained _ids
   std::map<std::string, std::vector<Orphan>> orphans;  // phase 2, owned: written before their container
   std::vector<std::string> adopted;                     // phase 1, owned: containers whose orphans were set
@@ -116,9 +115,13 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
   // One partition per --mongoBatch entries (a partition is one bulk write), at most
   // `parallelism` of them in flight; the engine's chunks hold several rounds of them
   // (kRoundsPerChunk), so the wait for a chunk's slowest partition is paid once per several
-  // batches.
+  // batches. A smaller chunk (a Continuous poll) on a target this run owns still gets
+  // `parallelism` partitions: they cost no lookup query (the journal's heads decide), and their
+  // history flips, updates by `_id` that a server without secondary indexes serves by a scan each,
+  // then run `parallelism` bulk writes at a time instead of one after another.
   const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
-  const size_t n = std::max<size_t>(1, (docs.size() + batch - 1) / batch);
+  const size_t min_partitions = heads_ ? static_cast<size_t>(std::max(1, config_.parallelism)) : 1;
+  const size_t n = std::max(min_partitions, (docs.size() + batch - 1) / batch);
   std::vector<Partition> resources(n), contained(n);
   Tally total;
   std::hash<std::string> hash;
@@ -187,13 +190,10 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
             it->second.contained.push_back(std::move(id));
       }
     chunk_state->heads = std::move(merged);
-    chunk_state->flips.clear();
     chunk_state->orphans.clear();
     chunk_state->adopted.clear();
-    for (auto& part : resources) {
-      chunk_state->flips.insert(chunk_state->flips.end(), part.deferred_flips.begin(), part.deferred_flips.end());
+    for (auto& part : resources)
       chunk_state->adopted.insert(chunk_state->adopted.end(), part.adopted.begin(), part.adopted.end());
-    }
     for (auto& part : contained)
       for (auto& [container, orphans] : part.orphans) {
         auto& all = chunk_state->orphans[container];
@@ -411,14 +411,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   }
   mongo::BulkWriter bulk = target.bulk(false);
   std::vector<const schema::Entry*> op_entry;  // bulk op index -> entry (nullptr: a flip)
-  // Entries that become history are flipped by one update of all their `_id`s: a single
-  // statement instead of one per entry (one index walk on MongoDB, one pass elsewhere). On an
-  // owned target the flips are deferred to the engine's next flush (see ChunkState).
+  // Entries that become history are flipped in the same bulk write as the partition's inserts,
+  // one update by `_id` each (add_history_flips), so the target's version state is exact once the
+  // chunk is applied; replaying the chunk after a crash flips them again, which changes nothing.
   std::vector<bson_oid_t> flips;
-  auto flip_to_history = [&](const schema::Entry& old) {
-    if (heads_) part.deferred_flips.push_back(mongo::oid_to_string(old.id));
-    else flips.push_back(old.id);
-  };
+  auto flip_to_history = [&](const schema::Entry& old) { flips.push_back(old.id); };
   // Contained entries follow their container. Their target entries are found by exact version
   // key (which the unique index serves) from the container's body, all at once after the loop,
   // and flipped by `_id` only where their `cur` is wrong.
@@ -467,8 +464,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         auto n = decisions.new_current.find(o->second);
         cur = n == decisions.new_current.end() || n->second == container;
       } else if (auto t = by_id.find(container); t != by_id.end()) {
-        // In an owned target a container that is not its resource's head is history, even while
-        // its deferred flip is still pending.
+        // In an owned target a container that is not its resource's head is history (its flip
+        // may be in a partition of this chunk that is still being written).
         cur = heads_ ? false : t->second.cur;
       } else {
         cur = e.cur;  // the container is not migrated yet; it sets this when it comes

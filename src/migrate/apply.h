@@ -52,8 +52,9 @@ struct ApplierConfig {
   ConflictPolicy policy = ConflictPolicy::kErrorOnConflict;
   TargetSchema schema = TargetSchema::kCurrent;
   int parallelism = 4;  // partitions in flight
-  // A partition gets about this many entries (one bulk write): a small chunk (a Continuous poll)
-  // is applied by fewer partitions, each of which costs the target a lookup query.
+  // A partition gets about this many entries (one bulk write). On a target the run does not own,
+  // a small chunk (a Continuous poll) is applied by fewer partitions, each of which costs the
+  // target a lookup query; on an owned one by `parallelism` partitions (no lookups).
   int batch_size = 1000;
   bool dry_run = false;
 };
@@ -67,8 +68,7 @@ class Applier {
           Journal* heads = nullptr);
   // Applies `docs` (source documents). Throws mongo::MongoError when the target fails as a whole
   // (the caller retries the chunk); per-entry problems are counted and recorded. With a heads
-  // journal, `chunk_state` receives the heads and deferred flips to commit with the chunk's
-  // checkpoint.
+  // journal, `chunk_state` receives the heads to commit with the chunk's checkpoint.
   Tally apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state = nullptr);
 
  private:

@@ -113,10 +113,6 @@ constexpr size_t kChunkBytes = size_t{48} << 20;
 // How long the source may take to estimate its size for the progress line.
 constexpr int64_t kEstimateMaxTimeMs = 10000;
 
-// Deferred flips per bulk write (each flip is its own update by `_id`; the BulkWriter sends them
-// a few per command).
-constexpr size_t kFlipsPerWrite = 100;
-
 bson_oid_t oid_at_seconds(uint32_t seconds) {
   uint8_t bytes[12] = {};
   bytes[0] = static_cast<uint8_t>(seconds >> 24);
@@ -126,6 +122,41 @@ bson_oid_t oid_at_seconds(uint32_t seconds) {
   bson_oid_t oid;
   bson_oid_init_from_data(&oid, bytes);
   return oid;
+}
+
+// Deferred flips per bulk write (each flip is its own update by `_id`; the BulkWriter sends them
+// a few per command).
+constexpr size_t kFlipsPerWrite = 100;
+
+// A journal written by fhirshift before 2026-12-03 may hold history flips it deferred to its next
+// poll boundary; they are applied before this run reads anything. (Flips are now written with
+// the inserts of the chunk that replaces the versions.)
+void apply_deferred_flips(Journal& journal, mongo::Collection& target, std::chrono::milliseconds retry_timeout,
+                          const std::atomic<bool>& stop) {
+  for (std::vector<std::string> ids; !(ids = journal.pending_flips(kFlipsPerWrite)).empty();) {
+    retry_mongo("making replaced versions history", retry_timeout, stop, [&] {
+      std::vector<bson_oid_t> oids;
+      for (const auto& id : ids)
+        if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
+      mongo::BulkWriter w = target.bulk(false);
+      add_history_flips(w, oids);
+      mongo::BulkResult r = w.execute();
+      if (!r.write_errors.empty())
+        throw mongo::MongoError("making replaced versions history in " + target.ns(), 0,
+                                r.write_errors.front().code, r.write_errors.front().message);
+      return 0;
+    });
+    journal.flips_done(ids);
+  }
+}
+
+// The start of the late-entry window below `id`: the smallest ObjectId of the second `window`
+// before it. Continuous polls re-read from there, so an entry committed up to `window` after the
+// reader passed its `_id` is still found.
+bson_oid_t window_start(const bson_oid_t& id, std::chrono::milliseconds window) {
+  int64_t from_s = static_cast<int64_t>(bson_oid_get_time_t(&id)) -
+                   std::chrono::duration_cast<std::chrono::seconds>(window).count();
+  return oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
 }
 
 }  // namespace
@@ -361,6 +392,7 @@ RunResult Engine::run() {
     w.execute();
   }
   progress_.checkpoint(checkpoint);
+  if (owns_target && !options_.dry_run) apply_deferred_flips(*journal, target, options_.retry_timeout, stop_);
 
   mongo::Client source_client = source_pool.acquire();
   mongo::Collection source = source_client.collection(source_uri.database(), options_.source_collection);
@@ -422,52 +454,69 @@ RunResult Engine::run() {
     } done{reader_done};
     mongo::Client client = source_pool.acquire();
     mongo::Collection coll = client.collection(source_uri.database(), options_.source_collection);
-    std::optional<bson_oid_t> position;
+    std::optional<bson_oid_t> position;  // the newest `_id` handed on
     if (!checkpoint.empty()) position = mongo::oid_from_string(checkpoint);
     int64_t budget = options_.limit > 0 ? std::max<int64_t>(0, options_.limit - applied_before) : -1;
     auto should_stop = [&] { return stop_.load() || reader_stop.load(); };
+    auto is_new = [&](const bson_t* doc) {
+      auto id = mongo::View(doc).oid("_id");
+      return !position || (id && bson_oid_compare(&*id, &*position) > 0);
+    };
     try {
       // One cursor per poll, streamed in `_id` order and cut into chunks: a single index walk on
       // MongoDB, and a single scan on servers that cannot serve `_id` ranges from an index.
+      // Continuous polls start --lateEntryWindow below the position, so that the same read finds
+      // late entries (committed after the reader passed their `_id`); the consumer skips the
+      // re-read entries it already holds.
       while (!should_stop()) {
         auto poll_started = Clock::now();
         if (budget == 0) {
           queue.push(Chunk::end(), reader_stop);
           return;
         }
-        int64_t found = 0;
+        int64_t found = 0, read = 0;
         retry_mongo("reading the source", options_.retry_timeout, reader_stop, [&] {
           mongo::Builder f;
           f.document("_id", [&](mongo::Builder& d) {
             d.append("$type", "objectId");
-            if (position) d.append("$gt", *position);
+            if (position) d.append("$gt", continuous ? window_start(*position, options_.late_entry_window) : *position);
             if (high_water) d.append("$lte", *high_water);
           });
           mongo::Builder o;
           o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
-          if (budget > 0) o.append("limit", budget);
+          if (!continuous && budget > 0) o.append("limit", budget);
           o.append("batchSize", static_cast<int32_t>(std::min<int64_t>(chunk_size, 10000)));
           mongo::Bson fd = f.extract(), od = o.extract();
           mongo::Cursor cursor = coll.find(fd.get(), od.get());
           Chunk chunk;
           chunk.poll_started = poll_started;
+          int64_t chunk_new = 0;
           // A chunk is handed on only when full or at the cursor's end; after a retry the cursor
-          // restarts after the last chunk handed on, so nothing is read twice or skipped.
+          // restarts from the last chunk handed on, so nothing new is skipped (what is read twice
+          // the consumer holds already).
           auto hand_on = [&] {
             if (chunk.docs.empty()) return true;
             bson_oid_t last = *mongo::View(chunk.docs.back().get()).oid("_id");
             int64_t n = static_cast<int64_t>(chunk.docs.size());
             if (!queue.push(std::move(chunk), reader_stop)) return false;
-            position = last;
-            progress_.chunk_read(mongo::oid_to_string(last));
-            found += n;
-            if (budget > 0) budget -= n;
+            if (chunk_new > 0) {
+              position = last;
+              progress_.chunk_read(mongo::oid_to_string(last));
+            }
+            read += n;
+            found += chunk_new;
+            if (budget > 0) budget -= chunk_new;
             chunk = Chunk{};
             chunk.poll_started = poll_started;
+            chunk_new = 0;
             return true;
           };
           size_t chunk_bytes = 0;
           while (const bson_t* doc = cursor.next()) {
+            if (is_new(doc)) {
+              if (budget > 0 && chunk_new >= budget) break;
+              chunk_new++;
+            }
             chunk.docs.push_back(mongo::Bson::copy_of(doc));
             chunk_bytes += doc->len;
             if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size || chunk_bytes >= kChunkBytes) {
@@ -479,38 +528,40 @@ RunResult Engine::run() {
           return 0;
         });
         if (should_stop()) return;
-        spdlog::debug("poll: {} entries read in {} ms", found,
-                      std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count());
+        spdlog::debug("poll: {} entries read in {} ms, {} of them new", read,
+                      std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count(), found);
         if (!continuous) {
           queue.push(Chunk::end(), reader_stop);
           return;
         }
         // Once the chunks of this poll are applied, the target holds everything committed before
-        // `poll_started` (late entries aside, which the rescan picks up).
+        // `poll_started` (late entries aside, which the next polls find).
         if (!queue.push(Chunk::poll_marker(poll_started, found == 0), reader_stop)) return;
-        sleep_unless_stopped(options_.poll_interval, reader_stop);
+        // A poll that brought a full write batch or more has a source writing faster than one
+        // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
+        if (found < options_.batch_size) sleep_unless_stopped(options_.poll_interval, reader_stop);
       }
     } catch (const std::exception& e) {
       queue.push(Chunk::failed(std::string("reading the source failed: ") + e.what()), reader_stop);
     }
   });
 
-  // --- the consumer: apply, checkpoint, rescan late entries, report progress -----------------
+  // --- the consumer: apply, checkpoint, report progress -------------------------------------
   RunResult result;
   std::string fatal;
   progress_.set_phase("copying");
   auto last_progress_log = std::chrono::steady_clock::now();
-  auto last_rescan = std::chrono::steady_clock::now();
   auto last_idle_log = std::chrono::steady_clock::time_point{};
   bool announced_caught_up = false;
   int64_t applied = applied_before;
-  // Entries of the late-entry window this process has handled (applied, or found in the target),
-  // so that a rescan asks the target only about the others: after a restart all of them, later
-  // only true late entries. Each target query is a scan on servers without secondary indexes.
+  // `_id`s within the late-entry window below the checkpoint that this process has handled
+  // (applied, or found in the target), so that a poll's re-read of the window asks the target
+  // only about the others: after a restart all of them, once; later only true late entries. Each
+  // target query is a scan on servers without secondary indexes.
   std::set<std::string> window_handled;
   const bool terminal = stderr_is_terminal();
 
-  ChunkState pending;  // heads and flips of what was applied since the last journal commit
+  ChunkState pending;  // heads of what was applied since the last journal commit
   auto apply_with_retry = [&](const std::vector<mongo::Bson>& docs) {
     auto t0 = std::chrono::steady_clock::now();
     Tally t = retry_mongo("writing to the target", options_.retry_timeout, reader_stop, [&] {
@@ -535,32 +586,13 @@ RunResult Engine::run() {
     }
     return t;
   };
+  auto id_of = [](const mongo::Bson& doc) { return mongo::oid_to_string(*mongo::View(doc.get()).oid("_id")); };
 
-  // Entries whose `_id` is at most `late_entry_window` older than the checkpoint but that the
-  // target does not hold: committed after the reader passed them.
-  auto rescan_late = [&] {
-    auto cp = mongo::oid_from_string(checkpoint);
-    if (!cp) return;
-    int64_t from_s = static_cast<int64_t>(bson_oid_get_time_t(&*cp)) -
-                     std::chrono::duration_cast<std::chrono::seconds>(options_.late_entry_window).count();
-    bson_oid_t lo = oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
-    // Ids that fell out of the window cannot be rescanned again.
-    window_handled.erase(window_handled.begin(), window_handled.lower_bound(mongo::oid_to_string(lo)));
+  // Of source entries at or below the checkpoint that this process has not handled, those that
+  // neither the target nor its quarantine holds: entries committed after the reader passed them.
+  auto late_entries = [&](std::vector<mongo::Bson> unknown) {
     std::vector<bson_oid_t> ids;
-    retry_mongo("rescanning the source for late entries", options_.retry_timeout, reader_stop, [&] {
-      ids.clear();
-      mongo::Builder f;
-      f.document("_id", [&](mongo::Builder& d) { d.append("$gt", lo).append("$lte", *cp); });
-      mongo::Builder o;
-      o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
-      mongo::Bson fd = f.extract(), od = o.extract();
-      mongo::Cursor c = source.find(fd.get(), od.get());
-      while (const bson_t* d = c.next())
-        if (auto id = mongo::View(d).oid("_id"); id && !window_handled.count(mongo::oid_to_string(*id)))
-          ids.push_back(*id);
-      return 0;
-    });
-    if (ids.empty()) return;
+    for (const auto& d : unknown) ids.push_back(*mongo::View(d.get()).oid("_id"));
     std::set<std::string> present;
     retry_mongo("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
       present.clear();
@@ -578,54 +610,50 @@ RunResult Engine::run() {
       }
       return 0;
     });
-    std::vector<bson_oid_t> missing;
-    for (const auto& id : ids)
-      if (!present.count(mongo::oid_to_string(id))) missing.push_back(id);
     window_handled.insert(present.begin(), present.end());
-    if (missing.empty()) return;
-    std::vector<mongo::Bson> docs;
-    retry_mongo("reading late entries", options_.retry_timeout, reader_stop, [&] {
-      docs.clear();
-      mongo::Builder f;
-      f.document("_id", [&](mongo::Builder& d) { d.append_in(missing); });
-      mongo::Builder o;
-      o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
-      mongo::Bson fd = f.extract(), od = o.extract();
-      mongo::Cursor cur = source.find(fd.get(), od.get());
-      while (const bson_t* d = cur.next()) docs.push_back(mongo::Bson::copy_of(d));
-      return 0;
-    });
-    Tally t = apply_with_retry(docs);
-    journal->commit(checkpoint, applied, pending);  // the late entries' heads, durably
-    pending = {};
-    for (const auto& d : docs)
-      if (auto id = mongo::View(d.get()).oid("_id")) window_handled.insert(mongo::oid_to_string(*id));
-    progress_.late_entries(static_cast<int64_t>(docs.size()));
-    spdlog::info("late entries: {} source entries older than the checkpoint appeared and were applied", docs.size());
+    std::erase_if(unknown, [&](const mongo::Bson& d) { return present.count(id_of(d)) > 0; });
+    return unknown;
   };
 
-  // Applies the deferred history flips of an owned target, kFlipsPerWrite per bulk write, at each
-  // poll boundary and at the end, so the target's version state is exact whenever the engine
-  // reports itself caught up or stops.
-  auto flush_flips = [&] {
-    if (!owns_target || options_.dry_run) return;
-    for (;;) {
-      std::vector<std::string> ids = journal->pending_flips(kFlipsPerWrite);
-      if (ids.empty()) return;
-      retry_mongo("making replaced versions history", options_.retry_timeout, stop_, [&] {
-        std::vector<bson_oid_t> oids;
-        for (const auto& id : ids)
-          if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
-        mongo::BulkWriter w = target.bulk(false);
-        add_history_flips(w, oids);
-        mongo::BulkResult r = w.execute();
-        if (!r.write_errors.empty())
-          throw mongo::MongoError("making replaced versions history in " + target.ns(), 0,
-                                  r.write_errors.front().code, r.write_errors.front().message);
-        return 0;
-      });
-      journal->flips_done(ids);
+  // A chunk's entries above the checkpoint are new; those at or below it are a Continuous poll's
+  // re-read of the late-entry window, skipped when handled. Applied together: one write per
+  // partition, one journal commit.
+  auto apply_chunk = [&](std::vector<mongo::Bson> read) {
+    std::vector<mongo::Bson> docs, unknown;
+    for (auto& d : read) {
+      std::string id = id_of(d);
+      if (checkpoint.empty() || id > checkpoint) docs.push_back(std::move(d));
+      else if (!window_handled.count(id)) unknown.push_back(std::move(d));
     }
+    const std::string new_checkpoint = docs.empty() ? checkpoint : id_of(docs.back());
+    std::vector<mongo::Bson> late;
+    if (!unknown.empty()) late = late_entries(std::move(unknown));
+    docs.insert(docs.begin(), std::make_move_iterator(late.begin()), std::make_move_iterator(late.end()));
+    if (!docs.empty()) {
+      auto t0 = std::chrono::steady_clock::now();
+      apply_with_retry(docs);
+      if (continuous)
+        for (const auto& d : docs) window_handled.insert(id_of(d));
+      auto t1 = std::chrono::steady_clock::now();
+      applied += static_cast<int64_t>(docs.size());
+      checkpoint = new_checkpoint;
+      if (!options_.dry_run) journal->commit(checkpoint, applied, pending);
+      spdlog::debug("chunk of {} entries applied in {} ms, journal commit {} ms", docs.size(),
+                    std::chrono::duration_cast<milliseconds>(t1 - t0).count(),
+                    std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t1).count());
+      pending = {};
+      progress_.checkpoint(checkpoint);
+      last_idle_log = {};
+    }
+    if (!late.empty()) {
+      progress_.late_entries(static_cast<int64_t>(late.size()));
+      spdlog::info("late entries: {} source entries older than the checkpoint appeared and were applied",
+                   late.size());
+    }
+    // Ids below the window are never re-read.
+    if (auto cp = mongo::oid_from_string(checkpoint))
+      window_handled.erase(window_handled.begin(),
+                           window_handled.lower_bound(mongo::oid_to_string(window_start(*cp, options_.late_entry_window))));
   };
 
   try {
@@ -638,10 +666,6 @@ RunResult Engine::run() {
         break;
       }
       if (chunk->kind == Chunk::Kind::kPollMarker) {
-        auto t0 = std::chrono::steady_clock::now();
-        flush_flips();
-        spdlog::debug("poll applied; history flips flushed in {} ms",
-                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
         progress_.poll_done(chunk->poll_started);
         progress_.set_phase("polling");
         // Logged when the migrator becomes caught up, and again after it fell behind.
@@ -658,29 +682,9 @@ RunResult Engine::run() {
           last_idle_log = now;
         }
       } else {
-        auto t0 = std::chrono::steady_clock::now();
-        apply_with_retry(chunk->docs);
-        if (continuous)
-          for (const auto& d : chunk->docs) window_handled.insert(mongo::oid_to_string(*mongo::View(d.get()).oid("_id")));
-        auto t1 = std::chrono::steady_clock::now();
-        applied += static_cast<int64_t>(chunk->docs.size());
-        checkpoint = mongo::oid_to_string(*mongo::View(chunk->docs.back().get()).oid("_id"));
-        if (!options_.dry_run) journal->commit(checkpoint, applied, pending);
-        spdlog::debug("chunk of {} entries applied in {} ms, journal commit {} ms", chunk->docs.size(),
-                      std::chrono::duration_cast<milliseconds>(t1 - t0).count(),
-                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t1).count());
-        pending = {};
-        progress_.checkpoint(checkpoint);
-        last_idle_log = {};
+        apply_chunk(std::move(chunk->docs));
       }
       auto now = std::chrono::steady_clock::now();
-      if (continuous && !options_.dry_run &&
-          now - last_rescan >= std::max<milliseconds>(options_.poll_interval, milliseconds(1000))) {
-        rescan_late();
-        last_rescan = now;
-        spdlog::debug("late-entry rescan in {} ms",
-                      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - now).count());
-      }
       if (now - last_progress_log >= options_.progress_interval) {
         if (terminal) spdlog::info("progress: {}", progress_.summary_line());
         else spdlog::info("progress {}", progress_.to_json());
@@ -693,13 +697,6 @@ RunResult Engine::run() {
   }
   reader_stop = true;
   reader.join();
-  if (fatal.empty()) {
-    try {
-      flush_flips();
-    } catch (const std::exception& e) {
-      fatal = std::string("the target's version state is not final (the next run finishes it): ") + e.what();
-    }
-  }
   progress_.set_phase(stop_ ? "stopped" : "done");
 
   // --- the report --------------------------------------------------------------------------

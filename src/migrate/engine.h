@@ -3,7 +3,8 @@
 // A reader thread polls the source in `_id` order into a bounded queue of chunks (memory stays
 // flat whatever the source size); each chunk is applied by the Applier in parallel partitions and
 // then checkpointed in the recovery journal. AdHoc stops at the source's high-water mark seen at
-// start; Continuous keeps polling, and rescans the recent `_id` range for late entries.
+// start; Continuous keeps polling, each poll one read from the late-entry window below the
+// checkpoint, so that new and late entries come from the same pass over the source.
 #pragma once
 
 #include <algorithm>

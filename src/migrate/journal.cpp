@@ -58,7 +58,6 @@ Journal::Journal(const std::filesystem::path& dir) : path_(dir / "journal.sqlite
 
 void ChunkState::merge(ChunkState&& later) {
   for (auto& [key, head] : later.heads) heads[key] = std::move(head);
-  flips.insert(flips.end(), later.flips.begin(), later.flips.end());
   for (auto& [container, entries] : later.orphans) {
     auto& mine = orphans[container];
     mine.insert(mine.end(), entries.begin(), entries.end());
@@ -258,10 +257,6 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
                    sqlite3_bind_text(stmt, 2, head.cur_id.c_str(), -1, SQLITE_TRANSIENT);
                    sqlite3_bind_int64(stmt, 3, head.lu_ms);
                    sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
-                 });
-    for_each_row("INSERT OR IGNORE INTO pending_flips(id) VALUES (?)", state.flips,
-                 [](sqlite3_stmt* stmt, const std::string& id) {
-                   sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
                  });
     for_each_row("DELETE FROM orphans WHERE container = ?", state.adopted,
                  [](sqlite3_stmt* stmt, const std::string& container) {

@@ -49,12 +49,11 @@ struct Orphan {
   std::string id;    // hex _id of the contained entry
   bool cur = false;  // the state it was written with
 };
-// What applying a chunk changed in an owned target's version state: new heads, and entries that
-// became history, whose flip (cur:false, idx removed) is deferred to the next flush so that it
-// is one statement per poll instead of one per chunk.
+// What applying a chunk changed in an owned target's version state: its new heads and the
+// contained entries waiting for their container. (The entries that became history are flipped in
+// the chunk's own bulk writes.)
 struct ChunkState {
   std::map<std::string, Head> heads;  // resource key -> its new head
-  std::vector<std::string> flips;     // hex _ids of target entries to make history
   std::map<std::string, std::vector<Orphan>> orphans;  // container hex _id -> entries written before it
   std::vector<std::string> adopted;  // containers applied (their orphans set to their state)
 
@@ -96,7 +95,8 @@ class Journal {
   // the heads that applying them changed, in one transaction.
   void commit(const std::string& checkpoint_id, int64_t entries_applied, const ChunkState& state = {});
 
-  // Flips committed but not yet applied to the target (at most `limit`); thread-safe.
+  // Flips a journal of an earlier version committed but did not apply to the target (at most
+  // `limit`); thread-safe.
   std::vector<std::string> pending_flips(size_t limit);
   // Forgets flips that were applied to the target.
   void flips_done(const std::vector<std::string>& ids);

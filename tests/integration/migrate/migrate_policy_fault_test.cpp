@@ -356,6 +356,23 @@ TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
   std::cout << kEntries << " entries: migrate " << migrate_s << " s, verify --mode full " << verify_s << " s\n";
 }
 
+TEST_F(MigratePolicyFaultTest, ContinuousPollsAgainAtOnceAfterAFullBatchAndWaitsOnlyAfterAShortPoll) {
+  seed(400);
+  // An hour between polls: the idle line can only come from a second poll started at once after
+  // the first brought 400 entries, more than one --mongoBatch of 100.
+  testing::Subprocess migrator(migrate_args("Continuous", {"--pollInterval", "1h", "--mongoBatch", "100", "-v"}),
+                               logs_.path(), "adaptive");
+  ASSERT_TRUE(migrator.wait_for_output(
+      "No new items found in the database. Waiting for 01:00:00 before retrying...", 120s))
+      << migrator.stdout_text() << migrator.stderr_text();
+  // That second poll was short: the reader now sleeps the interval instead of polling again.
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(occurrences(migrator.stderr_text() + migrator.stdout_text(), "entries read in "), 2u)
+      << migrator.stderr_text();
+  expect_faithful_copy();
+  EXPECT_EQ(migrator.stop(30s), 0) << migrator.stdout_text() << migrator.stderr_text();
+}
+
 TEST_F(MigratePolicyFaultTest, ContinuousFollowsAWriterUntilItStopsThenStopsCleanly) {
   seed(300);
   testing::Subprocess migrator(migrate_args("Continuous", {"--pollInterval", "500ms"}), logs_.path(), "follow");
