@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "commands.h"
-#include "legacy_options.h"
 #include "common/log.h"
+#include "legacy_options.h"
 #include "migrate/engine.h"
 #include "migrate/file_import.h"
 #include "migrate/file_source.h"
@@ -109,8 +109,8 @@ int run_migrate(const MigrateArgs& a) {
     const char* refusal = nullptr;
     if (a.source_path.empty())
       refusal = a.source_type.empty()
-                    ? "name a source: -s DIR|FILE to import files (the default source type), or --sourceType "
-                      "MongoDb --srcMongoConnectionString URI to copy a legacy database"
+                    ? "name a source: -s DIR|FILE to import files (the default source type), or "
+                      "--sourceType MongoDb --srcMongoConnectionString URI to copy a legacy database"
                     : "--sourceType Filesystem needs -s DIR|FILE (ndjson files or Bundles)";
     else if (!std::filesystem::exists(a.source_path)) refusal = "-s: no such file or directory";
     else if (o.mode == migrate::RunningMode::kContinuous)
@@ -204,14 +204,16 @@ void add_migrate(CLI::App& app, Action& action) {
   sub->add_option("--provisionTargetDatabase", a->provision, "Provision the target first: true or false");
   sub->add_option("--useRecoveryJournal", a->journal,
                   "Directory of the recovery journal; a restart resumes where the run stopped");
-  sub->add_option("--sourceType", a->source_type,
-                  "Filesystem: import FHIR R4 ndjson files and batch/transaction/collection Bundles, each "
-                  "resource as a new version; MongoDb: copy a legacy store. Default, as in the legacy tool: "
-                  "Filesystem, except that a --srcMongoConnectionString without -s means MongoDb");
-  sub->add_option("-s,--source", a->source_path,
-                  "Files to import: a file, or a directory whose *.ndjson and *.json files are read in name "
-                  "order (an empty directory imports nothing: with --provisionTargetDatabase true it only "
-                  "provisions the target)");
+  sub->add_option(
+      "--sourceType", a->source_type,
+      "Filesystem: import FHIR R4 ndjson files and batch/transaction/collection Bundles, each "
+      "resource as a new version; MongoDb: copy a legacy store. Default, as in the legacy tool: "
+      "Filesystem, except that a --srcMongoConnectionString without -s means MongoDb");
+  sub->add_option(
+      "-s,--source", a->source_path,
+      "Files to import: a file, or a directory whose *.ndjson and *.json files are read in name "
+      "order (an empty directory imports nothing: with --provisionTargetDatabase true it only "
+      "provisions the target)");
   sub->add_option("--srcMongoConnectionString,--srcMongoConnectionstring", a->src_uri,
                   "Source MongoDB connection string; the database is its path (default vonkdata)");
   sub->add_option("--srcMongoCollection", a->src_collection, "Source collection")->capture_default_str();

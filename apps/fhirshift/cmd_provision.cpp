@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "commands.h"
-#include "legacy_options.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "legacy_options.h"
 #include "mongo/client.h"
 #include "provision/provision.h"
 

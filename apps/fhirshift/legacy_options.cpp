@@ -11,14 +11,16 @@ struct Ignored {
 };
 
 constexpr const char* kPipelineKnob =
-    "tunes the legacy tool's read/index pipeline; fhirshift sizes its own with --mongoBatch and --mongoPar";
+    "tunes the legacy tool's read/index pipeline; fhirshift sizes its own with --mongoBatch and "
+    "--mongoPar";
 
 // The legacy tool's options without a meaning here. Options that change what is written
 // (--convertAbsoluteUrlsToRelative, --useUcumConversion) or carry other options (--settings) are
 // deliberately absent: ignoring them would change a migration silently, so they stay usage errors.
 constexpr Ignored kIgnored[] = {
     {"--license", "fhirshift needs no license file"},
-    {"--mongoExistQryPar", "fhirshift looks up existing versions in one query per chunk, not per resource"},
+    {"--mongoExistQryPar",
+     "fhirshift looks up existing versions in one query per chunk, not per resource"},
     {"--readPar", kPipelineKnob},
     {"--readBuffer", kPipelineKnob},
     {"--metaPar", kPipelineKnob},
@@ -48,8 +50,8 @@ void LegacyOptions::add_to(CLI::App* sub) {
 void LegacyOptions::log_notices() const {
   for (const Ignored& option : kIgnored)
     if (auto it = given_->find(option.name); it != given_->end())
-      spdlog::info("{} {}: accepted from the legacy tool's runbook and ignored ({})", it->first, it->second,
-                   option.why);
+      spdlog::info("{} {}: accepted from the legacy tool's runbook and ignored ({})", it->first,
+                   it->second, option.why);
 }
 
 }  // namespace fhirshift::cli

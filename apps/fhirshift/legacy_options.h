@@ -20,7 +20,8 @@ class LegacyOptions {
 
  private:
   // Option name -> the value given; options not given are absent.
-  std::shared_ptr<std::map<std::string, std::string>> given_ = std::make_shared<std::map<std::string, std::string>>();
+  std::shared_ptr<std::map<std::string, std::string>> given_ =
+      std::make_shared<std::map<std::string, std::string>>();
 };
 
 }  // namespace fhirshift::cli

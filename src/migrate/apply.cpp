@@ -550,7 +550,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       });
       mongo::Builder o;
       o.document("projection", [&](mongo::Builder& p) {
-        for (const char* k : {"_id", "im", "type", "res_id", "v", "container", "cur"}) p.append(k, int32_t{1});
+        for (const char* k : {"_id", "im", "type", "res_id", "v", "container", "cur"})
+          p.append(k, int32_t{1});
         if (indexed_target) p.append("json", int32_t{1});
       });
       mongo::Bson fd = f.extract(), od = o.extract();
@@ -561,8 +562,9 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         auto container = v.oid("container");
         if (!id || !container) continue;
         auto json = v.string("json");
-        found[contained_match(std::string(v.string("im").value_or("")), v.string("type").value_or(""),
-                              v.string("res_id").value_or(""), v.string("v").value_or(""), *container)] = {
+        found[contained_match(std::string(v.string("im").value_or("")),
+                              v.string("type").value_or(""), v.string("res_id").value_or(""),
+                              v.string("v").value_or(""), *container)] = {
             *id, v.boolean("cur").value_or(false), std::string(v.string("type").value_or("")),
             json ? std::optional<std::string>(*json) : std::nullopt};
       }
@@ -572,17 +574,20 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       if (it == found.end() || it->second.cur == c.cur) continue;
       mongo::Builder f;
       f.append("_id", it->second.id);
-      // A contained entry carries `idx` exactly while it is current, like any entry (docs/schema.md).
+      // A contained entry carries `idx` exactly while it is current, like any entry
+      // (docs/schema.md).
       mongo::Builder u;
       u.document("$set", [&](mongo::Builder& s) {
         s.append("cur", c.cur);
         if (indexed_target && c.cur && it->second.json) {
           index::IndexStats stats;
-          schema::append_search_index(s, "idx", indexer_->index(it->second.type, *it->second.json, &stats));
+          schema::append_search_index(s, "idx",
+                                      indexer_->index(it->second.type, *it->second.json, &stats));
           tally.index_problems += stats.evaluation_errors;
         }
       });
-      if (indexed_target && !c.cur) u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+      if (indexed_target && !c.cur)
+        u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
       bulk.update_one(f.extract().get(), u.extract().get(), false);
       op_entry.push_back(nullptr);
       it->second.cur = c.cur;
@@ -667,7 +672,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       try {
         schema::Entry t = schema::decode_entry(d);
         bool indexed = mongo::View(d).type_of("idx") == BSON_TYPE_DOCUMENT;
-        if (config_.schema == TargetSchema::kCurrent && indexed != (t.cur && !t.is_tombstone())) continue;
+        if (config_.schema == TargetSchema::kCurrent && indexed != (t.cur && !t.is_tombstone()))
+          continue;
         there.emplace(t.id_string(), std::move(t));
       } catch (const schema::EntryError&) {
         // not a valid entry: replaced below

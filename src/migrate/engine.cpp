@@ -326,7 +326,8 @@ RunResult Engine::run() {
         .append("collection", options_.source_collection);
     p.migrated_from = from.extract();
     provision::Report report = provision::provision(target_client, target_uri.database(), p);
-    for (const auto& n : report.notices) spdlog::warn("provision: {}", n);  // e.g. how to shard on mongos
+    for (const auto& n : report.notices)
+      spdlog::warn("provision: {}", n);  // e.g. how to shard on mongos
     for (const auto& a : report.actions) spdlog::info("provision: {}", a);
   }
 

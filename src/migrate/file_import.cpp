@@ -168,7 +168,8 @@ RunResult FileImport::run() {
     from.append("tool", std::string("fhirshift ") + kVersion).append("source", source_name);
     p.migrated_from = from.extract();
     provision::Report report = provision::provision(target_client, target_uri.database(), p);
-    for (const auto& n : report.notices) spdlog::warn("provision: {}", n);  // e.g. how to shard on mongos
+    for (const auto& n : report.notices)
+      spdlog::warn("provision: {}", n);  // e.g. how to shard on mongos
     for (const auto& a : report.actions) spdlog::info("provision: {}", a);
   }
   if (source.files().empty()) return nothing_to_import(source_path, started);
@@ -494,14 +495,16 @@ RunResult FileImport::run() {
 RunResult FileImport::nothing_to_import(const std::filesystem::path& source_path,
                                         std::chrono::steady_clock::time_point started) {
   const bool provisioned = options_.provision_target && !options_.dry_run;
-  const std::string what = fmt::format("{} holds no *.ndjson, *.ndjson.gz or *.json file: nothing to import{}",
-                                       source_path.string(),
-                                       provisioned ? "; the target is provisioned" : "");
+  const std::string what =
+      fmt::format("{} holds no *.ndjson, *.ndjson.gz or *.json file: nothing to import{}",
+                  source_path.string(), provisioned ? "; the target is provisioned" : "");
   spdlog::info("{}", what);
   progress_.set_phase("done");
   RunResult result;
-  result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
-  result.report = fmt::format("Import report{}\n  {}\n", options_.dry_run ? " (DRY RUN: nothing written)" : "", what);
+  result.duration =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+  result.report = fmt::format("Import report{}\n  {}\n",
+                              options_.dry_run ? " (DRY RUN: nothing written)" : "", what);
   result.exit_code = 0;
   return result;
 }

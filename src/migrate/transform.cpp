@@ -54,7 +54,8 @@ schema::CurrentEntry to_current(const schema::Entry& entry, bool cur, const inde
   schema::CurrentEntry out;
   static_cast<schema::Entry&>(out) = entry;
   out.cur = cur;
-  if (cur && !entry.is_tombstone() && entry.json) out.idx = indexer.index(entry.type, *entry.json, stats);
+  if (cur && !entry.is_tombstone() && entry.json)
+    out.idx = indexer.index(entry.type, *entry.json, stats);
   return out;
 }
 

@@ -381,16 +381,22 @@ SearchQuery build_search(Schema schema, const std::string& type,
       continue;
     }
     if (name == "_contained") {
-      if (value == "false") q.contained = ContainedScope::kResources;
-      else if (value == "true") q.contained = ContainedScope::kContained;
-      else if (value == "both") q.contained = ContainedScope::kBoth;
-      else throw SearchError("value", "_contained must be false, true or both");
+      if (value == "false")
+        q.contained = ContainedScope::kResources;
+      else if (value == "true")
+        q.contained = ContainedScope::kContained;
+      else if (value == "both")
+        q.contained = ContainedScope::kBoth;
+      else
+        throw SearchError("value", "_contained must be false, true or both");
       continue;
     }
     if (name == "_containedType") {
       if (value != "container")
-        throw SearchError("not-supported", "_containedType=" + value +
-                                               ": only container (a contained match is answered with its container)");
+        throw SearchError(
+            "not-supported",
+            "_containedType=" + value +
+                ": only container (a contained match is answered with its container)");
       continue;
     }
     if (name == "_sort") {
@@ -472,10 +478,13 @@ SearchQuery build_search(Schema schema, const std::string& type,
   }
   // `cnt` is false or absent on a resource (legacy writers sometimes left it out); the current
   // schema always writes it.
-  if (q.contained == ContainedScope::kContained) filter["cnt"] = true;
+  if (q.contained == ContainedScope::kContained)
+    filter["cnt"] = true;
   else if (q.contained == ContainedScope::kResources) {
-    if (schema == Schema::kCurrent) filter["cnt"] = false;
-    else filter["cnt"] = {{"$ne", true}};
+    if (schema == Schema::kCurrent)
+      filter["cnt"] = false;
+    else
+      filter["cnt"] = {{"$ne", true}};
   }
   if (!clauses.empty()) filter["$and"] = std::move(clauses);
   if (!post_checks.empty())

@@ -7,9 +7,9 @@
 // (eq, ne, lt, le, gt, ge, sa, eb; with the value's precision), number and quantity (the same
 // prefixes; eq honours the value's precision), uri (exact, :below), :missing on every parameter;
 // comma = OR, a repeated parameter = AND. Result parameters: _count (default 20, at most 1000),
-// _offset (paging; the `next` link carries it), _sort=_lastUpdated|-_lastUpdated|_id, _total=accurate,
-// _contained=false|true|both (R4: the search runs over contained resources too, and a match that
-// is contained is answered with its container).
+// _offset (paging; the `next` link carries it), _sort=_lastUpdated|-_lastUpdated|_id,
+// _total=accurate, _contained=false|true|both (R4: the search runs over contained resources too,
+// and a match that is contained is answered with its container).
 #pragma once
 
 #include <cstdint>

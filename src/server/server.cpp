@@ -612,9 +612,9 @@ void FhirServer::search(const Request& req, Response& res, const std::string& ty
     // A contained match stands for its container (R4 `_contained`, `_containedType=container`):
     // the results are the distinct resources in match order, so every candidate is read and the
     // paging happens here; the containers of a page are then read by `_id` in one query.
-    std::vector<std::string> order;                       // result `_id`s, first match first
-    std::map<std::string, bson_oid_t> result_ids;         // hex -> _id
-    std::map<std::string, StoredVersion> resources;       // matches that are resources themselves
+    std::vector<std::string> order;                  // result `_id`s, first match first
+    std::map<std::string, bson_oid_t> result_ids;    // hex -> _id
+    std::map<std::string, StoredVersion> resources;  // matches that are resources themselves
     auto cursor = c.find(q.filter.get(), opts.get());
     while (const bson_t* doc = cursor.next()) {
       mongo::View v(doc);
@@ -651,7 +651,8 @@ void FhirServer::search(const Request& req, Response& res, const std::string& ty
       }
     }
     for (int64_t i = from; i < upto; ++i)
-      if (auto it = resources.find(order[i]); it != resources.end()) hits.push_back(std::move(it->second));
+      if (auto it = resources.find(order[i]); it != resources.end())
+        hits.push_back(std::move(it->second));
   } else if (!q.post_filter) {
     opts.append("skip", q.offset);
     opts.append("limit", q.count + 1);

@@ -134,10 +134,12 @@ std::optional<std::string> EntryComparator::check_idx(const bson_t* target_doc,
   if (!expected) {
     if (!present) return std::nullopt;
     return std::string("field 'idx' present on ") +
-           (t.is_tombstone() ? "a tombstone" : std::string(kind) + " that is not the current version");
+           (t.is_tombstone() ? "a tombstone"
+                             : std::string(kind) + " that is not the current version");
   }
   if (!present)
-    return std::string("field 'idx' missing on the current version") + (t.cnt ? " (a contained entry)" : "");
+    return std::string("field 'idx' missing on the current version") +
+           (t.cnt ? " (a contained entry)" : "");
   if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return std::string("field 'idx' is not a document");
   uint32_t len = 0;
   const uint8_t* data = nullptr;

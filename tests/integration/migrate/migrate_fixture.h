@@ -118,7 +118,8 @@ class MigrateFixture : public ::testing::Test {
 
   // Every source entry is in the target with the same `_id`, key and body; each resource has
   // exactly one current entry, its newest by (lu, _id); `idx` only on current, non-deleted
-  // entries, contained ones included; contained entries are current exactly when their container is.
+  // entries, contained ones included; contained entries are current exactly when their container
+  // is.
   void expect_faithful_copy() {
     std::vector<schema::Entry> src = entries(src_uri(), "vonkentries");
     mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
@@ -156,7 +157,8 @@ class MigrateFixture : public ::testing::Test {
       if (e.cnt) {
         ASSERT_TRUE(e.container.has_value());
         EXPECT_EQ(e.cur, current.count(mongo::oid_to_string(*e.container)) == 1) << "contained " << id;
-        EXPECT_EQ(with_idx.count(id) == 1, e.cur && e.json.has_value()) << "idx on contained " << id;
+        EXPECT_EQ(with_idx.count(id) == 1, e.cur && e.json.has_value())
+            << "idx on contained " << id;
         continue;
       }
       EXPECT_EQ(e.cur, current.count(id) == 1) << "version state of " << e.type << "/" << e.res_id << " v" << e.v;

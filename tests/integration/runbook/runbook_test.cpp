@@ -79,7 +79,14 @@ std::vector<std::string> section_commands(const std::string& markdown, const std
   return commands;
 }
 
-enum class Kind { kMkdir, kProvisionByEmptyImport, kMigrateAdHoc, kMigrateContinuous, kVerifyCounts, kUnknown };
+enum class Kind {
+  kMkdir,
+  kProvisionByEmptyImport,
+  kMigrateAdHoc,
+  kMigrateContinuous,
+  kVerifyCounts,
+  kUnknown
+};
 
 Kind kind_of(const std::string& command) {
   auto has = [&](const char* s) { return command.find(s) != std::string::npos; };
@@ -87,9 +94,11 @@ Kind kind_of(const std::string& command) {
   if (command.rfind("fhirshift migrate ", 0) == 0) {
     if (has("--srcMongoRunningMode AdHoc")) return Kind::kMigrateAdHoc;
     if (has("--srcMongoRunningMode Continuous")) return Kind::kMigrateContinuous;
-    if (has("--source ") && has("--provisionTargetDatabase true")) return Kind::kProvisionByEmptyImport;
+    if (has("--source ") && has("--provisionTargetDatabase true"))
+      return Kind::kProvisionByEmptyImport;
   }
-  if (command.rfind("fhirshift verify ", 0) == 0 && has("--mode counts")) return Kind::kVerifyCounts;
+  if (command.rfind("fhirshift verify ", 0) == 0 && has("--mode counts"))
+    return Kind::kVerifyCounts;
   return Kind::kUnknown;
 }
 
@@ -110,8 +119,9 @@ class RunbookTest : public ::testing::Test {
 
   // Runs `command` through bash in the work directory, as pasted into a terminal.
   std::unique_ptr<testing::Subprocess> start(const std::string& command) {
-    return std::make_unique<testing::Subprocess>(std::vector<std::string>{"/bin/bash", "-c", command}, logs_.path(),
-                                                 "step" + std::to_string(++steps_), env_, work_.path());
+    return std::make_unique<testing::Subprocess>(
+        std::vector<std::string>{"/bin/bash", "-c", command}, logs_.path(),
+        "step" + std::to_string(++steps_), env_, work_.path());
   }
 
   // Entries (documents with a `type`) in the legacy or the new store.
@@ -134,9 +144,11 @@ class RunbookTest : public ::testing::Test {
     e.res_id = id;
     e.v = "1";
     e.lu_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch()).count();
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
     e.cur = true;
-    e.json = R"({"resourceType":"Patient","id":")" + id + R"(","meta":{"versionId":"1"},"name":[{"family":"Late"}]})";
+    e.json = R"({"resourceType":"Patient","id":")" + id +
+             R"(","meta":{"versionId":"1"},"name":[{"family":"Late"}]})";
     c.collection("legacystore", "vonkentries").insert_one(schema::encode_legacy(e).get());
   }
 
@@ -149,26 +161,32 @@ class RunbookTest : public ::testing::Test {
 };
 
 TEST_F(RunbookTest, EveryLineOfTheLegacyToolSectionRunsAsPrinted) {
-  const std::vector<std::string> commands =
-      section_commands(read_text(std::filesystem::path(FHIRSHIFT_SOURCE_DIR) / "docs" / "runbook.md"), kSectionHeading);
+  const std::vector<std::string> commands = section_commands(
+      read_text(std::filesystem::path(FHIRSHIFT_SOURCE_DIR) / "docs" / "runbook.md"),
+      kSectionHeading);
   std::vector<Kind> kinds;
   for (const auto& command : commands) {
     kinds.push_back(kind_of(command));
-    EXPECT_NE(kinds.back(), Kind::kUnknown) << "runbook_test does not know what to expect of this line; teach it:\n"
-                                            << command;
+    EXPECT_NE(kinds.back(), Kind::kUnknown)
+        << "runbook_test does not know what to expect of this line; teach it:\n"
+        << command;
     // Every variable a line uses is one the test supplies (bash would expand any other to "").
     static const std::regex variable(R"(\$\{?([A-Za-z_][A-Za-z0-9_]*))");
     for (std::sregex_iterator it(command.begin(), command.end(), variable), end; it != end; ++it)
-      EXPECT_TRUE(env_.count((*it)[1].str())) << "$" << (*it)[1].str() << " is not one of the section's variables:\n"
-                                              << command;
+      EXPECT_TRUE(env_.count((*it)[1].str()))
+          << "$" << (*it)[1].str() << " is not one of the section's variables:\n"
+          << command;
   }
   // The legacy runbook's order: provision by an empty import, copy once, follow, compare counts.
-  ASSERT_EQ(kinds, (std::vector<Kind>{Kind::kMkdir, Kind::kProvisionByEmptyImport, Kind::kMigrateAdHoc,
-                                      Kind::kMigrateContinuous, Kind::kVerifyCounts}))
+  ASSERT_EQ(kinds,
+            (std::vector<Kind>{Kind::kMkdir, Kind::kProvisionByEmptyImport, Kind::kMigrateAdHoc,
+                               Kind::kMigrateContinuous, Kind::kVerifyCounts}))
       << "the section's commands changed; found " << commands.size();
 
-  testing::RunResult seeded = testing::run_command(
-      {testing::cli_path(), "seed", "--mongoConnectionstring", db_.uri("legacystore"), "--entries", "300"}, 5min);
+  testing::RunResult seeded =
+      testing::run_command({testing::cli_path(), "seed", "--mongoConnectionstring",
+                            db_.uri("legacystore"), "--entries", "300"},
+                           5min);
   ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
   const int64_t seeded_entries = entries("legacystore");
   ASSERT_GE(seeded_entries, 300);
@@ -176,7 +194,8 @@ TEST_F(RunbookTest, EveryLineOfTheLegacyToolSectionRunsAsPrinted) {
   auto run = [&](const std::string& command, std::chrono::minutes timeout) {
     auto p = start(command);
     std::optional<int> rc = p->wait_for(timeout);
-    EXPECT_TRUE(rc.has_value()) << "still running after " << timeout.count() << " min:\n" << command;
+    EXPECT_TRUE(rc.has_value()) << "still running after " << timeout.count() << " min:\n"
+                                << command;
     if (!rc) p->kill9();
     return std::tuple{rc.value_or(-1), p->stdout_text(), p->stderr_text()};
   };
@@ -191,8 +210,10 @@ TEST_F(RunbookTest, EveryLineOfTheLegacyToolSectionRunsAsPrinted) {
     SCOPED_TRACE(commands[1]);
     auto [rc, out, err] = run(commands[1], 5min);
     ASSERT_EQ(rc, 0) << out << err;
-    EXPECT_NE(out.find("nothing to import; the target is provisioned"), std::string::npos) << out << err;
-    EXPECT_NE(err.find("--license " + env_["LICENSE_FILE"] + ": accepted from the legacy tool's runbook and ignored"),
+    EXPECT_NE(out.find("nothing to import; the target is provisioned"), std::string::npos)
+        << out << err;
+    EXPECT_NE(err.find("--license " + env_["LICENSE_FILE"] +
+                       ": accepted from the legacy tool's runbook and ignored"),
               std::string::npos)
         << err;
     mongo::ClientPool pool(mongo::Uri::parse(db_.uri("newstore")));

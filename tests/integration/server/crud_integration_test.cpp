@@ -188,7 +188,8 @@ TEST_P(Crud, EntriesFollowTheStorageContract) {
       EXPECT_TRUE(e.type == "Patient" || e.type == "Device");
       EXPECT_EQ(*e.json, e.type == "Patient" ? R"({"resourceType":"Patient","id":"p"})"
                                              : R"({"resourceType":"Device","id":"d"})");
-      EXPECT_FALSE(v.has("idx")) << "history: the contained entries lost their idx with their container";
+      EXPECT_FALSE(v.has("idx"))
+          << "history: the contained entries lost their idx with their container";
     } else if (e.change == schema::Change::kDeleted) {
       ++by_kind["tombstone"];
       EXPECT_EQ(e.v, "3");

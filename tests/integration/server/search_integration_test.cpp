@@ -217,13 +217,14 @@ TEST_F(Search, ContainedResourcesAreFoundThroughTheirContainers) {
       << "a container that matches itself and through its contained resource is one result";
 
   auto c = srv_->client();
-  ASSERT_EQ(c.Put("/Encounter/e1",
-                  R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
-                  R"("contained":[{"resourceType":"Organization","id":"org","name":"Acme Clinic"}],)"
-                  R"("serviceProvider":{"reference":"#org"}})",
-                  kFhirJson)
-                ->status,
-            201);
+  ASSERT_EQ(
+      c.Put("/Encounter/e1",
+            R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
+            R"("contained":[{"resourceType":"Organization","id":"org","name":"Acme Clinic"}],)"
+            R"("serviceProvider":{"reference":"#org"}})",
+            kFhirJson)
+          ->status,
+      201);
   json page;
   EXPECT_EQ(ids("/Organization?name=acme&_contained=true&_total=accurate", &page),
             (std::vector<std::string>{"e1"}));
@@ -231,13 +232,14 @@ TEST_F(Search, ContainedResourcesAreFoundThroughTheirContainers) {
   EXPECT_EQ(page["entry"][0]["resource"]["resourceType"], "Encounter");
   EXPECT_EQ(found("/Organization?name=acme"), (S{})) << "not found on its own";
   // A new version of the container: the old contained entry is history, without idx.
-  ASSERT_EQ(c.Put("/Encounter/e1",
-                  R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
-                  R"("contained":[{"resourceType":"Organization","id":"org","name":"Other Care"}],)"
-                  R"("serviceProvider":{"reference":"#org"}})",
-                  kFhirJson)
-                ->status,
-            200);
+  ASSERT_EQ(
+      c.Put("/Encounter/e1",
+            R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},)"
+            R"("contained":[{"resourceType":"Organization","id":"org","name":"Other Care"}],)"
+            R"("serviceProvider":{"reference":"#org"}})",
+            kFhirJson)
+          ->status,
+      200);
   EXPECT_EQ(found("/Organization?name=acme&_contained=true"), (S{}));
   EXPECT_EQ(found("/Organization?name=other&_contained=true"), (S{"e1"}));
   mongo::ClientPool pool(mongo::Uri::parse(db_->uri("search")));
@@ -252,7 +254,8 @@ TEST_F(Search, ContainedResourcesAreFoundThroughTheirContainers) {
   EXPECT_EQ(count(true), 1) << "the current contained Organization is indexed";
   EXPECT_EQ(count(false), 0) << "history keeps no idx";
 
-  for (const char* q : {"/Patient?_contained=maybe", "/Patient?_contained=true&_containedType=contained"}) {
+  for (const char* q :
+       {"/Patient?_contained=maybe", "/Patient?_contained=true&_containedType=contained"}) {
     std::string body;
     EXPECT_EQ(status(q, &body), 400) << q;
     EXPECT_NE(body.find("_contained"), std::string::npos) << body;
@@ -303,7 +306,8 @@ TEST(MigratedStore, TheNewServerReadsWhatTheOldServerWroteAndSearchFindsIt) {
     put("/Patient/m1", R"({"resourceType":"Patient","id":"m1","name":[{"family":"Øster"}]})");
     put("/Patient/m1", R"({"resourceType":"Patient","id":"m1","name":[{"family":"Østergaard"}],"birthDate":"1970"})");
     put("/Patient/m2", R"({"resourceType":"Patient","id":"m2","name":[{"family":"Ng"}],"contained":[{"resourceType":"Organization","id":"o"}]})");
-    put("/Patient/m3", R"({"resourceType":"Patient","id":"m3","contained":[{"resourceType":"Organization","id":"o","name":"Acme"}],"managingOrganization":{"reference":"#o"}})");
+    put("/Patient/m3",
+        R"({"resourceType":"Patient","id":"m3","contained":[{"resourceType":"Organization","id":"o","name":"Acme"}],"managingOrganization":{"reference":"#o"}})");
     put("/Observation/x1", R"({"resourceType":"Observation","id":"x1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1-8"}]},"subject":{"reference":"Patient/m1"},"valueQuantity":{"value":1.50}})");
     ASSERT_EQ(c.Delete("/Patient/m2")->status, 200);
   }

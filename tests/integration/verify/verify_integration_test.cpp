@@ -291,7 +291,8 @@ TEST_F(VerifyTest, EachKindOfDifferenceIsFoundAndNamed) {
   EXPECT_TRUE(names(j, "extra", in.extra)) << j.dump(2);
   EXPECT_TRUE(names(j, "changed", in.changed_body, "field 'json'")) << j.dump(2);
   EXPECT_TRUE(names(j, "changed", in.changed_idx, "field 'idx': parameter")) << j.dump(2);
-  EXPECT_TRUE(names(j, "changed", in.contained_unindexed, "'idx' missing on the current version (a contained entry)"))
+  EXPECT_TRUE(names(j, "changed", in.contained_unindexed,
+                    "'idx' missing on the current version (a contained entry)"))
       << j.dump(2);
   bool two_cur = false;
   for (const auto& d : j["differences"])

@@ -185,17 +185,20 @@ TEST_F(CompareTest, ACurrentContainedEntryIsIndexedLikeAnyEntry) {
   schema::CurrentEntry bare = migrate::to_current(e, false, indexer);
   bare.cur = true;
   Bson t = schema::encode_current(bare);
-  EXPECT_NE(joined(comparator.compare(s.get(), t.get())).find("'idx' missing on the current version (a contained entry)"),
+  EXPECT_NE(joined(comparator.compare(s.get(), t.get()))
+                .find("'idx' missing on the current version (a contained entry)"),
             std::string::npos);
   schema::CurrentEntry tampered = migrate::to_current(e, true, indexer);
   tampered.idx = index::SearchIndex{index::IndexEntry{"len", {1.0}}};
   Bson t2 = schema::encode_current(tampered);
-  EXPECT_NE(joined(comparator.compare(s.get(), t2.get())).find("field 'idx': parameter 'len' is"), std::string::npos);
+  EXPECT_NE(joined(comparator.compare(s.get(), t2.get())).find("field 'idx': parameter 'len' is"),
+            std::string::npos);
   // History keeps none.
   schema::CurrentEntry history = migrate::to_current(e, true, indexer);
   history.cur = false;
   Bson t3 = schema::encode_current(history);
-  EXPECT_NE(joined(comparator.compare(s.get(), t3.get())).find("a contained entry that is not the current version"),
+  EXPECT_NE(joined(comparator.compare(s.get(), t3.get()))
+                .find("a contained entry that is not the current version"),
             std::string::npos);
 }
 
