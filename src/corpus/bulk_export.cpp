@@ -135,7 +135,7 @@ const std::vector<ExportType>& export_types() {
       {"Procedure", 9, 500, 1500},            {"DocumentReference", 9, 3000, 3600},
       {"DiagnosticReport", 7, 800, 2000},     {"Claim", 7, 1000, 2500},
       {"MedicationRequest", 6, 500, 1500},    {"Condition", 5, 500, 1500},
-      {"ExplanationOfBenefit", 4, 2000, 5000}, {"Immunization", 2, 500, 1000},
+      {"ExplanationOfBenefit", 4, 2000, 5000}, {"Immunization", 2, 500, 1500},
       {"Patient", 1, 2500, 4000},             {"CarePlan", 1, 800, 2000},
       {"AllergyIntolerance", 1, 500, 1000},
   };
