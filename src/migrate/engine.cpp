@@ -534,7 +534,12 @@ RunResult Engine::run() {
         if (!queue.push(Chunk::poll_marker(poll_started, found == 0), reader_stop)) return;
         // A poll that brought a full write batch or more has a source writing faster than one
         // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
-        if (found < options_.batch_size) sleep_unless_stopped(options_.poll_interval, reader_stop);
+        // The wait ends at SIGTERM too (stop_), not only when the consumer stops the reader: the
+        // consumer learns of SIGTERM only after a chunk or marker, which a long interval delays.
+        if (found < options_.batch_size)
+          for (auto until = std::chrono::steady_clock::now() + options_.poll_interval;
+               !should_stop() && std::chrono::steady_clock::now() < until;)
+            std::this_thread::sleep_for(milliseconds(50));
       }
     } catch (const std::exception& e) {
       queue.push(Chunk::failed(std::string("reading the source failed: ") + e.what()), reader_stop);

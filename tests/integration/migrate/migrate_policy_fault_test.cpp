@@ -356,7 +356,7 @@ TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
   std::cout << kEntries << " entries: migrate " << migrate_s << " s, verify --mode full " << verify_s << " s\n";
 }
 
-TEST_F(MigratePolicyFaultTest, ContinuousPollsAgainAtOnceAfterAFullBatchAndWaitsOnlyAfterAShortPoll) {
+TEST_F(MigratePolicyFaultTest, ContinuousPollsAgainAtOnceAfterAFullBatch) {
   seed(400);
   // An hour between polls: the idle line can only come from a second poll started at once after
   // the first brought 400 entries, more than one --mongoBatch of 100.
