@@ -425,8 +425,9 @@ int run_floor(const FloorArgs& a) {
     while (cursor.next()) n++;
     ms.push_back(seconds_since(t0) * 1000);
     if (i > 0 && n != entries)
-      throw std::runtime_error("the source changed between two reads (" + std::to_string(entries) + " then " +
-                               std::to_string(n) + " entries): measure the floor on a quiet source");
+      throw std::runtime_error("the source changed between two reads (" + std::to_string(entries) +
+                               " then " + std::to_string(n) +
+                               " entries): measure the floor on a quiet source");
     entries = n;
   }
   nlohmann::json out = {{"entries", entries},

@@ -131,8 +131,8 @@ constexpr size_t kFlipsPerWrite = 100;
 // A journal written by fhirshift before 2026-12-03 may hold history flips it deferred to its next
 // poll boundary; they are applied before this run reads anything. (Flips are now written with
 // the inserts of the chunk that replaces the versions.)
-void apply_deferred_flips(Journal& journal, mongo::Collection& target, std::chrono::milliseconds retry_timeout,
-                          const std::atomic<bool>& stop) {
+void apply_deferred_flips(Journal& journal, mongo::Collection& target,
+                          std::chrono::milliseconds retry_timeout, const std::atomic<bool>& stop) {
   for (std::vector<std::string> ids; !(ids = journal.pending_flips(kFlipsPerWrite)).empty();) {
     retry_mongo("making replaced versions history", retry_timeout, stop, [&] {
       std::vector<bson_oid_t> oids;
@@ -393,10 +393,9 @@ RunResult Engine::run() {
     w.execute();
   }
   progress_.checkpoint(checkpoint);
-  if (owns_target && !options_.dry_run) apply_deferred_flips(*journal, target, options_.retry_timeout, stop_);
+  if (owns_target && !options_.dry_run)
+    apply_deferred_flips(*journal, target, options_.retry_timeout, stop_);
 
-  mongo::Client source_client = source_pool.acquire();
-  mongo::Collection source = source_client.collection(source_uri.database(), options_.source_collection);
   // The size estimate is only for the progress line's "done/total" and ETA, so it runs beside the
   // copy instead of before it. `$collStats` first: servers that answer `count` by scanning
   // (FerretDB; a million entries on its PostgreSQL backend outlasted the socket timeout) take a
@@ -480,7 +479,9 @@ RunResult Engine::run() {
           mongo::Builder f;
           f.document("_id", [&](mongo::Builder& d) {
             d.append("$type", "objectId");
-            if (position) d.append("$gt", continuous ? window_start(*position, options_.late_entry_window) : *position);
+            if (position)
+              d.append("$gt", continuous ? window_start(*position, options_.late_entry_window)
+                                         : *position);
             if (high_water) d.append("$lte", *high_water);
           });
           mongo::Builder o;
@@ -530,7 +531,8 @@ RunResult Engine::run() {
         });
         if (should_stop()) return;
         spdlog::debug("poll: {} entries read in {} ms, {} of them new", read,
-                      std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count(), found);
+                      std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count(),
+                      found);
         if (!continuous) {
           queue.push(Chunk::end(), reader_stop);
           return;
@@ -540,7 +542,12 @@ RunResult Engine::run() {
         if (!queue.push(Chunk::poll_marker(poll_started, found == 0), reader_stop)) return;
         // A poll that brought a full write batch or more has a source writing faster than one
         // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
-        if (found < options_.batch_size) sleep_unless_stopped(options_.poll_interval, reader_stop);
+        // The wait ends at SIGTERM too (stop_), not only when the consumer stops the reader: the
+        // consumer learns of SIGTERM only after a chunk or marker, which a long interval delays.
+        if (found < options_.batch_size)
+          for (auto until = std::chrono::steady_clock::now() + options_.poll_interval;
+               !should_stop() && std::chrono::steady_clock::now() < until;)
+            std::this_thread::sleep_for(milliseconds(50));
       }
     } catch (const std::exception& e) {
       queue.push(Chunk::failed(std::string("reading the source failed: ") + e.what()), reader_stop);
@@ -587,7 +594,9 @@ RunResult Engine::run() {
     }
     return t;
   };
-  auto id_of = [](const mongo::Bson& doc) { return mongo::oid_to_string(*mongo::View(doc.get()).oid("_id")); };
+  auto id_of = [](const mongo::Bson& doc) {
+    return mongo::oid_to_string(*mongo::View(doc.get()).oid("_id"));
+  };
 
   // Of source entries at or below the checkpoint that this process has not handled, those that
   // neither the target nor its quarantine holds: entries committed after the reader passed them.
@@ -623,13 +632,16 @@ RunResult Engine::run() {
     std::vector<mongo::Bson> docs, unknown;
     for (auto& d : read) {
       std::string id = id_of(d);
-      if (checkpoint.empty() || id > checkpoint) docs.push_back(std::move(d));
-      else if (!window_handled.count(id)) unknown.push_back(std::move(d));
+      if (checkpoint.empty() || id > checkpoint)
+        docs.push_back(std::move(d));
+      else if (!window_handled.count(id))
+        unknown.push_back(std::move(d));
     }
     const std::string new_checkpoint = docs.empty() ? checkpoint : id_of(docs.back());
     std::vector<mongo::Bson> late;
     if (!unknown.empty()) late = late_entries(std::move(unknown));
-    docs.insert(docs.begin(), std::make_move_iterator(late.begin()), std::make_move_iterator(late.end()));
+    docs.insert(docs.begin(), std::make_move_iterator(late.begin()),
+                std::make_move_iterator(late.end()));
     if (!docs.empty()) {
       auto t0 = std::chrono::steady_clock::now();
       apply_with_retry(docs);
@@ -639,22 +651,25 @@ RunResult Engine::run() {
       applied += static_cast<int64_t>(docs.size());
       checkpoint = new_checkpoint;
       if (!options_.dry_run) journal->commit(checkpoint, applied, pending);
-      spdlog::debug("chunk of {} entries applied in {} ms, journal commit {} ms", docs.size(),
-                    std::chrono::duration_cast<milliseconds>(t1 - t0).count(),
-                    std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t1).count());
+      spdlog::debug(
+          "chunk of {} entries applied in {} ms, journal commit {} ms", docs.size(),
+          std::chrono::duration_cast<milliseconds>(t1 - t0).count(),
+          std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t1).count());
       pending = {};
       progress_.checkpoint(checkpoint);
       last_idle_log = {};
     }
     if (!late.empty()) {
       progress_.late_entries(static_cast<int64_t>(late.size()));
-      spdlog::info("late entries: {} source entries older than the checkpoint appeared and were applied",
-                   late.size());
+      spdlog::info(
+          "late entries: {} source entries older than the checkpoint appeared and were applied",
+          late.size());
     }
     // Ids below the window are never re-read.
     if (auto cp = mongo::oid_from_string(checkpoint))
       window_handled.erase(window_handled.begin(),
-                           window_handled.lower_bound(mongo::oid_to_string(window_start(*cp, options_.late_entry_window))));
+                           window_handled.lower_bound(mongo::oid_to_string(
+                               window_start(*cp, options_.late_entry_window))));
   };
 
   try {

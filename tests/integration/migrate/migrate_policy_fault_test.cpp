@@ -356,12 +356,13 @@ TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
   std::cout << kEntries << " entries: migrate " << migrate_s << " s, verify --mode full " << verify_s << " s\n";
 }
 
-TEST_F(MigratePolicyFaultTest, ContinuousPollsAgainAtOnceAfterAFullBatchAndWaitsOnlyAfterAShortPoll) {
+TEST_F(MigratePolicyFaultTest, ContinuousPollsAgainAtOnceAfterAFullBatch) {
   seed(400);
   // An hour between polls: the idle line can only come from a second poll started at once after
   // the first brought 400 entries, more than one --mongoBatch of 100.
-  testing::Subprocess migrator(migrate_args("Continuous", {"--pollInterval", "1h", "--mongoBatch", "100", "-v"}),
-                               logs_.path(), "adaptive");
+  testing::Subprocess migrator(
+      migrate_args("Continuous", {"--pollInterval", "1h", "--mongoBatch", "100", "-v"}),
+      logs_.path(), "adaptive");
   ASSERT_TRUE(migrator.wait_for_output(
       "No new items found in the database. Waiting for 01:00:00 before retrying...", 120s))
       << migrator.stdout_text() << migrator.stderr_text();
