@@ -1,5 +1,6 @@
 #include "migrate/apply.h"
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,7 +8,6 @@
 #include <functional>
 #include <optional>
 #include <set>
-#include <simdjson.h>
 #include <thread>
 #include <unordered_map>
 
@@ -26,7 +26,9 @@ void note_problem(Tally& t, const std::string& message) {
   if (t.first_problems.size() < kMaxReportedProblems) t.first_problems.push_back(message);
 }
 
-std::string resource_key(const schema::Entry& e) { return e.im + '\x1f' + e.type + '\x1f' + e.res_id; }
+std::string resource_key(const schema::Entry& e) {
+  return e.im + '\x1f' + e.type + '\x1f' + e.res_id;
+}
 
 std::string version_key(const schema::Entry& e) {
   return resource_key(e) + '\x1f' + e.v + '\x1f' +
@@ -50,7 +52,8 @@ bool same_entry(const schema::Entry& a, const schema::Entry& b) {
 // A contained entry's identity: its version key plus its container's `_id`.
 std::string contained_match(std::string_view im, std::string_view type, std::string_view res_id,
                             std::string_view v, const bson_oid_t& container) {
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", im, type, res_id, v, mongo::oid_to_string(container));
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", im, type, res_id, v,
+                     mongo::oid_to_string(container));
 }
 
 std::vector<std::pair<std::string, std::string>> contained_of(const std::string& json) {
@@ -100,10 +103,12 @@ struct Applier::Partition {
   std::vector<const mongo::Bson*> docs;
   Tally tally;
   std::map<std::string, Decision> decisions;  // phase 1: entry _id -> decision, for phase 2
-  HeadUpdates heads;    // phase 1: new heads (owned target)
-  std::map<std::string, std::vector<std::string>> contained_added;  // phase 2: key -> contained _ids
-  std::map<std::string, std::vector<Orphan>> orphans;  // phase 2, owned: written before their container
-  std::vector<std::string> adopted;                     // phase 1, owned: containers whose orphans were set
+  HeadUpdates heads;                          // phase 1: new heads (owned target)
+  std::map<std::string, std::vector<std::string>>
+      contained_added;  // phase 2: key -> contained _ids
+  std::map<std::string, std::vector<Orphan>>
+      orphans;                       // phase 2, owned: written before their container
+  std::vector<std::string> adopted;  // phase 1, owned: containers whose orphans were set
   std::exception_ptr failure;
 };
 
@@ -145,10 +150,12 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
       resources[hash(key) % n].docs.push_back(&doc);
     }
   }
-  auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase, const Decisions& decisions) {
+  auto run_phase = [&](std::vector<Partition>& parts, bool contained_phase,
+                       const Decisions& decisions) {
     std::atomic<size_t> next{0};
     std::vector<std::thread> workers;
-    const size_t threads = std::min(parts.size(), static_cast<size_t>(std::max(1, config_.parallelism)));
+    const size_t threads =
+        std::min(parts.size(), static_cast<size_t>(std::max(1, config_.parallelism)));
     for (size_t w = 0; w < threads; ++w) {
       workers.emplace_back([&, contained_phase] {
         for (size_t i = next++; i < parts.size(); i = next++) {
@@ -186,14 +193,16 @@ Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_sta
           it = merged.emplace(key, std::move(*committed)).first;
         }
         for (auto& id : ids)
-          if (std::find(it->second.contained.begin(), it->second.contained.end(), id) == it->second.contained.end())
+          if (std::find(it->second.contained.begin(), it->second.contained.end(), id) ==
+              it->second.contained.end())
             it->second.contained.push_back(std::move(id));
       }
     chunk_state->heads = std::move(merged);
     chunk_state->orphans.clear();
     chunk_state->adopted.clear();
     for (auto& part : resources)
-      chunk_state->adopted.insert(chunk_state->adopted.end(), part.adopted.begin(), part.adopted.end());
+      chunk_state->adopted.insert(chunk_state->adopted.end(), part.adopted.begin(),
+                                  part.adopted.end());
     for (auto& part : contained)
       for (auto& [container, orphans] : part.orphans) {
         auto& all = chunk_state->orphans[container];
@@ -248,8 +257,10 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       spdlog::warn("quarantined: {}", e.what());
       mongo::View v(doc);
       bson_oid_t id;
-      if (auto oid = v.oid("_id")) id = *oid;
-      else bson_oid_init(&id, nullptr);
+      if (auto oid = v.oid("_id"))
+        id = *oid;
+      else
+        bson_oid_init(&id, nullptr);
       bool small = doc->len < 8 * 1024 * 1024;
       record(id, e.reason(), e.what(), [&](mongo::Builder& q) {
         if (small) q.append_document("entry", doc);
@@ -260,8 +271,9 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   // 2. What the target already has: the same _ids, the same versions, the current versions.
   std::unordered_map<std::string, schema::Entry> by_id, by_version;
   std::unordered_map<std::string, std::vector<schema::Entry>> current_by_key;
-  std::unordered_map<std::string, std::vector<std::string>> head_contained;  // owned: key -> contained _ids
-  std::unordered_map<std::string, std::string> owned_container_key;          // owned: container _id -> key
+  std::unordered_map<std::string, std::vector<std::string>>
+      head_contained;                                                // owned: key -> contained _ids
+  std::unordered_map<std::string, std::string> owned_container_key;  // owned: container _id -> key
   auto remember = [&](const bson_t* doc) {
     if (schema::is_system_document(doc)) return;
     schema::Entry t;
@@ -303,8 +315,10 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       } else if (e.container) {
         std::string container = mongo::oid_to_string(*e.container);
         if (decisions.by_entry.count(container) || owned_container_key.count(container)) continue;
-        if (auto key = heads_->key_of_current(container)) owned_container_key[container] = *key;
-        else unknown_containers.push_back(*e.container);
+        if (auto key = heads_->key_of_current(container))
+          owned_container_key[container] = *key;
+        else
+          unknown_containers.push_back(*e.container);
       }
     }
     if (!unknown_containers.empty()) {
@@ -352,19 +366,20 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   std::vector<bson_oid_t> to_delete;  // target entries the source overwrites under another _id
   auto conflict = [&](const schema::Entry& e, const schema::Entry& t, const std::string& what) {
     std::string message = "conflict: source entry " + e.id_string() + " and target entry " +
-                          t.id_string() + " are both " + e.type + "/" + e.res_id + " version " + e.v +
-                          " with " + what + " (--update-existing-resources ErrorOnConflict)";
+                          t.id_string() + " are both " + e.type + "/" + e.res_id + " version " +
+                          e.v + " with " + what + " (--update-existing-resources ErrorOnConflict)";
     tally.conflicts++;
     note_problem(tally, message);
     spdlog::warn("{}", message);
-    record(e.id, "conflict", message, [&](mongo::Builder& q) {
-      q.append("sourceId", e.id).append("targetId", t.id);
-    });
+    record(e.id, "conflict", message,
+           [&](mongo::Builder& q) { q.append("sourceId", e.id).append("targetId", t.id); });
   };
   for (auto& e : entries) {
     const schema::Entry* t = nullptr;
-    if (auto it = by_id.find(e.id_string()); it != by_id.end()) t = &it->second;
-    else if (auto it2 = by_version.find(version_key(e)); it2 != by_version.end()) t = &it2->second;
+    if (auto it = by_id.find(e.id_string()); it != by_id.end())
+      t = &it->second;
+    else if (auto it2 = by_version.find(version_key(e)); it2 != by_version.end())
+      t = &it2->second;
     if (!t) {
       accepted.push_back(std::move(e));
       continue;
@@ -377,9 +392,15 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     bool same_id = bson_oid_equal(&e.id, &t->id);
     bool source_wins = false;
     switch (config_.policy) {
-      case ConflictPolicy::kOverwrite: source_wins = true; break;
-      case ConflictPolicy::kKeep: source_wins = false; break;
-      case ConflictPolicy::kOnlyIfNewer: source_wins = is_newer(e, *t); break;
+      case ConflictPolicy::kOverwrite:
+        source_wins = true;
+        break;
+      case ConflictPolicy::kKeep:
+        source_wins = false;
+        break;
+      case ConflictPolicy::kOnlyIfNewer:
+        source_wins = is_newer(e, *t);
+        break;
       case ConflictPolicy::kErrorOnConflict:
         conflict(e, *t, same_id ? "different content" : "different _ids");
         continue;
@@ -429,15 +450,20 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     if (!container.json) return;
     for (const auto& [type, id] : contained_of(*container.json)) {
       mongo::Builder k;
-      k.append("im", container.im).append("type", type).append("res_id", id).append("v", container.v);
+      k.append("im", container.im)
+          .append("type", type)
+          .append("res_id", id)
+          .append("v", container.v);
       k.append("container", container.id);
-      contained_cur.push_back({k.extract(), contained_match(container.im, type, id, container.v, container.id), cur});
+      contained_cur.push_back(
+          {k.extract(), contained_match(container.im, type, id, container.v, container.id), cur});
     }
   };
   // Owned target: contained entries written before their container (orphans), set to the state
   // the container gets now, by `_id` in this partition's bulk write.
   std::vector<std::pair<bson_oid_t, bool>> orphan_states;
-  std::unordered_map<std::string, std::vector<std::string>> adopted_current;  // container -> orphans now current
+  std::unordered_map<std::string, std::vector<std::string>>
+      adopted_current;  // container -> orphans now current
   auto adopt_orphans = [&](const schema::Entry& container, bool cur) {
     std::vector<Orphan> orphans = heads_->orphans_of(container.id_string());
     if (orphans.empty()) return;
@@ -472,8 +498,10 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         if (heads_) part.orphans[container].push_back({e.id_string(), cur});
       }
       if (heads_ && cur) {
-        if (d != decisions.by_entry.end()) part.contained_added[d->second.key].push_back(e.id_string());
-        else if (o != owned_container_key.end()) part.contained_added[o->second].push_back(e.id_string());
+        if (d != decisions.by_entry.end())
+          part.contained_added[d->second.key].push_back(e.id_string());
+        else if (o != owned_container_key.end())
+          part.contained_added[o->second].push_back(e.id_string());
       }
     } else {
       const std::string key = resource_key(e);
@@ -518,7 +546,9 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   if (!contained_phase)
     for (const auto& [key, n] : newest) {
       if (!part.decisions[n->id_string()].cur) continue;
-      if (heads_) part.heads[key] = Head{n->id_string(), n->lu_ms, std::move(adopted_current[n->id_string()])};
+      if (heads_)
+        part.heads[key] =
+            Head{n->id_string(), n->lu_ms, std::move(adopted_current[n->id_string()])};
       for (const auto& old : current_by_key[key])
         if (!bson_oid_equal(&old.id, &n->id)) {
           flip_to_history(old);
@@ -593,13 +623,54 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       it->second.cur = c.cur;
     }
   }
-  for (const auto& [id, cur] : orphan_states) {
-    mongo::Builder f;
-    f.append("_id", id);
-    mongo::Builder u;
-    u.document("$set", [&](mongo::Builder& s) { s.append("cur", cur); });
-    bulk.update_one(f.extract().get(), u.extract().get(), false);
-    op_entry.push_back(nullptr);
+  if (!orphan_states.empty()) {
+    // Like any entry, an orphan carries `idx` exactly while it is current (docs/schema.md). One
+    // that becomes current was written as history, without `idx`: its body is read back by `_id`
+    // (one query for the partition) to index it.
+    const bool indexed_target = config_.schema == TargetSchema::kCurrent;
+    std::vector<bson_oid_t> to_index;
+    for (const auto& [id, cur] : orphan_states)
+      if (cur && indexed_target) to_index.push_back(id);
+    std::unordered_map<std::string, std::pair<std::string, std::string>>
+        bodies;  // _id -> type, json
+    if (!to_index.empty()) {
+      mongo::Builder f;
+      f.document("_id", [&](mongo::Builder& in) { in.append_in(to_index); });
+      mongo::Builder o;
+      o.document("projection", [](mongo::Builder& p) {
+        p.append("type", int32_t{1});
+        p.append("json", int32_t{1});
+      });
+      mongo::Bson fd = f.extract(), od = o.extract();
+      mongo::Cursor cursor = target.find(fd.get(), od.get());
+      while (const bson_t* d = cursor.next()) {
+        mongo::View v(d);
+        auto id = v.oid("_id");
+        auto type = v.string("type");
+        auto json = v.string("json");
+        if (id && type && json)
+          bodies[mongo::oid_to_string(*id)] = {std::string(*type), std::string(*json)};
+      }
+    }
+    for (const auto& [id, cur] : orphan_states) {
+      mongo::Builder f;
+      f.append("_id", id);
+      mongo::Builder u;
+      auto body = cur ? bodies.find(mongo::oid_to_string(id)) : bodies.end();
+      u.document("$set", [&](mongo::Builder& s) {
+        s.append("cur", cur);
+        if (body != bodies.end()) {
+          index::IndexStats stats;
+          schema::append_search_index(
+              s, "idx", indexer_->index(body->second.first, body->second.second, &stats));
+          tally.index_problems += stats.evaluation_errors;
+        }
+      });
+      if (indexed_target && !cur)
+        u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
+      bulk.update_one(f.extract().get(), u.extract().get(), false);
+      op_entry.push_back(nullptr);
+    }
   }
   if (config_.dry_run) {
     for (const auto* e : op_entry)
@@ -614,7 +685,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   op_entry.resize(op_entry.size() + flips.size(), nullptr);
   // Runs `writer` and counts its outcome; with `retry_existing`, entries whose insert met an
   // existing document are returned for a replace instead of being counted.
-  auto execute = [&](mongo::BulkWriter& writer, const std::vector<const schema::Entry*>& ops, bool retry_existing) {
+  auto execute = [&](mongo::BulkWriter& writer, const std::vector<const schema::Entry*>& ops,
+                     bool retry_existing) {
     std::vector<const schema::Entry*> existing;
     if (writer.size() == 0) return existing;
     mongo::BulkResult result = writer.execute();
