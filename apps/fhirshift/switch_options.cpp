@@ -33,7 +33,11 @@ void add_switch_limits(CLI::App* sub, SwitchOptions& o, cutover::SwitchConfig& c
                   "How long HAProxy may take to report the server UP")
       ->check(kDuration)->capture_default_str();
   sub->add_option("--verify-margin", o.verify_margin,
-                  "The final verify covers entries since the fence time minus this margin")
+                  "The verify before the fence covers entries since its start minus this margin")
+      ->check(kDuration)->capture_default_str();
+  sub->add_option("--verify-overlap", o.verify_overlap,
+                  "The final verify (writes fenced) covers entries since the mark the verify "
+                  "before the fence reached (the source's newest lu then) minus this overlap")
       ->check(kDuration)->capture_default_str();
   sub->add_option("--poll-interval", o.poll_interval, "How often /progress is read while waiting")
       ->check(kDuration)->capture_default_str();
@@ -62,6 +66,7 @@ void apply_switch_limits(const SwitchOptions& o, cutover::SwitchConfig& config) 
   config.drain_timeout = cutover::parse_duration(o.drain_timeout);
   config.switch_timeout = cutover::parse_duration(o.switch_timeout);
   config.verify_margin = cutover::parse_duration(o.verify_margin);
+  config.verify_overlap = cutover::parse_duration(o.verify_overlap);
   config.poll_interval = cutover::parse_duration(o.poll_interval);
 }
 

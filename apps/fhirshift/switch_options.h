@@ -19,6 +19,7 @@ struct SwitchOptions {
   std::string drain_timeout = "15s";
   std::string switch_timeout = "5s";
   std::string verify_margin = "60s";
+  std::string verify_overlap = "10s";
   std::string poll_interval = "200ms";
   std::string src_uri, src_collection = "vonkentries";
   std::string dst_uri, dst_collection = "vonkentries";

@@ -72,7 +72,7 @@ dst_base=$(start_ferret target)
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-json() { node -e "const j=JSON.parse(process.argv[1]); console.log(j$2)" "$1"; }
+json() { node -e "const j=JSON.parse(process.argv[1]); console.log($2)" "$1"; }
 
 echo "== fhirshift import benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM; load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice $(nice)"
@@ -80,7 +80,7 @@ echo "target: FerretDB (embedded, $(basename "$ferret")) with the $backend backe
 
 export_dir=$work/export
 exp=$("$bench" export --dir "$export_dir" --resources "$resources" $($gzip && echo --gzip))
-echo "export: $(json "$exp" '.resources') resources in $(ls "$export_dir" | wc -l) files, $(json "$exp" '(.bytes / 1048576).toFixed(1)') MB of ndjson ($(json "$exp" '(.bytesOnDisk / 1048576).toFixed(1)') MB on disk), written in $(json "$exp" '.seconds.toFixed(1)') s"
+echo "export: $(json "$exp" 'j.resources') resources in $(ls "$export_dir" | wc -l) files, $(json "$exp" '(j.bytes / 1048576).toFixed(1)') MB of ndjson ($(json "$exp" '(j.bytesOnDisk / 1048576).toFixed(1)') MB on disk), written in $(json "$exp" 'j.seconds.toFixed(1)') s"
 echo "  mean record bytes: $(json "$exp" 'Object.entries(j.types).map(([t, v]) => t + " " + v.meanBytes).join(", ")')"
 
 ratios=()
@@ -112,8 +112,8 @@ for run in $(seq "$runs"); do
     "$cli" provision --mongoConnectionstring "${dst_base}ceiling$run" >"$work/provision.out" 2>&1 || {
       echo "provision failed:"; cat "$work/provision.out"; exit 1; }
     c=$("$bench" ceiling --source "${dst_base}$db" --target "${dst_base}ceiling$run")
-    c_rate=$(json "$c" '.entriesPerSecond.toFixed(0)')
-    echo "  (a) ceiling: the same $(json "$c" '.entries') documents ($(json "$c" '.bsonMB.toFixed(0)') MB BSON) inserted in $(json "$c" '.insertSeconds.toFixed(1)') s = $c_rate entries/s (unordered insertMany, batch $(json "$c" '.batch'), $(json "$c" '.par') in flight)"
+    c_rate=$(json "$c" 'j.entriesPerSecond.toFixed(0)')
+    echo "  (a) ceiling: the same $(json "$c" 'j.entries') documents ($(json "$c" 'j.bsonMB.toFixed(0)') MB BSON) inserted in $(json "$c" 'j.insertSeconds.toFixed(1)') s = $c_rate entries/s (unordered insertMany, batch $(json "$c" 'j.batch'), $(json "$c" 'j.par') in flight)"
     ratio=$(awk -v m="$i_rate" -v c="$c_rate" 'BEGIN { printf "%.2f", m / c }')
     ratios+=("$ratio")
     awk -v q="$ratio" -v r="$rss" 'BEGIN {

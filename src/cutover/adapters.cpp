@@ -140,10 +140,10 @@ std::vector<std::string> SubprocessVerifier::argv(const VerifyRequest& request,
   a.insert(a.end(), connection_args_.begin(), connection_args_.end());
   a.insert(a.end(), {"--mode", request.mode});
   if (request.since) a.insert(a.end(), {"--since", *request.since});
-  // The preflight verify runs while clients write and the migrator trails them by its poll
-  // cycle (seconds on a slow target): a difference must persist for 15 s before it counts. The
-  // final verify (with --since, after the fence) keeps verify's default.
-  else a.insert(a.end(), {"--settle", "15"});
+  // The verifies before the fence run while clients write and the migrator trails them by its
+  // poll cycle (seconds on a slow target): a difference must persist for 15 s before it counts.
+  // The final verify (after the fence and the drain) keeps verify's default.
+  if (request.writes_flowing) a.insert(a.end(), {"--settle", "15"});
   if (!report.empty()) a.insert(a.end(), {"--report", report});
   return a;
 }

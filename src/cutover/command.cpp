@@ -53,6 +53,7 @@ std::string report_json(const SwitchConfig& cfg, const SwitchResult& r) {
   j["failedStep"] = r.failed_step;
   j["reason"] = r.reason;
   j["fenceAt"] = r.fence_at;
+  j["verifiedUpTo"] = r.verified_up_to;
   j["verifySince"] = r.verify_since;
   j["writePauseMs"] = r.write_pause ? nlohmann::json(r.write_pause->count()) : nlohmann::json();
   j["drainMs"] = r.drain_time ? nlohmann::json(r.drain_time->count()) : nlohmann::json();

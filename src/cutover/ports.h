@@ -66,6 +66,9 @@ struct VerifyRequest {
   std::string mode;                  // "counts", "full", "sample"
   std::optional<std::string> since;  // ISO-8601 UTC
   std::chrono::milliseconds timeout{0};  // 0: the verifier's default
+  // Clients still write and the migrator trails them by its poll cycle: a difference must persist
+  // longer before it counts (the verifies before the fence).
+  bool writes_flowing = false;
 };
 
 struct VerifyOutcome {

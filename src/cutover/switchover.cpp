@@ -86,6 +86,7 @@ struct Switchover::State {
   bool from_in_maint = false;
   bool released = false;
   std::optional<WallTime> poll_at_fence;  // the migrator's lastPollAt read right after the fence
+  std::optional<WallTime> verified_up_to;  // the mark of the verify before the fence
 };
 
 Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerHealth& to,
@@ -104,9 +105,12 @@ std::vector<std::string> Switchover::plan() const {
   const std::string b = cfg_.backend;
   const std::string f = b + "/" + cfg_.from;
   const std::string t = b + "/" + cfg_.to;
-  VerifyRequest counts{"counts", std::nullopt, std::chrono::milliseconds(0)};
+  VerifyRequest counts{"counts", std::nullopt, std::chrono::milliseconds(0), true};
+  VerifyRequest before{cfg_.final_verify_mode,
+                       std::string("<now - ") + seconds(cfg_.verify_margin) + ">",
+                       std::chrono::milliseconds(0), true};
   VerifyRequest final_req{cfg_.final_verify_mode,
-                          std::string("<fence time - ") + seconds(cfg_.verify_margin) + ">",
+                          std::string("<mark - ") + seconds(cfg_.verify_overlap) + ">",
                           std::chrono::milliseconds(0)};
   std::vector<std::string> p;
   p.push_back("1. proxy state   (read-only) " + proxy_.describe() + ": `show servers state " + b +
@@ -117,9 +121,15 @@ std::vector<std::string> Switchover::plan() const {
               " -> caughtUp=true and lagSeconds <= " + seconds(cfg_.max_lag) + " (waits up to " +
               seconds(cfg_.catch_up_wait) + ")");
   p.push_back("4. verify counts (read-only) " +
-              (verifier_ ? verifier_->describe(counts) + " -> EQUAL"
+              (verifier_ ? verifier_->describe(counts) + " -> EQUAL, then " +
+                               verifier_->describe(before) +
+                               " -> EQUAL (clients still write; the mark is the source's newest "
+                               "lu at its start)"
                          : std::string("skipped: no --srcMongoConnectionString/--mongoConnectionstring given")));
-  p.push_back("5. fence         `fhirshift fence on " + b +
+  p.push_back("5. fence         GET " + to_.url() + ", `set weight " + t + " 0`, `set server " + t +
+              " state ready`, wait until a health check of " + t + " passed (at most " +
+              seconds(cfg_.switch_timeout) + "; weight 0: it receives no request); then " +
+              "`fhirshift fence on " + b +
               "`: HAProxy holds writes from here (reads flow); then `fhirshift fence show " + b +
               "` until in_flight=0 (the writes already sent to " + cfg_.from +
               " completed); budget " + seconds(cfg_.max_pause) + " until the switch");
@@ -129,10 +139,8 @@ std::vector<std::string> Switchover::plan() const {
   p.push_back("7. final verify  " +
               (verifier_ ? verifier_->describe(final_req) + " -> EQUAL"
                          : std::string("skipped: no connection strings given")));
-  p.push_back("8. switch        GET " + to_.url() + ", `set weight " + t + " 0`, `set server " + t +
-              " state ready`, wait until a health check of " + t + " passed (at most " +
-              seconds(cfg_.switch_timeout) + "), `set weight " + t + " 100%`, `set server " + f +
-              " state maint`");
+  p.push_back("8. switch        GET " + to_.url() + ", " + t + " still UP, `set weight " + t +
+              " 100%`, `set server " + f + " state maint`");
   p.push_back("9. release       `fhirshift fence off " + b + "`: held writes go to " + t +
               ", the write pause ends");
   p.push_back("on a failed check in 1-4: nothing was changed. In 5-8 before " + t +
@@ -454,10 +462,20 @@ SwitchResult Switchover::run() {
           return std::string("no connection strings given (pass --srcMongoConnectionString, "
                              "--mongoConnectionstring to verify)");
         }
-        VerifyOutcome v = verifier_->verify({"counts", std::nullopt, std::chrono::milliseconds(0)});
+        VerifyOutcome v = verifier_->verify({"counts", std::nullopt, std::chrono::milliseconds(0), true});
         if (!v.equal) throw CheckFailed(v.verdict);
         note_quarantine_accounted(st.result, v);
-        return v.verdict + " (" + seconds(v.took) + ")";
+        std::string counts = v.verdict + " (" + seconds(v.took) + ")";
+        // The expensive part of the final verify, done while clients still write: everything up
+        // to the mark is proven here, so under the fence only what is newer is compared.
+        std::string since = format_iso8601(clock_.wall_now() - cfg_.verify_margin);
+        VerifyOutcome full = verifier_->verify({cfg_.final_verify_mode, since, std::chrono::milliseconds(0), true});
+        if (!full.equal) throw CheckFailed(full.verdict + " (verify since " + since + ")");
+        note_quarantine_accounted(st.result, full);
+        if (full.source_high_water_lu) st.verified_up_to = parse_iso8601(*full.source_high_water_lu);
+        if (st.verified_up_to) st.result.verified_up_to = format_iso8601(*st.verified_up_to);
+        return counts + "; " + full.verdict + " (" + seconds(full.took) + ", since " + since +
+               (st.verified_up_to ? ", mark " + st.result.verified_up_to : std::string()) + ")";
       }))
     return preflight_fails();
 
@@ -471,6 +489,26 @@ SwitchResult Switchover::run() {
   // 5. Fence: from here HAProxy holds writes; the clock of the write pause runs. Writes it sent
   // to `from` before the fence must complete before the drain starts counting migrator polls.
   if (!step(st, 5, "fence writes in HAProxy", [&](StepRecord&) {
+        // `to` passes HAProxy's health check before the fence, at weight 0 (HAProxy sends it no
+        // request): the wait for a check is not part of the write pause.
+        ReadyCheck r = to_.ready();
+        if (!r.ok) throw CheckFailed("GET " + to_.url() + " just before the fence: " + r.detail);
+        st.to_sessions_before = proxy_.sessions_total(b, cfg_.to);
+        st.to_made_ready = true;  // from here an abort restores `to` (maint, full weight)
+        proxy_.set_weight(b, cfg_.to, "0");
+        proxy_.set_state(b, cfg_.to, AdminState::kReady);
+        auto to_deadline = clock_.steady_now() + cfg_.switch_timeout;
+        while (true) {
+          ServerState ts = proxy_.state(b, cfg_.to);
+          if (ts.check_confirmed() && !ts.in_maintenance()) break;
+          if (clock_.steady_now() >= to_deadline)
+            throw CheckFailed(t + " did not pass HAProxy's health check within " +
+                              seconds(cfg_.switch_timeout) + " (state " + ts.describe() +
+                              ", check health " + std::to_string(ts.check_health) +
+                              "): check " + to_.url() + " from the HAProxy host");
+          check_interrupt(st);
+          clock_.sleep_for(std::chrono::milliseconds(20));
+        }
         st.fence_sent = clock_.steady_now();
         st.fence_sent_wall = clock_.wall_now();
         st.result.fence_at = format_iso8601(st.fence_sent_wall);
@@ -494,7 +532,7 @@ SwitchResult Switchover::run() {
         } catch (const std::exception&) {
         }
         st.result.held_at_fence = fs.held;
-        return "writes held in HAProxy; " + std::to_string(st.result.in_flight_at_fence) +
+        return t + " passed its health check at weight 0; writes held in HAProxy; " + std::to_string(st.result.in_flight_at_fence) +
                " in flight to " + cfg_.from + " at the fence, completed in " +
                seconds(std::chrono::duration_cast<std::chrono::milliseconds>(st.fence_acked -
                                                                              st.fence_sent)) +
@@ -557,7 +595,10 @@ SwitchResult Switchover::run() {
   // 7. Final verify of everything written since shortly before the fence.
   if (!step(st, 7, "final verify", [&](StepRecord& rec) {
         check_budget(st, "the final verify");
-        WallTime since = st.fence_sent_wall - cfg_.verify_margin;
+        // Everything up to the mark was proven before the fence (step 4); without a mark (an
+        // empty source, or no report), the margin before the fence.
+        WallTime since = st.verified_up_to ? *st.verified_up_to - cfg_.verify_overlap
+                                           : st.fence_sent_wall - cfg_.verify_margin;
         st.result.verify_since = format_iso8601(since);
         if (!verifier_) {
           rec.skipped = true;
@@ -578,27 +619,15 @@ SwitchResult Switchover::run() {
     return st.result;
   }
 
-  // 8. Switch HAProxy. `to` leaves maintenance with weight 0 (UP but given no request) until a
-  // health check has passed; only then does it get its weight back, and `from` goes to maintenance.
+  // 8. Switch HAProxy. `to` is UP at weight 0 since step 5 (a passed health check); it gets its
+  // weight back, and `from` goes to maintenance.
   if (!step(st, 8, "switch " + b + " to " + cfg_.to, [&](StepRecord&) {
         ReadyCheck r = to_.ready();
         if (!r.ok) throw CheckFailed("GET " + to_.url() + " just before the switch: " + r.detail);
-        st.to_sessions_before = proxy_.sessions_total(b, cfg_.to);
-        st.to_made_ready = true;  // from here an abort restores `to` (maint, full weight)
-        proxy_.set_weight(b, cfg_.to, "0");
-        proxy_.set_state(b, cfg_.to, AdminState::kReady);
-        auto deadline = clock_.steady_now() + cfg_.switch_timeout;
-        while (true) {
-          ServerState ts = proxy_.state(b, cfg_.to);
-          if (ts.check_confirmed() && !ts.in_maintenance()) break;
-          if (clock_.steady_now() >= deadline)
-            throw CheckFailed(t + " did not pass HAProxy's health check within " +
-                              seconds(cfg_.switch_timeout) + " (state " + ts.describe() +
-                              ", check health " + std::to_string(ts.check_health) +
-                              "): check its /healthz from the HAProxy host");
-          check_interrupt(st);
-          clock_.sleep_for(std::chrono::milliseconds(20));
-        }
+        ServerState before = proxy_.state(b, cfg_.to);
+        if (!before.check_confirmed() || before.in_maintenance())
+          throw CheckFailed(t + " is no longer healthy in HAProxy (state " + before.describe() +
+                            ", check health " + std::to_string(before.check_health) + ")");
         // Point of no return: `to` serves and may take writes from now on.
         st.committed = true;
         proxy_.set_weight(b, cfg_.to, "100%");

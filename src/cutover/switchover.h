@@ -6,12 +6,17 @@
 //   1 proxy state     `from` serves, `to` is in maintenance, the fence is installed  (read-only)
 //   2 target ready    GET <to><health path> is 2xx                                 (read-only)
 //   3 caught up       migrator GET /progress: caughtUp, lagSeconds <= --max-lag     (read-only)
-//   4 verify counts   fhirshift verify --mode counts: EQUAL                         (read-only)
-//   5 fence           `fhirshift fence on B` in HAProxy: writes are held there from here, reads
-//                     flow; then wait until the writes already sent to `from` have completed
+//   4 verify counts   fhirshift verify --mode counts: EQUAL, then --mode full --since
+//                     <now - margin> while clients still write: EQUAL up to the source's
+//                     newest lu at its start (the mark)                           (read-only)
+//   5 fence           `to` leaves maintenance with weight 0 (no request reaches it) and waits for
+//                     a passed health check; then `fhirshift fence on B` in HAProxy: writes are
+//                     held there from here, reads flow; wait until the writes already sent to
+//                     `from` have completed
 //   6 drain           GET /progress until two polls newer than at the fence, caught up
-//   7 final verify    fhirshift verify --mode full --since <fence time - margin>: EQUAL
-//   8 switch          set server B/<to> state ready; wait until UP; set server B/<from> state maint
+//   7 final verify    fhirshift verify --mode full --since <mark - overlap>: EQUAL (only what
+//                     was written since shortly before the fence)
+//   8 switch          set weight B/<to> 100%; set server B/<from> state maint
 //   9 release         `fhirshift fence off B`: held writes go to `to`, the only server left
 //
 // The fence is in the proxy (tools/haproxy/fhirshift_fence.lua), so neither FHIR server needs
@@ -46,7 +51,11 @@ struct SwitchConfig {
   std::chrono::milliseconds max_pause{20000};
   std::chrono::milliseconds drain_timeout{15000};
   std::chrono::milliseconds switch_timeout{5000};
+  // The verify before the fence covers entries since its start minus this margin.
   std::chrono::milliseconds verify_margin{60000};
+  // The final verify starts this long before the mark the verify before the fence reached (the
+  // source's newest lu then): a write whose lu was taken before the mark may commit after it.
+  std::chrono::milliseconds verify_overlap{10000};
   std::chrono::milliseconds poll_interval{200};
   // How long lifting the fence keeps retrying after a failure (before held writes time out).
   std::chrono::milliseconds release_deadline{27000};
@@ -92,7 +101,8 @@ struct SwitchResult {
   int64_t released_writes = -1;
   std::optional<Progress> last_progress;
   std::string fence_at;      // ISO-8601, when the fence was requested
-  std::string verify_since;  // what the final verify was given
+  std::string verified_up_to;  // the mark: the source's newest lu when the verify before the fence started
+  std::string verify_since;    // what the final verify was given
   // What the verify steps counted as accounted for by the quarantine (docs/runbook.md, "Reviewing
   // the quarantine"): the target switched to lacks these entries by the operator's decision.
   std::vector<std::string> quarantine_accounted;

@@ -211,19 +211,23 @@ class FakeVerifier : public Verifier {
     return "fhirshift verify --mode " + r.mode + (r.since ? " --since " + *r.since : "");
   }
   VerifyOutcome verify(const VerifyRequest& r) override {
-    journal_.push_back("verify " + r.mode + (r.since ? " since=" + *r.since : ""));
+    journal_.push_back("verify " + r.mode + (r.since ? " since=" + *r.since : "") +
+                       (r.writes_flowing ? " (writes flowing)" : ""));
     clock_.advance(takes);
     VerifyOutcome o;
-    bool eq = r.mode == "counts" ? counts_equal : full_equal;
+    bool eq = r.mode == "counts" ? counts_equal : r.writes_flowing ? before_equal : full_equal;
     o.equal = eq;
     o.exit_code = eq ? 0 : 1;
     o.verdict = eq ? "EQUAL" : "DIFFERENT: 2 entries missing in the target";
     o.took = takes;
     if (eq) o.quarantine_accounted = accounted;
+    if (r.mode != "counts") o.source_high_water_lu = high_water_lu;
     return o;
   }
   bool counts_equal = true;
-  bool full_equal = true;
+  bool before_equal = true;  // the full verify before the fence
+  bool full_equal = true;    // the final verify, writes fenced
+  std::optional<std::string> high_water_lu = "2024-05-01T12:00:00.100Z";  // its start point
   std::vector<std::string> accounted;  // what an EQUAL verdict counted as accounted for
   std::chrono::milliseconds takes = 300ms;
 
@@ -266,11 +270,15 @@ class SwitchoverTest : public ::testing::Test {
   // Traffic on old, new in maintenance, and the fence lifted while old still serves (held writes
   // go to old).
   void expect_untouched_and_released_locally() {
+    expect_traffic_untouched();
+    EXPECT_TRUE(called("proxy fence off fhir")) << dump();
+  }
+  // Traffic on old, new back in maintenance at full weight, no fence up.
+  void expect_traffic_untouched() {
     EXPECT_TRUE(proxy.serving("old")) << dump();
     EXPECT_EQ(proxy.weight("new"), 1) << dump();
     EXPECT_TRUE(proxy.in_maint("new")) << dump();
     EXPECT_FALSE(proxy.fenced) << dump();
-    EXPECT_TRUE(called("proxy fence off fhir")) << dump();
     EXPECT_FALSE(called("proxy fhir/old maint")) << dump();
   }
 
@@ -293,25 +301,31 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
   EXPECT_TRUE(r.traffic_on_to);
   EXPECT_TRUE(r.manual_actions.empty());
 
-  size_t counts = index_of("verify counts");
-  size_t fence = index_of("proxy fence on fhir");
-  size_t final_verify = index_of("verify full since=2024-05-01T11:59:00.300Z");
+  size_t counts = index_of("verify counts (writes flowing)");
+  // Before the fence, while clients write: everything since the start (12:00:00.300) - 60 s.
+  size_t before = index_of("verify full since=2024-05-01T11:59:00.300Z (writes flowing)");
   size_t weight0 = index_of("proxy fhir/new weight 0");
   size_t ready = index_of("proxy fhir/new ready");
+  size_t fence = index_of("proxy fence on fhir");
+  // Under the fence: only since the mark the verify before reached (12:00:00.100) - 10 s.
+  size_t final_verify = index_of("verify full since=2024-05-01T11:59:50.100Z");
   size_t weight100 = index_of("proxy fhir/new weight 100%");
   size_t maint = index_of("proxy fhir/old maint");
   size_t release = index_of("proxy fence off fhir");
   ASSERT_NE(counts, std::string::npos) << dump();
+  ASSERT_NE(before, std::string::npos) << dump();
   ASSERT_NE(final_verify, std::string::npos) << dump();
   ASSERT_NE(release, std::string::npos) << dump();
-  EXPECT_LT(counts, fence);
-  EXPECT_LT(fence, final_verify);
-  EXPECT_LT(final_verify, weight0);
+  EXPECT_LT(counts, before);
+  EXPECT_LT(before, weight0);
   EXPECT_LT(weight0, ready);
-  EXPECT_LT(ready, weight100);
+  EXPECT_LT(ready, fence);  // the wait for new's health check is not part of the write pause
+  EXPECT_LT(fence, final_verify);
+  EXPECT_LT(final_verify, weight100);
   EXPECT_LT(weight100, maint);
   EXPECT_LT(maint, release);
-  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.300Z");  // fence time (12:00:00.300) - 60 s
+  EXPECT_EQ(r.verified_up_to, "2024-05-01T12:00:00.100Z");
+  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:50.100Z");
   ASSERT_TRUE(r.write_pause.has_value());
   // The fake pause: drain poll (no wait: the migrator polled after the fence) + 300 ms verify.
   EXPECT_GE(*r.write_pause, 300ms);
@@ -473,7 +487,6 @@ TEST_F(SwitchoverTest, DrainTimeoutReleasesLocallyAndKeepsTrafficOnOld) {
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   EXPECT_NE(r.reason.find("did not drain"), std::string::npos) << r.reason;
   expect_untouched_and_released_locally();
-  EXPECT_FALSE(called("proxy fhir/")) << dump();  // no server was switched
   ASSERT_TRUE(r.write_pause.has_value());
   EXPECT_GE(*r.write_pause, 3s);
 }
@@ -525,7 +538,25 @@ TEST_F(SwitchoverTest, FinalVerifyDifferentReleasesLocallyWithoutSwitching) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   expect_untouched_and_released_locally();
-  EXPECT_FALSE(called("proxy fhir/")) << dump();  // no server was switched
+}
+
+TEST_F(SwitchoverTest, VerifyBeforeTheFenceDifferentChangesNothing) {
+  verifier.before_equal = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.failed_step.find("4 "), std::string::npos) << r.failed_step;
+  EXPECT_FALSE(called("proxy fhir/")) << dump();  // no server touched
+  EXPECT_FALSE(called("proxy fence on")) << dump();
+}
+
+TEST_F(SwitchoverTest, WithoutAMarkTheFinalVerifyCoversTheMarginBeforeTheFence) {
+  verifier.high_water_lu.reset();  // an empty source, or a verify without a report
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_EQ(r.verified_up_to, "");
+  // The fence at 12:00:00.600 (counts, then the verify before, 300 ms each) + one 20 ms look at
+  // new's health check, minus the 60 s margin.
+  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.620Z");
 }
 
 TEST_F(SwitchoverTest, PauseBudgetExceededAbortsBeforeTheSwitch) {
@@ -575,8 +606,8 @@ TEST_F(SwitchoverTest, NewServerDoesNotComeUpGoesBackToMaintenance) {
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
   EXPECT_NE(r.reason.find("did not pass HAProxy's health check"), std::string::npos) << r.reason;
-  expect_untouched_and_released_locally();
-  EXPECT_LT(index_of("proxy fhir/new maint"), index_of("proxy fence off fhir"));
+  expect_traffic_untouched();
+  EXPECT_FALSE(called("proxy fence on")) << dump();  // it is checked before writes are held
 }
 
 TEST_F(SwitchoverTest, NewServerThatServedIsNeverAbandoned) {
@@ -696,7 +727,8 @@ TEST_F(SwitchoverTest, RollbackDirectionUsesTheSameMachine) {
   EXPECT_TRUE(proxy.serving("old"));
   EXPECT_TRUE(proxy.in_maint("new"));
   EXPECT_TRUE(called("old ready?"));
-  EXPECT_LT(index_of("proxy fence on fhir"), index_of("proxy fhir/old ready")) << dump();
+  EXPECT_LT(index_of("proxy fhir/old ready"), index_of("proxy fence on fhir")) << dump();
+  EXPECT_LT(index_of("proxy fence on fhir"), index_of("proxy fhir/old weight 100%")) << dump();
   EXPECT_LT(index_of("proxy fhir/new maint"), index_of("proxy fence off fhir")) << dump();
 }
 
