@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -33,6 +34,16 @@ using mongo::View;
 constexpr size_t kInBatch = 200;  // values per $in query
 constexpr size_t kKeysPerQuery = 1000;  // resources per scoped query
 constexpr int32_t kBatchSize = 1000;
+
+// Runs `query(true)` (the source) on another thread while `query(false)` (the target) runs here:
+// the two stores are separate servers, so a verify waits for the slower of each pair of queries
+// instead of their sum (the final verify of a cut-over runs while writes are held).
+template <class Query>
+auto on_both_sides(Query&& query) {
+  auto source = std::async(std::launch::async, [&] { return query(true); });
+  auto target = query(false);
+  return std::make_pair(source.get(), std::move(target));
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -134,7 +145,14 @@ class Session {
   void run_counts(Result& r);
   template <class Match>
   void count_once(Result& r, const Match& match, const CountsQuarantine& quarantined);
-  std::set<ResourceKey> since_keys(std::set<std::string>& ids);
+  // What one side holds with an lu at or after --since: the resources (and single entries whose
+  // key fields are broken) to compare, and the newest lu among them.
+  struct Touched {
+    std::set<ResourceKey> keys;
+    std::set<std::string> ids;
+    std::optional<int64_t> newest_lu;
+  };
+  Touched touched_since(mongo::Collection& coll);
   std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
   void version_pass(Findings& out);
   void attach_quarantine(Findings& findings);
@@ -531,8 +549,7 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
     batch.clear();
     batch_keys = 0;
     Bson filter = f.extract();
-    auto s = fetch(scoll, filter.get());
-    auto t = fetch(tcoll, filter.get());
+    auto [s, t] = on_both_sides([&](bool from_source) { return fetch(from_source ? scoll : tcoll, filter.get()); });
     join(s, t);
     // Version state of these resources in the target.
     std::map<ResourceKey, std::vector<VersionFacts>> versions;
@@ -572,36 +589,32 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
       d.append_in(std::span(&oids[i], end - i));
     });
     Bson filter = f.extract();
-    auto s = fetch(scoll, filter.get());
-    auto t = fetch(tcoll, filter.get());
+    auto [s, t] = on_both_sides([&](bool from_source) { return fetch(from_source ? scoll : tcoll, filter.get()); });
     join(s, t);
   }
   resolve_contained(findings);
 }
 
-std::set<ResourceKey> Session::since_keys(std::set<std::string>& ids) {
-  std::set<ResourceKey> keys;
+Session::Touched Session::touched_since(mongo::Collection& coll) {
   Builder f;
   f.document("lu", [&](Builder& d) { d.append_date("$gte", *opt_.since_ms); });
   Builder o;
   o.document("projection", [](Builder& p) {
-    for (const char* k : {"im", "type", "res_id"}) p.append(k, int32_t{1});
+    for (const char* k : {"im", "type", "res_id", "lu"}) p.append(k, int32_t{1});
   });
   Bson filter = f.extract();
   Bson opts = o.extract();
-  for (bool src : {true, false}) {
-    auto client = src ? source_pool_.acquire() : target_pool_.acquire();
-    auto coll = src ? source(client) : target(client);
-    auto c = coll.find(filter.get(), opts.get());
-    while (const bson_t* doc = c.next()) {
-      if (schema::is_system_document(doc)) continue;
-      if (auto k = key_of(doc))
-        keys.insert(std::move(*k));
-      else
-        ids.insert(id_of(doc));
-    }
+  Touched t;
+  auto c = coll.find(filter.get(), opts.get());
+  while (const bson_t* doc = c.next()) {
+    if (schema::is_system_document(doc)) continue;
+    if (auto lu = View(doc).date("lu"); lu && (!t.newest_lu || *lu > *t.newest_lu)) t.newest_lu = lu;
+    if (auto k = key_of(doc))
+      t.keys.insert(std::move(*k));
+    else
+      t.ids.insert(id_of(doc));
   }
-  return keys;
+  return t;
 }
 
 // N entries drawn uniformly from the source: one pass over its `_id`s (an index-only scan on
@@ -1014,22 +1027,38 @@ Result Session::run() {
   r.target.ns = target_uri_.database() + "." + opt_.target_collection;
   r.source.hosts = source_uri_.hosts();
   r.target.hosts = target_uri_.hosts();
+  // With --since (the cut-over's final verify, writes held), the scope is read first: its newest
+  // lu is the start point, so no second pass over a store is needed for it.
+  const bool scope_since = opt_.mode == Mode::kFull && opt_.since_ms;
+  Touched touched;
   {
-    auto sc = source_pool_.acquire();
-    auto tc = target_pool_.acquire();
-    sc.ping();
-    tc.ping();
-    auto scoll = source(sc);
-    auto tcoll = target(tc);
-    // The start point: entries newer than this are in flight.
-    r.source.high_water_ms = high_water(scoll);
-    r.target.high_water_ms = high_water(tcoll);
-    r.source.quarantine =
-        sc.collection(source_uri_.database(), schema::quarantine_collection(opt_.source_collection))
-            .estimated_count();
-    r.target.quarantine =
-        tc.collection(target_uri_.database(), schema::quarantine_collection(opt_.target_collection))
-            .estimated_count();
+    struct Side {
+      std::optional<int64_t> high_water_ms;
+      int64_t quarantine = 0;
+      Touched touched;
+    };
+    auto [src, dst] = on_both_sides([&](bool from_source) {
+      auto client = from_source ? source_pool_.acquire() : target_pool_.acquire();
+      client.ping();
+      auto coll = from_source ? source(client) : target(client);
+      const std::string& db = from_source ? source_uri_.database() : target_uri_.database();
+      const std::string& name = from_source ? opt_.source_collection : opt_.target_collection;
+      Side side;
+      if (scope_since) side.touched = touched_since(coll);
+      // The start point: entries newer than this are in flight. Every entry at or after --since
+      // is in `touched`, so its newest lu is the store's newest when there is one.
+      side.high_water_ms = side.touched.newest_lu ? side.touched.newest_lu : high_water(coll);
+      side.quarantine = client.collection(db, schema::quarantine_collection(name)).estimated_count();
+      return side;
+    });
+    r.source.high_water_ms = src.high_water_ms;
+    r.target.high_water_ms = dst.high_water_ms;
+    r.source.quarantine = src.quarantine;
+    r.target.quarantine = dst.quarantine;
+    touched.keys = std::move(src.touched.keys);
+    touched.keys.merge(dst.touched.keys);
+    touched.ids = std::move(src.touched.ids);
+    touched.ids.merge(dst.touched.ids);
   }
   r.findings = Findings(r.source.high_water_ms, r.target.high_water_ms);
   spdlog::info("verify {} of {} (on {}) against {} (on {}); start point: source lu {}, target lu {}",
@@ -1048,7 +1077,8 @@ Result Session::run() {
       r.sample_seed = opt_.sample_seed ? opt_.sample_seed : std::random_device{}();
       keys = sample_keys(r.sample_seed, ids);
     } else {
-      keys = since_keys(ids);
+      keys = std::move(touched.keys);
+      ids = std::move(touched.ids);
     }
     spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
     run_scoped(keys, ids, r.findings, r.entries_compared);
