@@ -585,7 +585,9 @@ SwitchResult Switchover::run() {
                               (last_error.empty() ? progress_text(last) : last_error));
           check_budget(st, "the drain finished");
           check_interrupt(st);
-          clock_.sleep_for(cfg_.poll_interval);
+          // Writes are held: the migrator's poll is noticed within 50 ms (/progress is answered
+          // from memory), not a whole --poll-interval later.
+          clock_.sleep_for(std::min(cfg_.poll_interval, std::chrono::milliseconds(50)));
         }
       })) {
     abort(st);
