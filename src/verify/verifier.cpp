@@ -530,26 +530,33 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
       if (seen.insert(id).second) target_only(doc.get(), findings, compared);
   };
 
-  // Resources, up to kKeysPerQuery per query: an `$or` of one clause per (im, type), each an index
-  // range per res_id on MongoDB. Few queries matter where a query is a scan (FerretDB).
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>> by_type;
-  for (const auto& k : keys) by_type[{k.im, k.type}].push_back(k.res_id);
-  std::vector<std::pair<const std::pair<std::string, std::string>*, std::vector<std::string>>> batch;
-  size_t batch_keys = 0;
+  // Resources, up to kKeysPerQuery per query: one clause `{im: {$in}, type: {$in}, res_id:
+  // {$in}}` (index ranges over (type, res_id) on MongoDB; on a server that scans, one cheap
+  // clause instead of an `$or` of many). It may also match a resource of another type that shares
+  // a res_id: only the requested resources are compared, so each is compared once.
+  std::set<ResourceKey> batch;
   auto compare_batch = [&] {
     if (batch.empty()) return;
+    std::set<std::string> ims, types, res_ids;
+    for (const auto& k : batch) {
+      ims.insert(k.im);
+      types.insert(k.type);
+      res_ids.insert(k.res_id);
+    }
     Builder f;
-    f.array("$or", [&](mongo::ArrayBuilder& clauses) {
-      for (const auto& [im_type, res_ids] : batch)
-        clauses.document([&](Builder& c) {
-          c.append("im", im_type->first).append("type", im_type->second);
-          c.document("res_id", [&](Builder& d) { d.append_in(res_ids); });
-        });
+    f.document("im", [&](Builder& d) { d.append_in(ims); });
+    f.document("type", [&](Builder& d) { d.append_in(types); });
+    f.document("res_id", [&](Builder& d) { d.append_in(res_ids); });
+    Bson filter = f.extract();
+    auto [s, t] = on_both_sides([&](bool from_source) {
+      auto found = fetch(from_source ? scoll : tcoll, filter.get());
+      std::erase_if(found, [&](const auto& item) {
+        auto key = key_of(item.second.get());
+        return !key || !batch.count(*key);
+      });
+      return found;
     });
     batch.clear();
-    batch_keys = 0;
-    Bson filter = f.extract();
-    auto [s, t] = on_both_sides([&](bool from_source) { return fetch(from_source ? scoll : tcoll, filter.get()); });
     join(s, t);
     // Version state of these resources in the target.
     std::map<ResourceKey, std::vector<VersionFacts>> versions;
@@ -566,15 +573,9 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
       if (auto problem = check_version_state(facts))
         findings.add(version_state_difference(key, facts, *problem));
   };
-  for (const auto& [im_type, res_ids] : by_type) {
-    for (size_t i = 0; i < res_ids.size();) {
-      size_t take = std::min(res_ids.size() - i, kKeysPerQuery - batch_keys);
-      batch.emplace_back(&im_type, std::vector<std::string>(res_ids.begin() + static_cast<std::ptrdiff_t>(i),
-                                                            res_ids.begin() + static_cast<std::ptrdiff_t>(i + take)));
-      batch_keys += take;
-      i += take;
-      if (batch_keys == kKeysPerQuery) compare_batch();
-    }
+  for (const auto& k : keys) {
+    batch.insert(k);
+    if (batch.size() == kKeysPerQuery) compare_batch();
   }
   compare_batch();
   // Single entries (those whose key fields are broken, extra entries of a resource).
