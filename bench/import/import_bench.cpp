@@ -13,17 +13,15 @@
 //     Writes the export's resources into a legacy store (version 1 of each, current, contained
 //     resources as entries of their own), the source of the database-to-database benchmark
 //     (bench/migrate/run.sh --shape synthea). Prints the number of entries written.
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <iostream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "corpus/bulk_export.h"
+#include "insert_ceiling.h"
 #include "migrate/file_import.h"
 #include "migrate/file_source.h"
 #include "mongo/client.h"
@@ -35,55 +33,11 @@
 namespace {
 
 using namespace fhirshift;
-using Clock = std::chrono::steady_clock;
+using Clock = bench::Clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-int64_t peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024;
-}
-
-// Inserts `docs` with unordered insertMany batches of `batch`, `par` in flight; returns seconds.
-double insert_all(mongo::ClientPool& pool, const std::string& collection, const std::vector<mongo::Bson>& docs,
-                  int batch, int par) {
-  size_t batches = (docs.size() + static_cast<size_t>(batch) - 1) / static_cast<size_t>(batch);
-  std::atomic<size_t> next{0};
-  std::atomic<int64_t> inserted{0};
-  std::mutex error_mutex;
-  std::string first_error;
-  auto t0 = Clock::now();
-  std::vector<std::thread> workers;
-  for (int w = 0; w < par; ++w)
-    workers.emplace_back([&] {
-      try {
-        mongo::Client client = pool.acquire();
-        mongo::Collection coll = client.collection(pool.database(), collection);
-        for (size_t b = next++; b < batches; b = next++) {
-          mongo::BulkWriter bulk = coll.bulk(false);
-          size_t end = std::min(docs.size(), (b + 1) * static_cast<size_t>(batch));
-          for (size_t i = b * static_cast<size_t>(batch); i < end; ++i) bulk.insert(docs[i].get());
-          mongo::BulkResult r = bulk.execute();
-          inserted += r.inserted;
-          if (!r.ok()) {
-            std::lock_guard lock(error_mutex);
-            if (first_error.empty())
-              first_error = r.write_errors.empty() ? r.write_concern_error : r.write_errors.front().message;
-          }
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard lock(error_mutex);
-        if (first_error.empty()) first_error = e.what();
-      }
-    });
-  for (auto& t : workers) t.join();
-  double seconds = seconds_since(t0);
-  if (!first_error.empty() || inserted.load() != static_cast<int64_t>(docs.size()))
-    throw std::runtime_error("insertMany: " + std::to_string(inserted.load()) + " of " + std::to_string(docs.size()) +
-                             " inserted; first error: " + first_error);
-  return seconds;
-}
+using bench::insert_all;
+using bench::peak_rss_mb;
+using bench::seconds_since;
 
 struct ExportArgs {
   std::string dir;

@@ -19,7 +19,6 @@
 //     The floor of change detection on a server that cannot serve `_id` ranges from an index: a
 //     plain `find` of the whole source sorted by `_id`, read to the end, --reads times. Prints
 //     one JSON line with the entries read and the median, fastest and slowest read.
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -39,6 +38,7 @@
 #include <vector>
 
 #include "index/indexer.h"
+#include "insert_ceiling.h"
 #include "migrate/transform.h"
 #include "mongo/client.h"
 #include "schema/entry.h"
@@ -47,17 +47,11 @@
 namespace {
 
 using namespace fhirshift;
-using Clock = std::chrono::steady_clock;
+using Clock = bench::Clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-int64_t peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024;
-}
+using bench::insert_all;
+using bench::peak_rss_mb;
+using bench::seconds_since;
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -100,41 +94,7 @@ int run_ceiling(const CeilingArgs& a) {
   for (const auto& d : docs) bytes += d.size();
 
   // The timed part: unordered insertMany batches of `batch` documents, `par` of them in flight.
-  size_t batches = (docs.size() + a.batch - 1) / a.batch;
-  std::atomic<size_t> next{0};
-  std::atomic<int64_t> inserted{0};
-  std::mutex error_mutex;
-  std::string first_error;
-  auto t_insert = Clock::now();
-  std::vector<std::thread> workers;
-  for (int w = 0; w < a.par; ++w) {
-    workers.emplace_back([&] {
-      try {
-        mongo::Client client = target_pool.acquire();
-        mongo::Collection coll = client.collection(target_pool.database(), a.collection);
-        for (size_t b = next++; b < batches; b = next++) {
-          mongo::BulkWriter bulk = coll.bulk(false);
-          size_t end = std::min(docs.size(), (b + 1) * static_cast<size_t>(a.batch));
-          for (size_t i = b * a.batch; i < end; ++i) bulk.insert(docs[i].get());
-          mongo::BulkResult r = bulk.execute();
-          inserted += r.inserted;
-          if (!r.ok()) {
-            std::lock_guard lock(error_mutex);
-            if (first_error.empty())
-              first_error = r.write_errors.empty() ? r.write_concern_error : r.write_errors.front().message;
-          }
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard lock(error_mutex);
-        if (first_error.empty()) first_error = e.what();
-      }
-    });
-  }
-  for (auto& t : workers) t.join();
-  double insert_s = seconds_since(t_insert);
-  if (!first_error.empty() || inserted.load() != static_cast<int64_t>(docs.size()))
-    throw std::runtime_error("insertMany into " + a.target + ": " + std::to_string(inserted.load()) + " of " +
-                             std::to_string(docs.size()) + " inserted; first error: " + first_error);
+  double insert_s = insert_all(target_pool, a.collection, docs, a.batch, a.par);
   nlohmann::json out = {{"entries", docs.size()},
                         {"transformSeconds", transform_s},
                         {"insertSeconds", insert_s},
