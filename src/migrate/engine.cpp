@@ -559,7 +559,9 @@ RunResult Engine::run() {
   std::string fatal;
   progress_.set_phase("copying");
   auto last_progress_log = std::chrono::steady_clock::now();
-  auto last_idle_log = std::chrono::steady_clock::time_point{};
+  // Empty until the first idle line, and again after each applied chunk (steady_clock's epoch is
+  // the machine's boot, so a zero time point would hold the first line back on a new machine).
+  std::optional<std::chrono::steady_clock::time_point> last_idle_log;
   bool announced_caught_up = false;
   int64_t applied = applied_before;
   // `_id`s within the late-entry window below the checkpoint that this process has handled
@@ -657,7 +659,7 @@ RunResult Engine::run() {
           std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t1).count());
       pending = {};
       progress_.checkpoint(checkpoint);
-      last_idle_log = {};
+      last_idle_log.reset();
     }
     if (!late.empty()) {
       progress_.late_entries(static_cast<int64_t>(late.size()));
@@ -692,7 +694,8 @@ RunResult Engine::run() {
         }
         auto now = std::chrono::steady_clock::now();
         if (chunk->found_nothing &&
-            now - last_idle_log >= std::max<milliseconds>(options_.poll_interval, milliseconds(5000))) {
+            (!last_idle_log ||
+             now - *last_idle_log >= std::max<milliseconds>(options_.poll_interval, milliseconds(5000)))) {
           spdlog::info("No new items found in the database. Waiting for {} before retrying...",
                        format_interval(options_.poll_interval));
           last_idle_log = now;
