@@ -569,6 +569,12 @@ RunResult Engine::run() {
   // only about the others: after a restart all of them, once; later only true late entries. Each
   // target query is a scan on servers without secondary indexes.
   std::set<std::string> window_handled;
+  // Once this process's first poll is applied, every entry of the window that it has not handled
+  // was committed after that poll started, so no earlier process can have written it: it is a
+  // true late entry and is applied without asking the target (two scans per poll on a server
+  // without secondary indexes, two round trips on MongoDB). Only the first poll's re-read, the
+  // window a previous process may have written, is checked against the target.
+  bool window_checked = false;
   const bool terminal = stderr_is_terminal();
 
   ChunkState pending;  // heads of what was applied since the last journal commit
@@ -641,7 +647,7 @@ RunResult Engine::run() {
     }
     const std::string new_checkpoint = docs.empty() ? checkpoint : id_of(docs.back());
     std::vector<mongo::Bson> late;
-    if (!unknown.empty()) late = late_entries(std::move(unknown));
+    if (!unknown.empty()) late = window_checked ? std::move(unknown) : late_entries(std::move(unknown));
     docs.insert(docs.begin(), std::make_move_iterator(late.begin()),
                 std::make_move_iterator(late.end()));
     if (!docs.empty()) {
@@ -684,6 +690,7 @@ RunResult Engine::run() {
         break;
       }
       if (chunk->kind == Chunk::Kind::kPollMarker) {
+        window_checked = true;
         progress_.poll_done(chunk->poll_started);
         progress_.set_phase("polling");
         // Logged when the migrator becomes caught up, and again after it fell behind.
