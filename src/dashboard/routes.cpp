@@ -10,8 +10,12 @@
 namespace fhirshift::dashboard {
 
 void add_migrate_routes(httplib::Server& server, const ProgressHistory& history) {
+  // Both answers close the connection (the page asks for the history last): a browser tab left open
+  // must not keep one of the server's worker threads in keep-alive, since the cut-over reads
+  // /progress from the same server while writes are held.
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Cache-Control", "no-store");
+    res.set_header("Connection", "close");
     res.set_content(std::string(migrate_page()), "text/html; charset=utf-8");
   });
   server.Get("/progress/history", [&history](const httplib::Request& req, httplib::Response& res) {
@@ -27,6 +31,7 @@ void add_migrate_routes(httplib::Server& server, const ProgressHistory& history)
       }
     }
     res.set_header("Cache-Control", "no-store");
+    res.set_header("Connection", "close");
     res.set_content(history.to_json(since), "application/json");
   });
 }

@@ -89,6 +89,7 @@ TEST(DashboardRoutes, ServeThePageAndTheHistory) {
   auto all = c.Get("/progress/history");
   ASSERT_TRUE(all);
   EXPECT_EQ(nlohmann::json::parse(all->body)["samples"].size(), 2u);
+  EXPECT_EQ(all->get_header_value("Connection"), "close");
   auto newer = c.Get("/progress/history?since=1000");
   ASSERT_TRUE(newer);
   EXPECT_EQ(nlohmann::json::parse(newer->body)["samples"].size(), 1u);
