@@ -164,7 +164,11 @@ int run_migrate(const MigrateArgs& a) {
     dashboard::add_migrate_routes(*metrics, history);
     recorder = std::make_unique<dashboard::HistoryRecorder>(history, [&progress] {
       migrate::Tally t = progress.tally();
-      return dashboard::Sample{0, t.read, t.written, progress.lag_seconds(), t.quarantined, t.conflicts};
+      return dashboard::Sample{.read = t.read,
+                               .written = t.written,
+                               .lag_seconds = progress.lag_seconds(),
+                               .quarantined = t.quarantined,
+                               .conflicts = t.conflicts};
     });
     if (!metrics->bind_to_port("127.0.0.1", a.metrics_port)) {
       std::cerr << "fhirshift migrate: cannot listen on 127.0.0.1:" << a.metrics_port
@@ -172,8 +176,9 @@ int run_migrate(const MigrateArgs& a) {
       return kExitFailure;
     }
     metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
-    spdlog::info("metrics on http://127.0.0.1:{}/metrics and /progress; dashboard on http://127.0.0.1:{}/",
-                 a.metrics_port, a.metrics_port);
+    spdlog::info(
+        "metrics on http://127.0.0.1:{}/metrics and /progress; dashboard on http://127.0.0.1:{}/",
+        a.metrics_port, a.metrics_port);
   }
   auto stop_metrics = [&] {
     if (metrics) {
@@ -246,7 +251,9 @@ void add_migrate(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("--retryTimeout", a->retry_timeout, "Give up when the source or target stays unreachable this long")
       ->capture_default_str();
-  sub->add_option("--metrics-port", a->metrics_port, "Serve /metrics (Prometheus), /progress (JSON) and a live dashboard (/) on 127.0.0.1:PORT");
+  sub->add_option(
+      "--metrics-port", a->metrics_port,
+      "Serve /metrics (Prometheus), /progress (JSON) and a live dashboard (/) on 127.0.0.1:PORT");
   sub->add_option("--search-parameters", a->search_parameters, "FHIR R4 search-parameters.json (default: the pinned one)");
   sub->add_flag("--dry-run", a->dry_run, "Read and transform everything, write nothing, print the report");
   sub->add_flag("--reverse", a->reverse,

@@ -14,7 +14,8 @@ namespace fhirshift::cutover {
 namespace {
 
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t);
 }
 
 }  // namespace
@@ -116,7 +117,7 @@ std::string LiveReport::to_json() const {
                      {"plan", s.plan},
                      {"state", s.state},
                      {"ms", s.state == "waiting" || s.state == "not run" ? nlohmann::json(nullptr)
-                                                                          : nlohmann::json(ms)},
+                                                                         : nlohmann::json(ms)},
                      {"detail", s.detail}});
   }
   j["steps"] = steps;
@@ -127,12 +128,13 @@ struct ReportServer::Impl {
   const LiveReport& report;
   httplib::Server server;
   std::thread thread;
-  std::atomic<bool> watched{false};        // a page fetched the report
+  std::atomic<bool> watched{false};       // a page fetched the report
   std::atomic<bool> final_served{false};  // ... and got its finished state
   explicit Impl(const LiveReport& r) : report(r) {}
 };
 
-ReportServer::ReportServer(int port, const LiveReport& report) : impl_(std::make_unique<Impl>(report)) {
+ReportServer::ReportServer(int port, const LiveReport& report)
+    : impl_(std::make_unique<Impl>(report)) {
   Impl& im = *impl_;
   im.server.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Cache-Control", "no-store");

@@ -18,7 +18,8 @@ class LiveReport : public SwitchObserver {
  public:
   // `names`: Switchover::step_names(); `plan`: Switchover::plan() (a line per step, then what an
   // abort does).
-  LiveReport(const SwitchConfig& config, std::vector<std::string> names, std::vector<std::string> plan);
+  LiveReport(const SwitchConfig& config, std::vector<std::string> names,
+             std::vector<std::string> plan);
 
   void step_started(int number, const std::string& name) override;
   void step_finished(const StepRecord& step) override;

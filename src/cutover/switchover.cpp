@@ -488,7 +488,8 @@ SwitchResult Switchover::run() {
         VerifyOutcome full = verifier_->verify({cfg_.final_verify_mode, since, std::chrono::milliseconds(0), true});
         if (!full.equal) throw CheckFailed(full.verdict + " (verify since " + since + ")");
         note_quarantine_accounted(st.result, full);
-        if (full.source_high_water_lu) st.verified_up_to = parse_iso8601(*full.source_high_water_lu);
+        if (full.source_high_water_lu)
+          st.verified_up_to = parse_iso8601(*full.source_high_water_lu);
         if (st.verified_up_to) st.result.verified_up_to = format_iso8601(*st.verified_up_to);
         return counts + "; " + full.verdict + " (" + seconds(full.took) + ", since " + since +
                (st.verified_up_to ? ", mark " + st.result.verified_up_to : std::string()) + ")";

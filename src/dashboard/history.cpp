@@ -6,7 +6,8 @@
 namespace fhirshift::dashboard {
 
 ProgressHistory::ProgressHistory(size_t capacity) : ring_(capacity) {
-  if (capacity == 0) throw std::invalid_argument("ProgressHistory needs a capacity of at least 1 sample");
+  if (capacity == 0)
+    throw std::invalid_argument("ProgressHistory needs a capacity of at least 1 sample");
 }
 
 void ProgressHistory::record(const Sample& s) {

@@ -5,7 +5,11 @@
 
 namespace fhirshift::dashboard {
 
-std::string_view migrate_page() { return embedded::k_migrate_page; }
-std::string_view cutover_page() { return embedded::k_cutover_page; }
+std::string_view migrate_page() {
+  return embedded::k_migrate_page;
+}
+std::string_view cutover_page() {
+  return embedded::k_cutover_page;
+}
 
 }  // namespace fhirshift::dashboard

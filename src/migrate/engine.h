@@ -43,7 +43,7 @@ class Progress {
   void set_poll_interval(std::chrono::milliseconds d) { poll_interval_ms_ = d.count(); }
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
-  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, checkpointId, ...
+  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, ...
   std::string to_json() const;
   std::string to_prometheus() const;
   // "12,345 / ~100,000 entries (12%), 4,321 entries/s, ETA 00:00:21, lag 0.4 s"

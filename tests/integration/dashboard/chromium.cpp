@@ -1,7 +1,6 @@
 #include "chromium.h"
 
 #include <httplib.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,8 +30,9 @@ std::vector<std::string> base_args(const std::filesystem::path& profile) {
 std::string need_binary() {
   std::string b = chromium_binary();
   if (b.empty())
-    throw std::runtime_error("chromium is not installed: `apt-get install -y chromium` (scripts/setup.sh "
-                             "installs it), or point $FHIRSHIFT_CHROMIUM at a Chromium binary");
+    throw std::runtime_error(
+        "chromium is not installed: `apt-get install -y chromium` (scripts/setup.sh "
+        "installs it), or point $FHIRSHIFT_CHROMIUM at a Chromium binary");
   return b;
 }
 
@@ -46,7 +46,8 @@ std::string chromium_binary() {
   while (start <= dirs.size()) {
     size_t end = dirs.find(':', start);
     if (end == std::string::npos) end = dirs.size();
-    std::filesystem::path candidate = std::filesystem::path(dirs.substr(start, end - start)) / "chromium";
+    std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(start, end - start)) / "chromium";
     if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
     start = end + 1;
   }
@@ -57,10 +58,12 @@ std::string chromium_dump_dom(const std::string& url, std::chrono::milliseconds 
   need_binary();
   TempDir profile("fhirshift-chromium");
   auto args = base_args(profile.path());
-  args.insert(args.end(), {"--virtual-time-budget=" + std::to_string(budget.count()), "--dump-dom", url});
+  args.insert(args.end(),
+              {"--virtual-time-budget=" + std::to_string(budget.count()), "--dump-dom", url});
   RunResult r = run_command(args, std::chrono::minutes(2));
   if (r.exit_code != 0)
-    throw std::runtime_error("chromium --dump-dom " + url + " exited " + std::to_string(r.exit_code) + ": " + r.err);
+    throw std::runtime_error("chromium --dump-dom " + url + " exited " +
+                             std::to_string(r.exit_code) + ": " + r.err);
   return r.out;
 }
 
@@ -71,8 +74,9 @@ bool chromium_screenshot(const std::string& url, std::chrono::milliseconds budge
   std::filesystem::create_directories(png.parent_path());
   std::filesystem::remove(png);
   auto args = base_args(profile.path());
-  args.insert(args.end(), {"--virtual-time-budget=" + std::to_string(budget.count()), "--hide-scrollbars",
-                           "--window-size=1100,1500", "--screenshot=" + png.string(), url});
+  args.insert(args.end(),
+              {"--virtual-time-budget=" + std::to_string(budget.count()), "--hide-scrollbars",
+               "--window-size=1100,1500", "--screenshot=" + png.string(), url});
   RunResult r = run_command(args, std::chrono::minutes(2));
   error = r.err;
   return r.exit_code == 0 && std::filesystem::exists(png) && std::filesystem::file_size(png) > 0;
@@ -82,19 +86,24 @@ LiveChromium::LiveChromium(const std::string& url) : url_(url), dir_("fhirshift-
   need_binary();
   auto args = base_args(dir_.path() / "profile");
   // Port 0: the kernel picks one and chromium prints it ("DevTools listening on ws://...").
-  args.insert(args.end(), {"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url});
+  args.insert(args.end(),
+              {"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url});
   proc_ = std::make_unique<Subprocess>(args, dir_.path(), "chromium");
   const std::string banner = "DevTools listening on ws://127.0.0.1:";
   if (!proc_->wait_for_output(banner, std::chrono::seconds(60)))
-    throw std::runtime_error("chromium did not open its DevTools port within 60 s: " + proc_->stderr_text());
+    throw std::runtime_error("chromium did not open its DevTools port within 60 s: " +
+                             proc_->stderr_text());
   std::smatch m;
   std::string err = proc_->stderr_text();
-  if (!std::regex_search(err, m, std::regex("DevTools listening on ws://127\\.0\\.0\\.1:([0-9]+)/")))
+  if (!std::regex_search(err, m,
+                         std::regex("DevTools listening on ws://127\\.0\\.0\\.1:([0-9]+)/")))
     throw std::runtime_error("cannot read chromium's DevTools port from: " + err);
   devtools_port_ = std::stoi(m[1].str());
 }
 
-LiveChromium::~LiveChromium() { proc_->stop(std::chrono::seconds(5)); }
+LiveChromium::~LiveChromium() {
+  proc_->stop(std::chrono::seconds(5));
+}
 
 std::string LiveChromium::title() {
   httplib::Client c("127.0.0.1", devtools_port_);

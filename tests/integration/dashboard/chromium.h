@@ -18,7 +18,8 @@ std::string chromium_binary();
 
 // The page's DOM after `budget` of virtual time (timers run, fetches complete), as HTML.
 std::string chromium_dump_dom(const std::string& url, std::chrono::milliseconds budget);
-// Saves a PNG of the page after `budget` of virtual time; false (with stderr in `error`) on failure.
+// Saves a PNG of the page after `budget` of virtual time; false (with stderr in `error`) on
+// failure.
 bool chromium_screenshot(const std::string& url, std::chrono::milliseconds budget,
                          const std::filesystem::path& png, std::string& error);
 

@@ -1,5 +1,7 @@
 // The cut-over state machine against fakes: every abort path must leave traffic and writes where
 // they are safe, and the happy path must do its steps in the one safe order.
+#include "cutover/switchover.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "cutover/live_report.h"
-#include "cutover/switchover.h"
 
 namespace fhirshift::cutover {
 namespace {
@@ -756,8 +757,8 @@ class SnapshotObserver : public SwitchObserver {
   int snapshot_at_;
 };
 
-LiveReport live_report_for(const SwitchConfig& cfg, FakeProxy& proxy, FakeServer& to, FakeProgress& progress,
-                           FakeClock& clock) {
+LiveReport live_report_for(const SwitchConfig& cfg, FakeProxy& proxy, FakeServer& to,
+                           FakeProgress& progress, FakeClock& clock) {
   Switchover sw(cfg, proxy, to, progress, nullptr, clock, [](LogLevel, const std::string&) {});
   return LiveReport(cfg, sw.step_names(), sw.plan());
 }
@@ -783,7 +784,8 @@ TEST_F(SwitchoverTest, TheLiveReportShowsDoneRunningAndWaitingStepsAndTheWritePa
   EXPECT_EQ(mid["steps"][5]["state"], "running");
   for (int i = 6; i < 9; ++i) EXPECT_EQ(mid["steps"][i]["state"], "waiting") << i + 1;
   EXPECT_EQ(mid["writePause"]["state"], "held");
-  EXPECT_NE(mid["steps"][3]["detail"].get<std::string>().find("EQUAL"), std::string::npos) << mid.dump(2);
+  EXPECT_NE(mid["steps"][3]["detail"].get<std::string>().find("EQUAL"), std::string::npos)
+      << mid.dump(2);
 
   live.finished(r);
   auto after = nlohmann::json::parse(live.to_json());

@@ -1,5 +1,7 @@
 // The migrator dashboard's server side: the history ring, its recorder thread, the routes and the
 // embedded pages.
+#include "dashboard/history.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -7,7 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "dashboard/history.h"
 #include "dashboard/pages.h"
 #include "dashboard/routes.h"
 
@@ -16,7 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Sample at(int64_t ms, int64_t read) { return Sample{ms, read, read / 2, 0.5, 1, 2}; }
+Sample at(int64_t ms, int64_t read) {
+  return Sample{ms, read, read / 2, 0.5, 1, 2};
+}
 
 TEST(ProgressHistory, KeepsTheNewestSamplesOldestFirstOnceFull) {
   ProgressHistory h(3);
@@ -45,20 +48,25 @@ TEST(ProgressHistory, SinceReturnsOnlyNewerSamples) {
   EXPECT_EQ(j["samples"][0]["conflicts"], 2);
 }
 
-TEST(ProgressHistory, ZeroCapacityIsRefused) { EXPECT_THROW(ProgressHistory(0), std::invalid_argument); }
+TEST(ProgressHistory, ZeroCapacityIsRefused) {
+  EXPECT_THROW(ProgressHistory(0), std::invalid_argument);
+}
 
 TEST(HistoryRecorder, SamplesAtOnceAndPeriodicallyWithWallClockTimes) {
   ProgressHistory h(100);
   std::atomic<int64_t> read{0};
   auto now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
   int64_t before = now_ms();
   {
-    HistoryRecorder r(h, [&] { return Sample{0, read.fetch_add(1) + 1, 0, 0, 0, 0}; }, 20ms);
+    HistoryRecorder r(
+        h, [&] { return Sample{0, read.fetch_add(1) + 1, 0, 0, 0, 0}; }, 20ms);
     auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (h.samples().size() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    while (h.samples().size() < 3 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
   }
   auto s = h.samples();
   ASSERT_GE(s.size(), 3u);

@@ -18,7 +18,8 @@ TEST(Progress, ListsTheLatestFiveProblemsNewestLast) {
     Tally t;
     t.read = 3;
     t.quarantined = 3;
-    for (int i = 0; i < 3; ++i) t.first_problems.push_back("problem " + std::to_string(chunk * 3 + i));
+    for (int i = 0; i < 3; ++i)
+      t.first_problems.push_back("problem " + std::to_string(chunk * 3 + i));
     p.add(t, std::chrono::microseconds(1000));
   }
   auto j = nlohmann::json::parse(p.to_json());
@@ -56,14 +57,17 @@ TEST(GrafanaDashboard, QueriesOnlyMetricsTheMigratorExposes) {
       std::string expr = target["expr"];
       for (std::sregex_iterator it(expr.begin(), expr.end(), metric_name), end; it != end; ++it) {
         used.insert(it->str());
-        EXPECT_TRUE(exposed.count(it->str())) << panel["title"] << ": " << it->str() << " is not in /metrics";
+        EXPECT_TRUE(exposed.count(it->str()))
+            << panel["title"] << ": " << it->str() << " is not in /metrics";
       }
     }
   }
   // What the runbook promises the dashboard shows.
-  for (const char* m : {"fhirshift_migrate_entries_written_total", "fhirshift_migrate_lag_seconds",
-                        "fhirshift_migrate_batch_latency_seconds_sum", "fhirshift_migrate_entries_quarantined_total",
-                        "fhirshift_migrate_conflicts_total", "fhirshift_migrate_journal_position_timestamp_seconds"})
+  for (const char* m :
+       {"fhirshift_migrate_entries_written_total", "fhirshift_migrate_lag_seconds",
+        "fhirshift_migrate_batch_latency_seconds_sum",
+        "fhirshift_migrate_entries_quarantined_total", "fhirshift_migrate_conflicts_total",
+        "fhirshift_migrate_journal_position_timestamp_seconds"})
     EXPECT_TRUE(used.count(m)) << m << " is not charted";
 }
 
