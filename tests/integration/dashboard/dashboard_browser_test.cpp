@@ -133,9 +133,10 @@ TEST(CutoverReportPage, ShowsTheStepsLiveAndTheOutcome) {
                   proxy.socket(), "--metrics", migrator.url(), "--no-verify", "--report-port",
                   std::to_string(port), "--drain-timeout", "120s", "--max-pause", "120s"},
                  dir.path(), "cutover");
-  ASSERT_TRUE(cut.wait_for_output("step 6/9", 60s)) << cut.stderr_text();
-
-  nlohmann::json live = get_json(port, "/report.json");
+  // The step is logged just before the page's report hears of it.
+  nlohmann::json live = wait_json(port, "/report.json", 60s, [](const nlohmann::json& j) {
+    return j["steps"].size() == 9 && j["steps"][5]["state"] == "running";
+  });
   ASSERT_FALSE(live.is_null()) << cut.stderr_text();
   EXPECT_EQ(live["running"], true);
   EXPECT_TRUE(live["outcome"].is_null());
