@@ -79,6 +79,7 @@ have() { fs_have "$FHIRSHIFT" "$1"; }
 fs_init_workdir
 fs_info "work directory: $FS_WORK (logs in $FS_WORK/logs)"
 OLD_PORT=$(fs_free_port); NEW_PORT=$(fs_free_port); PROXY_PORT=$(fs_free_port); METRICS_PORT=$(fs_free_port)
+REPORT_PORT=$(fs_free_port)
 NEW_URL="http://127.0.0.1:$NEW_PORT"
 METRICS_URL="http://127.0.0.1:$METRICS_PORT"
 COLL=vonkentries
@@ -156,6 +157,7 @@ if have migrate; then
     --metrics-port "$METRICS_PORT"
   fs_pid migrate >"$FS_WORK/migrate.pid"
   MIGRATING=1
+  fs_info "live dashboard of the migration: $METRICS_URL/ (open it in a browser while the demo runs)"
   # Progress every few seconds until the initial copy is done and the migrator follows the source
   # (/progress caughtUp; under client load a 200 ms poll is rarely empty, so the "No new items
   # found" line may come later).
@@ -228,10 +230,11 @@ if have serve && [ "$MIGRATING" = 1 ]; then
   VERIFY_ARGS=(--srcMongoConnectionString "$SRC" --srcMongoCollection "$COLL"
                --mongoConnectionstring "$DST" --mongoCollection "$COLL")
   have verify || VERIFY_ARGS=(--no-verify)
+  fs_info "live page of the cut-over's steps: http://127.0.0.1:$REPORT_PORT/ (the migration's: $METRICS_URL/)"
   set +e
   fs_run "$FHIRSHIFT" cutover --proxy-socket "$HAPROXY_SOCKET" --backend fhir --from old --to new \
     --new-url "$NEW_URL" --metrics "$METRICS_URL" --max-lag 5s \
-    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json"
+    "${VERIFY_ARGS[@]}" --report "$FS_WORK/cutover.json" --report-port "$REPORT_PORT"
   rc=$?
   set -e
   [ $rc = 0 ] || fs_die "the cut-over did not complete (exit $rc): see the summary above"

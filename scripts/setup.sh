@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libcpp-httplib-dev libxxhash-dev libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   haproxy lua5.3 socat nodejs npm curl procps stress-ng
+  chromium
 )
 
 missing=()

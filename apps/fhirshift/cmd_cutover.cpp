@@ -88,6 +88,10 @@ void add_cutover(CLI::App& app, Action& action) {
   add_verify_connection(sub, a->options, "Legacy source (for verify)",
                         "Current-schema target (for verify)");
   sub->add_option("--report", c.report_path, "Write a JSON summary (steps, write pause) to this file");
+  sub->add_option("--report-port", c.report_port,
+                  "Serve a live page of the nine steps (/) and its JSON (/report.json) on "
+                  "127.0.0.1:PORT while the cut-over runs")
+      ->check(CLI::Range(1, 65535));
   sub->add_flag("--dry-run", c.config.dry_run,
                 "Print the plan with the exact commands, run only the read-only checks, change "
                 "nothing");

@@ -9,6 +9,8 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "dashboard/history.h"
+#include "dashboard/routes.h"
 #include "legacy_options.h"
 #include "migrate/engine.h"
 #include "migrate/file_import.h"
@@ -149,6 +151,8 @@ int run_migrate(const MigrateArgs& a) {
 
   std::unique_ptr<httplib::Server> metrics;
   std::thread metrics_thread;
+  dashboard::ProgressHistory history;
+  std::unique_ptr<dashboard::HistoryRecorder> recorder;
   if (a.metrics_port > 0) {
     metrics = std::make_unique<httplib::Server>();
     metrics->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
@@ -157,13 +161,24 @@ int run_migrate(const MigrateArgs& a) {
     metrics->Get("/progress", [&](const httplib::Request&, httplib::Response& res) {
       res.set_content(progress.to_json(), "application/json");
     });
+    dashboard::add_migrate_routes(*metrics, history);
+    recorder = std::make_unique<dashboard::HistoryRecorder>(history, [&progress] {
+      migrate::Tally t = progress.tally();
+      return dashboard::Sample{.read = t.read,
+                               .written = t.written,
+                               .lag_seconds = progress.lag_seconds(),
+                               .quarantined = t.quarantined,
+                               .conflicts = t.conflicts};
+    });
     if (!metrics->bind_to_port("127.0.0.1", a.metrics_port)) {
       std::cerr << "fhirshift migrate: cannot listen on 127.0.0.1:" << a.metrics_port
                 << " for --metrics-port (in use?)\n";
       return kExitFailure;
     }
     metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
-    spdlog::info("metrics on http://127.0.0.1:{}/metrics and /progress", a.metrics_port);
+    spdlog::info(
+        "metrics on http://127.0.0.1:{}/metrics and /progress; dashboard on http://127.0.0.1:{}/",
+        a.metrics_port, a.metrics_port);
   }
   auto stop_metrics = [&] {
     if (metrics) {
@@ -236,7 +251,9 @@ void add_migrate(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("--retryTimeout", a->retry_timeout, "Give up when the source or target stays unreachable this long")
       ->capture_default_str();
-  sub->add_option("--metrics-port", a->metrics_port, "Serve /metrics (Prometheus) and /progress (JSON) on 127.0.0.1:PORT");
+  sub->add_option(
+      "--metrics-port", a->metrics_port,
+      "Serve /metrics (Prometheus), /progress (JSON) and a live dashboard (/) on 127.0.0.1:PORT");
   sub->add_option("--search-parameters", a->search_parameters, "FHIR R4 search-parameters.json (default: the pinned one)");
   sub->add_flag("--dry-run", a->dry_run, "Read and transform everything, write nothing, print the report");
   sub->add_flag("--reverse", a->reverse,

@@ -211,6 +211,10 @@ void add_rollback(CLI::App& app, Action& action) {
                   "Before the switch: delete this recovery journal directory (needs --drop-target "
                   "too)");
   sub->add_option("--report", c.report_path, "--after-cutover: write a JSON summary to this file");
+  sub->add_option("--report-port", c.report_port,
+                  "--after-cutover: serve a live page of the nine steps (/) and its JSON "
+                  "(/report.json) on 127.0.0.1:PORT while the rollback runs")
+      ->check(CLI::Range(1, 65535));
   sub->add_flag("--dry-run", c.config.dry_run,
                 "--after-cutover: print the plan and run only the read-only checks");
   sub->add_flag("-v,--verbose", a->verbose, "Debug logging");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cutover/adapters.h"
+#include "cutover/live_report.h"
 #include "cutover/process.h"
 
 namespace fhirshift::cutover {
@@ -119,6 +120,20 @@ int run_switch_command(const SwitchCommand& c) {
                        }
                      });
   machine.set_interrupt_check([] { return g_interrupted.load(); });
+  // Declared before the server that reads it, so it outlives the server's thread.
+  LiveReport live(c.config, machine.step_names(), machine.plan());
+  std::optional<ReportServer> report_server;
+  if (c.report_port > 0) {
+    try {
+      report_server.emplace(c.report_port, live);
+    } catch (const std::exception& e) {
+      spdlog::error("{}; nothing was changed", e.what());
+      return 1;
+    }
+    machine.set_observer(&live);
+    spdlog::info("{} live report on http://127.0.0.1:{}/ (JSON: /report.json)", c.config.action,
+                 c.report_port);
+  }
   struct sigaction sa {};
   sa.sa_handler = on_interrupt;
   sigemptyset(&sa.sa_mask);
@@ -126,6 +141,7 @@ int run_switch_command(const SwitchCommand& c) {
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
   SwitchResult result = machine.run();
+  live.finished(result);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   std::cout << summarize(c.config, result) << std::flush;

@@ -26,6 +26,7 @@ struct SwitchCommand {
   std::vector<std::string> verify_args;
   std::chrono::milliseconds verify_timeout{std::chrono::minutes(30)};
   std::string report_path;  // JSON summary; "" for none
+  int report_port = 0;      // > 0: serve the live page and /report.json on 127.0.0.1:port
 };
 
 // Runs the machine; logs steps through spdlog, prints the summary on stdout. Returns the exit code.

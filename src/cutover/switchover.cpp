@@ -150,6 +150,18 @@ std::vector<std::string> Switchover::plan() const {
   return p;
 }
 
+std::vector<std::string> Switchover::step_names() const {
+  return {"proxy state",
+          "target ready",
+          "migrator caught up",
+          "verify counts",
+          "fence writes in HAProxy",
+          "drain the migrator",
+          "final verify",
+          "switch " + cfg_.backend + " to " + cfg_.to,
+          "release held writes to " + cfg_.to};
+}
+
 bool Switchover::step(State& st, int number, const std::string& name,
                       const std::function<std::string(StepRecord&)>& body) {
   StepRecord rec;
@@ -161,6 +173,7 @@ bool Switchover::step(State& st, int number, const std::string& name,
   log(LogLevel::kInfo, cfg_.action + " step " + std::to_string(number) + "/" +
                            std::to_string(kSteps) + " [t+" + seconds(since_start) + "] " + name +
                            " ...");
+  if (observer_) observer_->step_started(number, name);
   try {
     check_interrupt(st);
     rec.detail = body(rec);
@@ -183,6 +196,7 @@ bool Switchover::step(State& st, int number, const std::string& name,
     st.result.reason = rec.detail;
   }
   st.result.steps.push_back(rec);
+  if (observer_) observer_->step_finished(rec);
   return rec.ok;
 }
 
@@ -210,6 +224,7 @@ bool Switchover::lift_fence(State& st, std::chrono::milliseconds keep_trying) {
       st.result.released_writes = after.held;
       st.result.write_pause =
           std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - st.fence_sent);
+      if (observer_) observer_->fence_lifted(*st.result.write_pause);
       return true;
     } catch (const std::exception& e) {
       log(LogLevel::kError, "lifting the fence (`fhirshift fence off " + cfg_.backend +
@@ -354,6 +369,7 @@ SwitchResult Switchover::run() {
   const std::string b = cfg_.backend;
   const std::string f = b + "/" + cfg_.from;
   const std::string t = b + "/" + cfg_.to;
+  const std::vector<std::string> names = step_names();
 
   if (cfg_.dry_run) {
     log(LogLevel::kInfo, cfg_.action + " plan (dry run: only the read-only checks 1-4 run, nothing "
@@ -363,7 +379,7 @@ SwitchResult Switchover::run() {
 
   bool already_switched = false;
   // 1. Where does traffic go now?
-  if (!step(st, 1, "proxy state", [&](StepRecord&) {
+  if (!step(st, 1, names[0], [&](StepRecord&) {
         ServerState fs = proxy_.state(b, cfg_.from);
         ServerState ts = proxy_.state(b, cfg_.to);
         std::string states = f + " " + fs.describe() + ", " + t + " " + ts.describe();
@@ -424,7 +440,7 @@ SwitchResult Switchover::run() {
   };
 
   // 2. The server that will take the traffic answers ready.
-  if (!step(st, 2, "target ready", [&](StepRecord&) {
+  if (!step(st, 2, names[1], [&](StepRecord&) {
         ReadyCheck r = to_.ready();
         if (!r.ok) throw CheckFailed("GET " + to_.url() + ": " + r.detail);
         return "GET " + to_.url() + ": " + r.detail;
@@ -432,7 +448,7 @@ SwitchResult Switchover::run() {
     return preflight_fails();
 
   // 3. The migrator is close enough that the drain under the fence is short.
-  if (!step(st, 3, "migrator caught up", [&](StepRecord&) {
+  if (!step(st, 3, names[2], [&](StepRecord&) {
         auto deadline = clock_.steady_now() + cfg_.catch_up_wait;
         for (;;) {
           Progress p = progress_.progress();
@@ -456,7 +472,7 @@ SwitchResult Switchover::run() {
     return preflight_fails();
 
   // 4. The copy is equal so far (counts: cheap, read-only).
-  if (!step(st, 4, "verify counts", [&](StepRecord& rec) {
+  if (!step(st, 4, names[3], [&](StepRecord& rec) {
         if (!verifier_) {
           rec.skipped = true;
           return std::string("no connection strings given (pass --srcMongoConnectionString, "
@@ -472,7 +488,8 @@ SwitchResult Switchover::run() {
         VerifyOutcome full = verifier_->verify({cfg_.final_verify_mode, since, std::chrono::milliseconds(0), true});
         if (!full.equal) throw CheckFailed(full.verdict + " (verify since " + since + ")");
         note_quarantine_accounted(st.result, full);
-        if (full.source_high_water_lu) st.verified_up_to = parse_iso8601(*full.source_high_water_lu);
+        if (full.source_high_water_lu)
+          st.verified_up_to = parse_iso8601(*full.source_high_water_lu);
         if (st.verified_up_to) st.result.verified_up_to = format_iso8601(*st.verified_up_to);
         return counts + "; " + full.verdict + " (" + seconds(full.took) + ", since " + since +
                (st.verified_up_to ? ", mark " + st.result.verified_up_to : std::string()) + ")";
@@ -488,7 +505,7 @@ SwitchResult Switchover::run() {
 
   // 5. Fence: from here HAProxy holds writes; the clock of the write pause runs. Writes it sent
   // to `from` before the fence must complete before the drain starts counting migrator polls.
-  if (!step(st, 5, "fence writes in HAProxy", [&](StepRecord&) {
+  if (!step(st, 5, names[4], [&](StepRecord&) {
         // `to` passes HAProxy's health check before the fence, at weight 0 (HAProxy sends it no
         // request): the wait for a check is not part of the write pause.
         ReadyCheck r = to_.ready();
@@ -513,6 +530,7 @@ SwitchResult Switchover::run() {
         st.fence_sent_wall = clock_.wall_now();
         st.result.fence_at = format_iso8601(st.fence_sent_wall);
         st.fenced = true;  // even if the answer is lost, the fence may be up: lift it on abort
+        if (observer_) observer_->fence_raised();
         FenceStatus fs = proxy_.set_fence(b, true);
         if (!fs.in_flight) throw CheckFailed("the fence cannot count writes in progress");
         st.result.in_flight_at_fence = *fs.in_flight;
@@ -547,7 +565,7 @@ SwitchResult Switchover::run() {
   // before the fence; the second started after the first ended, so after the fence, and found
   // nothing new (caughtUp). Only the migrator's own timestamps are compared, so clock skew between
   // hosts and whether lastPollAt marks a poll's start or end do not matter.
-  if (!step(st, 6, "drain the migrator", [&](StepRecord&) {
+  if (!step(st, 6, names[5], [&](StepRecord&) {
         auto deadline = st.fence_acked + cfg_.drain_timeout;
         std::optional<WallTime> baseline = st.poll_at_fence;
         std::optional<WallTime> last_counted;
@@ -595,7 +613,7 @@ SwitchResult Switchover::run() {
   }
 
   // 7. Final verify of everything written since shortly before the fence.
-  if (!step(st, 7, "final verify", [&](StepRecord& rec) {
+  if (!step(st, 7, names[6], [&](StepRecord& rec) {
         check_budget(st, "the final verify");
         // Everything up to the mark was proven before the fence (step 4); without a mark (an
         // empty source, or no report), the margin before the fence.
@@ -623,7 +641,7 @@ SwitchResult Switchover::run() {
 
   // 8. Switch HAProxy. `to` is UP at weight 0 since step 5 (a passed health check); it gets its
   // weight back, and `from` goes to maintenance.
-  if (!step(st, 8, "switch " + b + " to " + cfg_.to, [&](StepRecord&) {
+  if (!step(st, 8, names[7], [&](StepRecord&) {
         ReadyCheck r = to_.ready();
         if (!r.ok) throw CheckFailed("GET " + to_.url() + " just before the switch: " + r.detail);
         ServerState before = proxy_.state(b, cfg_.to);
@@ -649,7 +667,7 @@ SwitchResult Switchover::run() {
   }
 
   // 9. Release the held writes toward `to`.
-  if (!step(st, 9, "release held writes to " + cfg_.to, [&](StepRecord&) {
+  if (!step(st, 9, names[8], [&](StepRecord&) {
         roll_forward(st);
         if (!st.released) throw CheckFailed("the fence could not be lifted (see manual actions)");
         return "fence lifted: " + std::to_string(st.result.released_writes) +

@@ -110,6 +110,17 @@ struct SwitchResult {
   std::vector<std::string> manual_actions;
 };
 
+// Told of each step and of the write pause as they happen (the live report of --report-port).
+// Called on the machine's thread; an implementation must be quick and must not throw.
+class SwitchObserver {
+ public:
+  virtual ~SwitchObserver() = default;
+  virtual void step_started(int number, const std::string& name) = 0;
+  virtual void step_finished(const StepRecord& step) = 0;
+  virtual void fence_raised() = 0;
+  virtual void fence_lifted(std::chrono::milliseconds write_pause) = 0;
+};
+
 enum class LogLevel { kInfo, kWarn, kError };
 using LogFn = std::function<void(LogLevel, const std::string&)>;
 
@@ -122,9 +133,13 @@ class Switchover {
   // Polled between steps and in every wait: when it returns true (the operator pressed Ctrl-C),
   // the machine aborts as a failed check would: safely back before the switch, forward after.
   void set_interrupt_check(std::function<bool()> interrupted) { interrupted_ = std::move(interrupted); }
+  // Not owned; may be null.
+  void set_observer(SwitchObserver* observer) { observer_ = observer; }
 
   // The steps with the exact commands and checks, one line each (what --dry-run prints).
   std::vector<std::string> plan() const;
+  // The nine steps' names, as logged ("proxy state", ..., "release held writes to new").
+  std::vector<std::string> step_names() const;
   SwitchResult run();
 
  private:
@@ -147,6 +162,7 @@ class Switchover {
   Clock& clock_;
   LogFn log_;
   std::function<bool()> interrupted_;
+  SwitchObserver* observer_ = nullptr;
 };
 
 // A few lines for the operator: outcome, write pause, drain, verify, manual actions.

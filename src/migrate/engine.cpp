@@ -30,6 +30,8 @@ using Clock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 
 constexpr const char* kMarkerId = "fhirshift-migration";
+// Problem messages /progress lists (recentProblems).
+constexpr size_t kRecentProblems = 5;
 
 std::string iso8601(Clock::time_point t) {
   auto ms = std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
@@ -178,6 +180,10 @@ void Progress::set_error(const std::string& message) {
 void Progress::add(const Tally& chunk, std::chrono::microseconds latency) {
   std::lock_guard lock(mutex_);
   tally_.add(chunk);
+  for (const auto& p : chunk.first_problems) {
+    recent_problems_.push_back(p);
+    if (recent_problems_.size() > kRecentProblems) recent_problems_.pop_front();
+  }
   batches_++;
   last_batch_seconds_ = latency.count() / 1e6;
   batch_seconds_sum_ += last_batch_seconds_;
@@ -231,6 +237,7 @@ std::string Progress::to_json() const {
                    {"lastError", last_error_}};
   j["lastPollAt"] = last_poll_at_ == Clock::time_point{} ? nlohmann::json(nullptr)
                                                          : nlohmann::json(iso8601(last_poll_at_));
+  j["recentProblems"] = recent_problems_;
   return j.dump();
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 
@@ -42,7 +43,7 @@ class Progress {
   void set_poll_interval(std::chrono::milliseconds d) { poll_interval_ms_ = d.count(); }
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
-  // quarantined, conflicts, errors, lastPollAt, sourceHighWaterId, checkpointId, ...
+  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, ...
   std::string to_json() const;
   std::string to_prometheus() const;
   // "12,345 / ~100,000 entries (12%), 4,321 entries/s, ETA 00:00:21, lag 0.4 s"
@@ -64,6 +65,9 @@ class Progress {
   std::atomic<int64_t> poll_interval_ms_{5000};
   std::atomic<int64_t> total_estimate_{0};
   std::atomic<int64_t> late_entries_{0};
+  // The newest problem messages (quarantine reasons, conflicts, refused writes), newest last: the
+  // report keeps the first ones, an operator watching a live run wants the latest.
+  std::deque<std::string> recent_problems_;
   int64_t batches_ = 0;
   double batch_seconds_sum_ = 0;
   double last_batch_seconds_ = 0;

@@ -1,13 +1,16 @@
 // The cut-over state machine against fakes: every abort path must leave traffic and writes where
 // they are safe, and the happy path must do its steps in the one safe order.
+#include "cutover/switchover.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include "cutover/switchover.h"
+#include "cutover/live_report.h"
 
 namespace fhirshift::cutover {
 namespace {
@@ -249,6 +252,7 @@ class SwitchoverTest : public ::testing::Test {
     Switchover sw(cfg, proxy, new_server, progress, use_verifier ? (v ? v : &verifier) : nullptr,
                   clock,
                   [this](LogLevel, const std::string& line) { log.push_back(line); });
+    sw.set_observer(observer);
     return sw.run();
   }
   size_t index_of(const std::string& entry) {
@@ -283,6 +287,7 @@ class SwitchoverTest : public ::testing::Test {
   }
 
   SwitchConfig cfg;
+  SwitchObserver* observer = nullptr;
   Journal journal;
   std::vector<std::string> log;
   FakeClock clock;
@@ -732,6 +737,94 @@ TEST_F(SwitchoverTest, RollbackDirectionUsesTheSameMachine) {
   EXPECT_LT(index_of("proxy fhir/old ready"), index_of("proxy fence on fhir")) << dump();
   EXPECT_LT(index_of("proxy fence on fhir"), index_of("proxy fhir/old weight 100%")) << dump();
   EXPECT_LT(index_of("proxy fhir/new maint"), index_of("proxy fence off fhir")) << dump();
+}
+
+// Feeds a LiveReport and keeps its JSON as it was when step `snapshot_at` started.
+class SnapshotObserver : public SwitchObserver {
+ public:
+  SnapshotObserver(LiveReport& live, int snapshot_at) : live_(live), snapshot_at_(snapshot_at) {}
+  void step_started(int number, const std::string& name) override {
+    live_.step_started(number, name);
+    if (number == snapshot_at_) snapshot = nlohmann::json::parse(live_.to_json());
+  }
+  void step_finished(const StepRecord& step) override { live_.step_finished(step); }
+  void fence_raised() override { live_.fence_raised(); }
+  void fence_lifted(std::chrono::milliseconds pause) override { live_.fence_lifted(pause); }
+  nlohmann::json snapshot;
+
+ private:
+  LiveReport& live_;
+  int snapshot_at_;
+};
+
+LiveReport live_report_for(const SwitchConfig& cfg, FakeProxy& proxy, FakeServer& to,
+                           FakeProgress& progress, FakeClock& clock) {
+  Switchover sw(cfg, proxy, to, progress, nullptr, clock, [](LogLevel, const std::string&) {});
+  return LiveReport(cfg, sw.step_names(), sw.plan());
+}
+
+TEST_F(SwitchoverTest, TheLiveReportShowsDoneRunningAndWaitingStepsAndTheWritePause) {
+  LiveReport live = live_report_for(cfg, proxy, new_server, progress, clock);
+  auto before = nlohmann::json::parse(live.to_json());
+  EXPECT_EQ(before["steps"].size(), 9u);
+  EXPECT_EQ(before["steps"][8]["name"], "release held writes to new");
+  EXPECT_EQ(before["steps"][8]["state"], "waiting");
+  EXPECT_NE(before["steps"][4]["plan"].get<std::string>().find("fence on fhir"), std::string::npos);
+  EXPECT_EQ(before["writePause"]["state"], "not raised");
+
+  SnapshotObserver watch(live, 6);
+  observer = &watch;
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  const nlohmann::json& mid = watch.snapshot;
+  ASSERT_TRUE(mid.is_object());
+  EXPECT_TRUE(mid["running"].get<bool>());
+  EXPECT_TRUE(mid["outcome"].is_null());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(mid["steps"][i]["state"], "ok") << i + 1;
+  EXPECT_EQ(mid["steps"][5]["state"], "running");
+  for (int i = 6; i < 9; ++i) EXPECT_EQ(mid["steps"][i]["state"], "waiting") << i + 1;
+  EXPECT_EQ(mid["writePause"]["state"], "held");
+  EXPECT_NE(mid["steps"][3]["detail"].get<std::string>().find("EQUAL"), std::string::npos)
+      << mid.dump(2);
+
+  live.finished(r);
+  auto after = nlohmann::json::parse(live.to_json());
+  EXPECT_FALSE(after["running"].get<bool>());
+  EXPECT_EQ(after["outcome"], "SWITCHED");
+  EXPECT_EQ(after["trafficOn"], "new");
+  for (const auto& s : after["steps"]) EXPECT_EQ(s["state"], "ok") << s.dump();
+  EXPECT_EQ(after["writePause"]["state"], "lifted");
+  EXPECT_EQ(after["writePause"]["ms"].get<int64_t>(), r.write_pause->count());
+}
+
+TEST_F(SwitchoverTest, TheLiveReportOfAnAbortedDrainShowsTheFailedStepAndStepsNotRun) {
+  int calls = 0;
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = calls++ == 0;
+    p.lag_seconds = 1;
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  cfg.drain_timeout = 3s;
+  LiveReport live = live_report_for(cfg, proxy, new_server, progress, clock);
+  SnapshotObserver watch(live, 0);
+  observer = &watch;
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  live.finished(r);
+  auto j = nlohmann::json::parse(live.to_json());
+  EXPECT_EQ(j["outcome"], "ABORTED SAFELY");
+  EXPECT_EQ(j["trafficOn"], "old");
+  EXPECT_EQ(j["steps"][5]["state"], "failed");
+  EXPECT_NE(j["steps"][5]["detail"].get<std::string>().find("did not drain"), std::string::npos);
+  for (int i = 6; i < 9; ++i) {
+    EXPECT_EQ(j["steps"][i]["state"], "not run") << i + 1;
+    EXPECT_TRUE(j["steps"][i]["ms"].is_null());
+  }
+  EXPECT_EQ(j["writePause"]["state"], "lifted");
+  EXPECT_GE(j["writePause"]["ms"].get<int64_t>(), 3000);
+  EXPECT_NE(j["failedStep"].get<std::string>().find("6 drain"), std::string::npos);
 }
 
 }  // namespace
