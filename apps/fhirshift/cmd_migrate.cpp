@@ -10,11 +10,11 @@
 #include "commands.h"
 #include "common/log.h"
 #include "legacy_options.h"
-#include "migrate_control.h"
 #include "migrate/engine.h"
 #include "migrate/file_import.h"
 #include "migrate/file_source.h"
 #include "migrate/journal.h"
+#include "migrate_control.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
 
@@ -93,11 +93,13 @@ int run_migrate(const MigrateArgs& a) {
     o.late_entry_window = migrate::parse_interval(a.late_window);
     o.retry_timeout = migrate::parse_interval(a.retry_timeout);
     o.limit = a.limit;
-    if (a.max_rate < 0) throw std::invalid_argument("--max-rate must be >= 0 entries/s (0: no limit)");
+    if (a.max_rate < 0)
+      throw std::invalid_argument("--max-rate must be >= 0 entries/s (0: no limit)");
     o.max_rate = a.max_rate;
     o.max_source_latency = migrate::parse_interval(a.max_source_latency);
     if (o.max_source_latency.count() < 0)
-      throw std::invalid_argument("--max-source-latency must be a duration >= 0 such as 200ms (0: no limit)");
+      throw std::invalid_argument(
+          "--max-source-latency must be a duration >= 0 such as 200ms (0: no limit)");
     o.halt_on_error = a.halt_on_error;
     o.dry_run = a.dry_run;
     o.reverse = a.reverse;
@@ -174,11 +176,13 @@ int run_migrate(const MigrateArgs& a) {
       return kExitFailure;
     }
     metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
-    spdlog::info("metrics on http://{}:{}/metrics and /progress; control: POST /pause, /resume, /throttle",
-                 a.metrics_bind, a.metrics_port);
+    spdlog::info(
+        "metrics on http://{}:{}/metrics and /progress; control: POST /pause, /resume, /throttle",
+        a.metrics_bind, a.metrics_port);
     if (a.metrics_bind != "127.0.0.1" && a.metrics_bind != "localhost" && a.metrics_bind != "::1")
-      spdlog::warn("--metrics-bind {}: whoever reaches this address can pause and throttle the migration",
-                   a.metrics_bind);
+      spdlog::warn(
+          "--metrics-bind {}: whoever reaches this address can pause and throttle the migration",
+          a.metrics_bind);
   }
   auto stop_metrics = [&] {
     if (metrics) {
@@ -251,18 +255,22 @@ void add_migrate(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("--retryTimeout", a->retry_timeout, "Give up when the source or target stays unreachable this long")
       ->capture_default_str();
-  sub->add_option("--metrics-port", a->metrics_port,
-                  "Serve /metrics (Prometheus) and /progress (JSON) on 127.0.0.1:PORT, and the runtime "
-                  "control POST /pause, /resume, /throttle?maxRate=N&maxSourceLatency=D (fhirshift ctl)");
-  sub->add_option("--metrics-bind", a->metrics_bind,
-                  "Address of --metrics-port; anyone who reaches it can pause and throttle the migration")
+  sub->add_option(
+      "--metrics-port", a->metrics_port,
+      "Serve /metrics (Prometheus) and /progress (JSON) on 127.0.0.1:PORT, and the runtime "
+      "control POST /pause, /resume, /throttle?maxRate=N&maxSourceLatency=D (fhirshift ctl)");
+  sub->add_option(
+         "--metrics-bind", a->metrics_bind,
+         "Address of --metrics-port; anyone who reaches it can pause and throttle the migration")
       ->capture_default_str();
   sub->add_option("--max-rate", a->max_rate,
-                  "Read at most N source entries/s (0: no limit); changeable at run time (fhirshift ctl throttle)")
+                  "Read at most N source entries/s (0: no limit); changeable at run time "
+                  "(fhirshift ctl throttle)")
       ->capture_default_str();
-  sub->add_option("--max-source-latency", a->max_source_latency,
-                  "Slow down while the p90 of the source's response times exceeds D (200ms, 1s; 0: off), "
-                  "speed up again when it recovers; with -s files it watches the target")
+  sub->add_option(
+         "--max-source-latency", a->max_source_latency,
+         "Slow down while the p90 of the source's response times exceeds D (200ms, 1s; 0: off), "
+         "speed up again when it recovers; with -s files it watches the target")
       ->capture_default_str();
   sub->add_option("--search-parameters", a->search_parameters, "FHIR R4 search-parameters.json (default: the pinned one)");
   sub->add_flag("--dry-run", a->dry_run, "Read and transform everything, write nothing, print the report");

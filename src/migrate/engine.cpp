@@ -17,8 +17,8 @@
 #include "migrate/journal.h"
 #include "migrate/quarantine_keeper.h"
 #include "migrate/report.h"
-#include "migrate/source_probe.h"
 #include "migrate/retry.h"
+#include "migrate/source_probe.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
@@ -240,7 +240,8 @@ std::string Progress::to_json() const {
   j["maxRate"] = t.max_rate;
   j["maxSourceLatencyMs"] = t.max_source_latency_ms;
   j["rateLimit"] = t.rate_limit;
-  j["sourceLatencyP90Ms"] = t.latency_p90_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(t.latency_p90_ms);
+  j["sourceLatencyP90Ms"] =
+      t.latency_p90_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(t.latency_p90_ms);
   j["throttled"] = t.throttled;
   j["throttleReason"] = t.reason;
   return j.dump();
@@ -263,20 +264,25 @@ std::string Progress::to_prometheus() const {
   metric("fhirshift_migrate_batch_latency_seconds_sum", "counter", "Time spent applying chunks", batch_seconds_sum_);
   metric("fhirshift_migrate_batch_latency_seconds_last", "gauge", "Latency of the last chunk", last_batch_seconds_);
   metric("fhirshift_migrate_lag_seconds", "gauge", "Age of the newest moment up to which the source is copied", lag);
-  metric("fhirshift_migrate_caught_up", "gauge", "1 when following the source within the caught-up lag",
-         caught_up_at(lag) ? 1 : 0);
+  metric("fhirshift_migrate_caught_up", "gauge",
+         "1 when following the source within the caught-up lag", caught_up_at(lag) ? 1 : 0);
   Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
   metric("fhirshift_migrate_paused", "gauge", "1 while paused by the operator", t.paused ? 1 : 0);
-  metric("fhirshift_migrate_max_rate", "gauge", "--max-rate in source entries/s (0: none)", t.max_rate);
+  metric("fhirshift_migrate_max_rate", "gauge", "--max-rate in source entries/s (0: none)",
+         t.max_rate);
   metric("fhirshift_migrate_max_source_latency_ms", "gauge", "--max-source-latency in ms (0: none)",
          static_cast<double>(t.max_source_latency_ms));
-  metric("fhirshift_migrate_rate_limit", "gauge", "Source entries/s allowed now (0: unlimited)", t.rate_limit);
+  metric("fhirshift_migrate_rate_limit", "gauge", "Source entries/s allowed now (0: unlimited)",
+         t.rate_limit);
   if (t.latency_p90_ms >= 0)
-    metric("fhirshift_migrate_source_latency_p90_ms", "gauge", "p90 of the source's recent response times",
-           t.latency_p90_ms);
-  out += "# HELP fhirshift_migrate_throttled 1 while reading is held back; reason: paused, max rate or source latency\n"
-         "# TYPE fhirshift_migrate_throttled gauge\n";
-  out += fmt::format("fhirshift_migrate_throttled{{reason=\"{}\"}} {}\n", t.reason_kind, t.throttled ? 1 : 0);
+    metric("fhirshift_migrate_source_latency_p90_ms", "gauge",
+           "p90 of the source's recent response times", t.latency_p90_ms);
+  out +=
+      "# HELP fhirshift_migrate_throttled 1 while reading is held back; reason: paused, max rate "
+      "or source latency\n"
+      "# TYPE fhirshift_migrate_throttled gauge\n";
+  out += fmt::format("fhirshift_migrate_throttled{{reason=\"{}\"}} {}\n", t.reason_kind,
+                     t.throttled ? 1 : 0);
   double journal_ts = 0;
   if (auto oid = mongo::oid_from_string(checkpoint_id_)) journal_ts = bson_oid_get_time_t(&*oid);
   metric("fhirshift_migrate_journal_position_timestamp_seconds", "gauge",
@@ -478,7 +484,8 @@ RunResult Engine::run() {
   // each read measures the source's response, not the size of its reply.
   auto cursor_batch = [&] {
     int64_t b = std::min<int64_t>(chunk_size, 10000);
-    if (double r = throttle_.rate_limit(); r > 0) b = std::min<int64_t>(b, std::max<int64_t>(10, static_cast<int64_t>(r)));
+    if (double r = throttle_.rate_limit(); r > 0)
+      b = std::min<int64_t>(b, std::max<int64_t>(10, static_cast<int64_t>(r)));
     if (throttle_.limits_latency()) b = std::min<int64_t>(b, 100);
     return b;
   };
@@ -570,7 +577,8 @@ RunResult Engine::run() {
             auto t1 = std::chrono::steady_clock::now();
             // The first entry of each batch came with a find or getMore round trip.
             if (k % batch == 0)
-              throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0));
+              throttle_.record_latency(
+                  std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0));
             if (!doc) break;
             if (is_new(doc)) {
               if (budget > 0 && chunk_new >= budget) break;
@@ -578,7 +586,8 @@ RunResult Engine::run() {
             }
             chunk.docs.push_back(mongo::Bson::copy_of(doc));
             chunk_bytes += doc->len;
-            if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size || chunk_bytes >= kChunkBytes ||
+            if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size ||
+                chunk_bytes >= kChunkBytes ||
                 (t1 - chunk_started >= Throttle::kLimitedChunkAge && throttle_.rate_limit() > 0)) {
               if (!hand_on()) return 0;
               chunk_bytes = 0;
@@ -590,7 +599,8 @@ RunResult Engine::run() {
         });
         if (should_stop()) return;
         if (interrupted) {
-          while (throttle_.paused() && !should_stop()) std::this_thread::sleep_for(milliseconds(50));
+          while (throttle_.paused() && !should_stop())
+            std::this_thread::sleep_for(milliseconds(50));
           continue;  // a fresh poll from `position`
         }
         spdlog::debug("poll: {} entries read in {} ms, {} of them new", read,
@@ -746,9 +756,10 @@ RunResult Engine::run() {
         if (!paused) {
           paused = true;
           progress_.set_phase("paused");
-          spdlog::info("paused: the chunk in flight is applied and the journal saved at {}; nothing is read "
-                       "until resumed (POST /resume or fhirshift ctl resume)",
-                       checkpoint.empty() ? "(start)" : checkpoint);
+          spdlog::info(
+              "paused: the chunk in flight is applied and the journal saved at {}; nothing is read "
+              "until resumed (POST /resume or fhirshift ctl resume)",
+              checkpoint.empty() ? "(start)" : checkpoint);
         }
         if (stop_) break;
         std::this_thread::sleep_for(milliseconds(50));

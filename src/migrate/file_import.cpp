@@ -303,9 +303,11 @@ RunResult FileImport::run() {
       // A pause waits between chunks: the last one is written and its checkpoint saved.
       if (throttle_.paused()) {
         progress_.set_phase("paused");
-        spdlog::info("paused: the chunk in flight is written and the journal saved at {}:{}; nothing is read "
-                     "until resumed (POST /resume or fhirshift ctl resume)",
-                     checkpoint.position.file, checkpoint.position.entries);
+        spdlog::info(
+            "paused: the chunk in flight is written and the journal saved at {}:{}; nothing is "
+            "read "
+            "until resumed (POST /resume or fhirshift ctl resume)",
+            checkpoint.position.file, checkpoint.position.entries);
         while (throttle_.paused() && !stop_) std::this_thread::sleep_for(milliseconds(50));
         if (stop_) break;
         progress_.set_phase("copying");
@@ -320,7 +322,8 @@ RunResult FileImport::run() {
       size_t chunk_bytes = 0;
       const auto chunk_started = std::chrono::steady_clock::now();
       while (static_cast<int64_t>(chunk.size()) < want && (replay || chunk_bytes < kChunkBytes)) {
-        if (!replay && !chunk.empty() && std::chrono::steady_clock::now() - chunk_started >= Throttle::kLimitedChunkAge &&
+        if (!replay && !chunk.empty() &&
+            std::chrono::steady_clock::now() - chunk_started >= Throttle::kLimitedChunkAge &&
             throttle_.rate_limit() > 0)
           break;
         if (!replay && !throttle_.admit(stopping)) break;
@@ -356,7 +359,8 @@ RunResult FileImport::run() {
         auto l0 = std::chrono::steady_clock::now();
         std::map<std::string, TargetVersion> current = look_up(chunk);
         lookup_time = std::chrono::steady_clock::now() - l0;
-        throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(lookup_time));
+        throttle_.record_latency(
+            std::chrono::duration_cast<std::chrono::microseconds>(lookup_time));
         for (const auto& [key, version] : current)
           known[key] = {version.v, version.lu_ms, version.deleted, version.versions};
         for (const auto& [n, e] : chunk) {

@@ -9,7 +9,10 @@ namespace fhirshift::migrate {
 
 SourceProbe::SourceProbe(mongo::ClientPool& pool, std::string database, std::string collection,
                          Throttle& throttle)
-    : pool_(pool), database_(std::move(database)), collection_(std::move(collection)), throttle_(throttle) {
+    : pool_(pool),
+      database_(std::move(database)),
+      collection_(std::move(collection)),
+      throttle_(throttle) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -40,8 +43,8 @@ void SourceProbe::run() {
       mongo::Bson fd = f.extract();
       auto t0 = std::chrono::steady_clock::now();
       coll.find_one(fd.get());
-      throttle_.record_latency(
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+      throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - t0));
     } catch (const mongo::MongoError& e) {
       // The reader's own retries report an unreachable source; a failed probe is no measure.
       spdlog::debug("source latency probe failed: {}", e.what());

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,7 +20,8 @@ class SourceProbe {
 
   // The probe is a find of one `_id` that no entry has (an index lookup on MongoDB and on
   // FerretDB, never a scan) in `collection` of `database`.
-  SourceProbe(mongo::ClientPool& pool, std::string database, std::string collection, Throttle& throttle);
+  SourceProbe(mongo::ClientPool& pool, std::string database, std::string collection,
+              Throttle& throttle);
   ~SourceProbe();
   SourceProbe(const SourceProbe&) = delete;
   SourceProbe& operator=(const SourceProbe&) = delete;

@@ -70,7 +70,8 @@ Throttle::Clock::duration Throttle::reserve(int64_t n) {
   }
   auto burst = std::chrono::duration_cast<Clock::duration>(kBurst);
   Clock::time_point start = std::max(next_free_, now - burst);
-  next_free_ = start + std::chrono::duration_cast<Clock::duration>(Seconds(static_cast<double>(n) / rate));
+  next_free_ =
+      start + std::chrono::duration_cast<Clock::duration>(Seconds(static_cast<double>(n) / rate));
   if (start <= now) return Clock::duration::zero();
   last_wait_at_ = now;
   return start - now;
@@ -81,7 +82,8 @@ bool Throttle::admit(const std::function<bool()>& stop) {
   auto until = Clock::now() + reserve(1);
   for (auto now = Clock::now(); now < until; now = Clock::now()) {
     if (paused_ || stop()) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
   }
   return true;
 }
@@ -125,8 +127,8 @@ void Throttle::adjust_locked(Clock::time_point now) {
   }
   // Only samples taken since the last cut decide: the older ones show the load the cut answered.
   Clock::time_point since = std::max(now - kSampleWindow, last_cut_);
-  size_t fresh = static_cast<size_t>(
-      std::count_if(samples_.begin(), samples_.end(), [&](const auto& s) { return s.first > since; }));
+  size_t fresh = static_cast<size_t>(std::count_if(samples_.begin(), samples_.end(),
+                                                   [&](const auto& s) { return s.first > since; }));
   if (fresh < kMinSamples) return;
   double p90 = p90_locked(since);
   if (p90 > static_cast<double>(limit_ms)) {
@@ -140,16 +142,19 @@ void Throttle::adjust_locked(Clock::time_point now) {
     if (max_rate_ > 0) base = std::min(base, max_rate_);
     latency_rate_ = std::max(kMinRate, base / 2);
     last_cut_ = now;
-    spdlog::info("throttle: source latency p90 {:.0f} ms is above --max-source-latency {} ms: reading at most "
-                 "{:.0f} entries/s",
-                 p90, limit_ms, latency_rate_);
+    spdlog::info(
+        "throttle: source latency p90 {:.0f} ms is above --max-source-latency {} ms: reading at "
+        "most "
+        "{:.0f} entries/s",
+        p90, limit_ms, latency_rate_);
   } else if (latency_rate_ > 0) {
     double goal = max_rate_ > 0 ? std::min(rate_before_cut_, max_rate_) : rate_before_cut_;
     latency_rate_ += std::max(kMinRate, rate_before_cut_ / 10);
     if (latency_rate_ >= goal) {
       latency_rate_ = 0;
-      spdlog::info("throttle: source latency p90 {:.0f} ms is within {} ms again: latency limit lifted", p90,
-                   limit_ms);
+      spdlog::info(
+          "throttle: source latency p90 {:.0f} ms is within {} ms again: latency limit lifted", p90,
+          limit_ms);
     }
   }
 }
@@ -168,9 +173,11 @@ Throttle::State Throttle::state_locked(Clock::time_point now) const {
   } else if (latency_rate_ > 0 && (max_rate_ == 0 || latency_rate_ < max_rate_)) {
     s.throttled = true;
     s.reason_kind = "source latency";
-    s.reason = fmt::format("source latency p90 {:.0f} ms (limit {} ms): reading at most {:.0f} entries/s",
-                           std::max(0.0, s.latency_p90_ms), s.max_source_latency_ms, latency_rate_);
-  } else if (max_rate_ > 0 && last_wait_at_ != Clock::time_point{} && now - last_wait_at_ < kThrottledFor) {
+    s.reason =
+        fmt::format("source latency p90 {:.0f} ms (limit {} ms): reading at most {:.0f} entries/s",
+                    std::max(0.0, s.latency_p90_ms), s.max_source_latency_ms, latency_rate_);
+  } else if (max_rate_ > 0 && last_wait_at_ != Clock::time_point{} &&
+             now - last_wait_at_ < kThrottledFor) {
     s.throttled = true;
     s.reason_kind = "max rate";
     s.reason = fmt::format("max rate {:g} entries/s", max_rate_);

@@ -1,5 +1,6 @@
-// How fast the migrator may read its source: the operator's limits (--max-rate, --max-source-latency,
-// pause), changeable while it runs, and the adaptive limit that follows the source's response time.
+// How fast the migrator may read its source: the operator's limits (--max-rate,
+// --max-source-latency, pause), changeable while it runs, and the adaptive limit that follows the
+// source's response time.
 //
 // The reader asks `reserve(n)` before taking n more entries and waits what it is told (a token
 // bucket at the effective rate, with a burst of a tenth of a second). The effective rate is the
@@ -41,7 +42,7 @@ class Throttle {
   explicit Throttle(Now now = Clock::now);
 
   // --- the operator (any thread) ---
-  void set_max_rate(double entries_per_second);  // 0: no limit
+  void set_max_rate(double entries_per_second);              // 0: no limit
   void set_max_source_latency(std::chrono::milliseconds d);  // 0: no limit
   void pause();
   void resume();
@@ -64,10 +65,10 @@ class Throttle {
   State state() const;
 
   // Tuning, public for the tests.
-  static constexpr double kMinRate = 1.0;           // the latency limit never stops the copy
+  static constexpr double kMinRate = 1.0;  // the latency limit never stops the copy
   static constexpr auto kAdjustEvery = std::chrono::seconds(1);
   static constexpr auto kSampleWindow = std::chrono::seconds(5);
-  static constexpr size_t kMinSamples = 3;          // fresh samples needed for a decision
+  static constexpr size_t kMinSamples = 3;  // fresh samples needed for a decision
   static constexpr auto kThrottledFor = std::chrono::seconds(2);  // "throttled" after a wait
   // Under a rate limit readers hand on what they read in this time (a smaller chunk than
   // unlimited): the target then follows the limited reads closely, and a pause waits for no more.
@@ -90,11 +91,12 @@ class Throttle {
   Clock::time_point last_wait_at_{};
   // The adaptive limit: 0 while the source answers within the latency limit.
   double latency_rate_ = 0;
-  double rate_before_cut_ = 0;  // what the reader achieved before the first cut: the goal of recovery
+  double rate_before_cut_ =
+      0;  // what the reader achieved before the first cut: the goal of recovery
   Clock::time_point last_adjust_{};
   Clock::time_point last_cut_{};
   int64_t admitted_since_adjust_ = 0;
-  std::deque<std::pair<Clock::time_point, double>> rates_;  // entries/s of each recent interval
+  std::deque<std::pair<Clock::time_point, double>> rates_;    // entries/s of each recent interval
   std::deque<std::pair<Clock::time_point, double>> samples_;  // (when, ms)
 };
 

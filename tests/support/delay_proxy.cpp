@@ -41,7 +41,8 @@ DelayProxy::DelayProxy(int target_port) : target_port_(target_port) {
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a = loopback(0);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 64) != 0)
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(listen_fd_, 64) != 0)
     throw std::runtime_error("DelayProxy: cannot listen on 127.0.0.1");
   socklen_t len = sizeof a;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -98,7 +99,8 @@ void DelayProxy::pump(int from, int to, bool delayed) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (delayed)
-      for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms_.load());
+      for (auto until =
+               std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms_.load());
            !stop_ && std::chrono::steady_clock::now() < until;)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (!write_all(to, buf, static_cast<size_t>(n))) break;

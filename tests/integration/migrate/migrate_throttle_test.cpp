@@ -21,8 +21,8 @@ namespace fhirshift {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RunResult;
 using testing::run_command;
+using testing::RunResult;
 using Steady = std::chrono::steady_clock;
 
 class MigrateThrottleTest : public MigrateFixture {
@@ -30,11 +30,12 @@ class MigrateThrottleTest : public MigrateFixture {
   void start(const std::vector<std::string>& extra, const std::string& mode = "AdHoc",
              const std::string& source_uri = "") {
     port_ = testing::free_port();
-    std::vector<std::string> args = {"--mongoBatch", "25", "--mongoPar", "1", "--metrics-port", std::to_string(port_)};
+    std::vector<std::string> args = {
+        "--mongoBatch", "25", "--mongoPar", "1", "--metrics-port", std::to_string(port_)};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<std::string> argv =
-        migrate_command(source_uri.empty() ? src_uri() : source_uri, dst_uri(), journal_.path(), mode,
-                        "ErrorOnConflict", args);
+        migrate_command(source_uri.empty() ? src_uri() : source_uri, dst_uri(), journal_.path(),
+                        mode, "ErrorOnConflict", args);
     run_ = std::make_unique<testing::Subprocess>(argv, logs_.path(), "migrate");
     metrics_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     metrics_->set_read_timeout(10, 0);
@@ -45,7 +46,8 @@ class MigrateThrottleTest : public MigrateFixture {
 
   // /progress, or null while it does not answer.
   nlohmann::json progress() {
-    if (auto r = metrics_->Get("/progress"); r && r->status == 200) return nlohmann::json::parse(r->body);
+    if (auto r = metrics_->Get("/progress"); r && r->status == 200)
+      return nlohmann::json::parse(r->body);
     return nullptr;
   }
   int64_t figure(const char* name) {
@@ -53,7 +55,8 @@ class MigrateThrottleTest : public MigrateFixture {
     return p.is_object() ? p.value(name, int64_t{-1}) : -1;
   }
   static bool wait_until(const std::function<bool()>& done, std::chrono::seconds timeout) {
-    for (auto deadline = Steady::now() + timeout; Steady::now() < deadline; std::this_thread::sleep_for(50ms))
+    for (auto deadline = Steady::now() + timeout; Steady::now() < deadline;
+         std::this_thread::sleep_for(50ms))
       if (done()) return true;
     return done();
   }
@@ -70,7 +73,8 @@ class MigrateThrottleTest : public MigrateFixture {
   // The moment entriesRead next changes (polled every 10 ms).
   Sample next_change() {
     int64_t before = figure("entriesRead");
-    for (auto deadline = Steady::now() + 60s; Steady::now() < deadline; std::this_thread::sleep_for(10ms)) {
+    for (auto deadline = Steady::now() + 60s; Steady::now() < deadline;
+         std::this_thread::sleep_for(10ms)) {
       int64_t now = figure("entriesRead");
       if (now != before) return {Steady::now(), now};
     }
@@ -82,7 +86,8 @@ class MigrateThrottleTest : public MigrateFixture {
     Sample a = next_change();
     std::this_thread::sleep_for(window);
     Sample b = next_change();
-    return static_cast<double>(b.read - a.read) / std::chrono::duration<double>(b.at - a.at).count();
+    return static_cast<double>(b.read - a.read) /
+           std::chrono::duration<double>(b.at - a.at).count();
   }
   int64_t target_count() {
     mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
@@ -141,12 +146,14 @@ TEST_F(MigrateThrottleTest, PauseStopsWritingWithinAChunkAndResumeCopiesEverythi
   nlohmann::json p = progress();
   int64_t written_paused = p.value("entriesWritten", int64_t{-1});
   EXPECT_LT(written_paused, kEntries) << "paused before the end";
-  EXPECT_LE(written_paused - written_before, 100) << "at most the chunk in flight (and one applied while asking)";
+  EXPECT_LE(written_paused - written_before, 100)
+      << "at most the chunk in flight (and one applied while asking)";
   EXPECT_EQ(p.value("phase", ""), "paused");
   EXPECT_TRUE(p.value("paused", false));
   EXPECT_FALSE(p.value("caughtUp", true));
   EXPECT_TRUE(p.value("throttled", false));
-  EXPECT_NE(p.value("throttleReason", "").find("paused by the operator"), std::string::npos) << p.dump();
+  EXPECT_NE(p.value("throttleReason", "").find("paused by the operator"), std::string::npos)
+      << p.dump();
   EXPECT_EQ(target_count(), written_paused);
   // Nothing moves while paused (this is the absence of writes, so it is watched for a while).
   std::this_thread::sleep_for(3s);
@@ -157,7 +164,8 @@ TEST_F(MigrateThrottleTest, PauseStopsWritingWithinAChunkAndResumeCopiesEverythi
   EXPECT_FALSE(p.value("caughtUp", true));
   if (auto m = metrics_->Get("/metrics"); m && m->status == 200) {
     EXPECT_NE(m->body.find("fhirshift_migrate_paused 1"), std::string::npos) << m->body;
-    EXPECT_NE(m->body.find("fhirshift_migrate_throttled{reason=\"paused\"} 1"), std::string::npos) << m->body;
+    EXPECT_NE(m->body.find("fhirshift_migrate_throttled{reason=\"paused\"} 1"), std::string::npos)
+        << m->body;
   } else {
     ADD_FAILURE() << "GET /metrics failed";
   }
@@ -186,7 +194,8 @@ TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
   ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 200; }, 120s)) << logs();
   auto latency_limited = [&] {
     nlohmann::json p = progress();
-    return p.is_object() && p.value("throttleReason", "").find("source latency") != std::string::npos;
+    return p.is_object() &&
+           p.value("throttleReason", "").find("source latency") != std::string::npos;
   };
   double healthy = rate_over(4s);
   EXPECT_FALSE(latency_limited()) << progress().dump() << logs();
@@ -196,14 +205,16 @@ TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
   EXPECT_NE(logs().find("is above --max-source-latency 300 ms"), std::string::npos) << logs();
   std::this_thread::sleep_for(3s);  // a few more cuts
   double slow = rate_over(4s);
-  EXPECT_LT(slow, healthy / 2) << "healthy " << healthy << "/s, behind the slow source " << slow << "/s";
+  EXPECT_LT(slow, healthy / 2) << "healthy " << healthy << "/s, behind the slow source " << slow
+                               << "/s";
 
   proxy.set_delay(0ms);
   ASSERT_TRUE(wait_until([&] { return !latency_limited(); }, 120s)) << progress().dump() << logs();
   EXPECT_NE(logs().find("latency limit lifted"), std::string::npos) << logs();
   double recovered = rate_over(4s);
   EXPECT_GT(recovered, 2 * slow) << "slow " << slow << "/s, recovered " << recovered << "/s";
-  EXPECT_GT(recovered, healthy / 2) << "healthy " << healthy << "/s, recovered " << recovered << "/s";
+  EXPECT_GT(recovered, healthy / 2)
+      << "healthy " << healthy << "/s, recovered " << recovered << "/s";
 
   RunResult r = ctl({"throttle", "--max-rate", "0", "--max-source-latency", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -16,7 +16,8 @@ struct FakeClock {
   }
 };
 
-// Reads `n` entries one at a time as a reader does, waiting what it is told; returns the time taken.
+// Reads `n` entries one at a time as a reader does, waiting what it is told; returns the time
+// taken.
 std::chrono::duration<double> read_entries(Throttle& th, FakeClock& clock, int n) {
   auto start = clock.t;
   for (int i = 0; i < n; ++i) clock.t += th.reserve(1);
