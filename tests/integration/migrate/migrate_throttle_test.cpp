@@ -203,7 +203,14 @@ TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
   proxy.set_delay(800ms);
   ASSERT_TRUE(wait_until(latency_limited, 60s)) << progress().dump() << logs();
   EXPECT_NE(logs().find("is above --max-source-latency 300 ms"), std::string::npos) << logs();
-  std::this_thread::sleep_for(3s);  // a few more cuts
+  // Measured once the rate was cut at least twice (halved from at most 200/s).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        double limit = progress().value("rateLimit", 0.0);
+        return limit > 0 && limit <= 50;
+      },
+      60s))
+      << progress().dump() << logs();
   double slow = rate_over(4s);
   EXPECT_LT(slow, healthy / 2) << "healthy " << healthy << "/s, behind the slow source " << slow
                                << "/s";
