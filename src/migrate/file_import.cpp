@@ -305,8 +305,7 @@ RunResult FileImport::run() {
         progress_.set_phase("paused");
         spdlog::info(
             "paused: the chunk in flight is written and the journal saved at {}:{}; nothing is "
-            "read "
-            "until resumed (POST /resume or fhirshift ctl resume)",
+            "read until resumed (POST /resume or fhirshift ctl resume)",
             checkpoint.position.file, checkpoint.position.entries);
         while (throttle_.paused() && !stop_) std::this_thread::sleep_for(milliseconds(50));
         if (stop_) break;
