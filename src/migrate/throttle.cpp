@@ -144,8 +144,7 @@ void Throttle::adjust_locked(Clock::time_point now) {
     last_cut_ = now;
     spdlog::info(
         "throttle: source latency p90 {:.0f} ms is above --max-source-latency {} ms: reading at "
-        "most "
-        "{:.0f} entries/s",
+        "most {:.0f} entries/s",
         p90, limit_ms, latency_rate_);
   } else if (latency_rate_ > 0) {
     double goal = max_rate_ > 0 ? std::min(rate_before_cut_, max_rate_) : rate_before_cut_;
