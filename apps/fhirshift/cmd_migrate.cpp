@@ -16,6 +16,7 @@
 #include "migrate/file_import.h"
 #include "migrate/file_source.h"
 #include "migrate/journal.h"
+#include "migrate_control.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
 
@@ -55,6 +56,9 @@ struct MigrateArgs {
   int batch = 1000;
   int parallelism = 0;
   int metrics_port = 0;
+  std::string metrics_bind = "127.0.0.1";
+  double max_rate = 0;
+  std::string max_source_latency = "0";
   bool dry_run = false;
   bool reverse = false;
   bool verbose = false;
@@ -91,6 +95,13 @@ int run_migrate(const MigrateArgs& a) {
     o.late_entry_window = migrate::parse_interval(a.late_window);
     o.retry_timeout = migrate::parse_interval(a.retry_timeout);
     o.limit = a.limit;
+    if (a.max_rate < 0)
+      throw std::invalid_argument("--max-rate must be >= 0 entries/s (0: no limit)");
+    o.max_rate = a.max_rate;
+    o.max_source_latency = migrate::parse_interval(a.max_source_latency);
+    if (o.max_source_latency.count() < 0)
+      throw std::invalid_argument(
+          "--max-source-latency must be a duration >= 0 such as 200ms (0: no limit)");
     o.halt_on_error = a.halt_on_error;
     o.dry_run = a.dry_run;
     o.reverse = a.reverse;
@@ -148,6 +159,7 @@ int run_migrate(const MigrateArgs& a) {
   if (from_files) file_import = std::make_unique<migrate::FileImport>(o, g_stop);
   else engine = std::make_unique<migrate::Engine>(o, g_stop);
   const migrate::Progress& progress = from_files ? file_import->progress() : engine->progress();
+  migrate::Throttle& throttle = from_files ? file_import->throttle() : engine->throttle();
 
   std::unique_ptr<httplib::Server> metrics;
   std::thread metrics_thread;
@@ -162,6 +174,7 @@ int run_migrate(const MigrateArgs& a) {
       res.set_content(progress.to_json(), "application/json");
     });
     dashboard::add_migrate_routes(*metrics, history);
+    add_control_routes(*metrics, throttle);
     recorder = std::make_unique<dashboard::HistoryRecorder>(history, [&progress] {
       migrate::Tally t = progress.tally();
       return dashboard::Sample{.read = t.read,
@@ -170,15 +183,20 @@ int run_migrate(const MigrateArgs& a) {
                                .quarantined = t.quarantined,
                                .conflicts = t.conflicts};
     });
-    if (!metrics->bind_to_port("127.0.0.1", a.metrics_port)) {
-      std::cerr << "fhirshift migrate: cannot listen on 127.0.0.1:" << a.metrics_port
-                << " for --metrics-port (in use?)\n";
+    if (!metrics->bind_to_port(a.metrics_bind, a.metrics_port)) {
+      std::cerr << "fhirshift migrate: cannot listen on " << a.metrics_bind << ":" << a.metrics_port
+                << " for --metrics-port (in use? is --metrics-bind an address of this host?)\n";
       return kExitFailure;
     }
     metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
     spdlog::info(
-        "metrics on http://127.0.0.1:{}/metrics and /progress; dashboard on http://127.0.0.1:{}/",
-        a.metrics_port, a.metrics_port);
+        "metrics on http://{0}:{1}/metrics and /progress; dashboard on http://{0}:{1}/; control: "
+        "POST /pause, /resume, /throttle",
+        a.metrics_bind, a.metrics_port);
+    if (a.metrics_bind != "127.0.0.1" && a.metrics_bind != "localhost" && a.metrics_bind != "::1")
+      spdlog::warn(
+          "--metrics-bind {}: whoever reaches this address can pause and throttle the migration",
+          a.metrics_bind);
   }
   auto stop_metrics = [&] {
     if (metrics) {
@@ -253,7 +271,22 @@ void add_migrate(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option(
       "--metrics-port", a->metrics_port,
-      "Serve /metrics (Prometheus), /progress (JSON) and a live dashboard (/) on 127.0.0.1:PORT");
+      "Serve /metrics (Prometheus), /progress (JSON), a live dashboard (/) and the runtime control "
+      "POST /pause, /resume, /throttle?maxRate=N&maxSourceLatency=D (fhirshift ctl) on "
+      "127.0.0.1:PORT (see --metrics-bind)");
+  sub->add_option(
+         "--metrics-bind", a->metrics_bind,
+         "Address of --metrics-port; anyone who reaches it can pause and throttle the migration")
+      ->capture_default_str();
+  sub->add_option("--max-rate", a->max_rate,
+                  "Read at most N source entries/s (0: no limit); changeable at run time "
+                  "(fhirshift ctl throttle)")
+      ->capture_default_str();
+  sub->add_option(
+         "--max-source-latency", a->max_source_latency,
+         "Slow down while the p90 of the source's response times exceeds D (200ms, 1s; 0: off), "
+         "speed up again when it recovers; with -s files it watches the target")
+      ->capture_default_str();
   sub->add_option("--search-parameters", a->search_parameters, "FHIR R4 search-parameters.json (default: the pinned one)");
   sub->add_flag("--dry-run", a->dry_run, "Read and transform everything, write nothing, print the report");
   sub->add_flag("--reverse", a->reverse,

@@ -23,6 +23,7 @@ void add_seed(CLI::App& app, Action& action);
 void add_cutover(CLI::App& app, Action& action);
 void add_rollback(CLI::App& app, Action& action);
 void add_quarantine(CLI::App& app, Action& action);
+void add_ctl(CLI::App& app, Action& action);
 
 // Parses the legacy tool's boolean spellings: true/false, yes/no, 1/0 (case-insensitive).
 bool parse_bool_flag(const std::string& value, const std::string& option_name);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   cli::add_cutover(app, action);
   cli::add_rollback(app, action);
   cli::add_quarantine(app, action);
+  cli::add_ctl(app, action);
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@
 #include "migrate/quarantine_keeper.h"
 #include "migrate/report.h"
 #include "migrate/retry.h"
+#include "migrate/source_probe.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
@@ -86,9 +88,11 @@ class ChunkQueue {
     not_empty_.notify_one();
     return true;
   }
-  std::optional<Chunk> pop(const std::atomic<bool>& stop) {
+  // Waits for a chunk until `give_up()` holds (checked every 100 ms).
+  template <class GiveUp>
+  std::optional<Chunk> pop(GiveUp give_up) {
     std::unique_lock lock(mutex_);
-    while (items_.empty() && !stop) not_empty_.wait_for(lock, milliseconds(100));
+    while (items_.empty() && !give_up()) not_empty_.wait_for(lock, milliseconds(100));
     if (items_.empty()) return std::nullopt;
     Chunk c = std::move(items_.front());
     items_.pop_front();
@@ -218,7 +222,7 @@ std::string Progress::to_json() const {
   double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
   nlohmann::json j{{"mode", mode_},
                    {"phase", phase_},
-                   {"caughtUp", polled_.load() && lag <= caught_up_lag_seconds()},
+                   {"caughtUp", caught_up_at(lag)},
                    {"lagSeconds", lag},
                    {"entriesRead", tally_.read},
                    {"entriesWritten", tally_.written},
@@ -238,6 +242,15 @@ std::string Progress::to_json() const {
   j["lastPollAt"] = last_poll_at_ == Clock::time_point{} ? nlohmann::json(nullptr)
                                                          : nlohmann::json(iso8601(last_poll_at_));
   j["recentProblems"] = recent_problems_;
+  Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
+  j["paused"] = t.paused;
+  j["maxRate"] = t.max_rate;
+  j["maxSourceLatencyMs"] = t.max_source_latency_ms;
+  j["rateLimit"] = t.rate_limit;
+  j["sourceLatencyP90Ms"] =
+      t.latency_p90_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(t.latency_p90_ms);
+  j["throttled"] = t.throttled;
+  j["throttleReason"] = t.reason;
   return j.dump();
 }
 
@@ -258,8 +271,25 @@ std::string Progress::to_prometheus() const {
   metric("fhirshift_migrate_batch_latency_seconds_sum", "counter", "Time spent applying chunks", batch_seconds_sum_);
   metric("fhirshift_migrate_batch_latency_seconds_last", "gauge", "Latency of the last chunk", last_batch_seconds_);
   metric("fhirshift_migrate_lag_seconds", "gauge", "Age of the newest moment up to which the source is copied", lag);
-  metric("fhirshift_migrate_caught_up", "gauge", "1 when following the source within the caught-up lag",
-         polled_ && lag <= caught_up_lag_seconds() ? 1 : 0);
+  metric("fhirshift_migrate_caught_up", "gauge",
+         "1 when following the source within the caught-up lag", caught_up_at(lag) ? 1 : 0);
+  Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
+  metric("fhirshift_migrate_paused", "gauge", "1 while paused by the operator", t.paused ? 1 : 0);
+  metric("fhirshift_migrate_max_rate", "gauge", "--max-rate in source entries/s (0: none)",
+         t.max_rate);
+  metric("fhirshift_migrate_max_source_latency_ms", "gauge", "--max-source-latency in ms (0: none)",
+         static_cast<double>(t.max_source_latency_ms));
+  metric("fhirshift_migrate_rate_limit", "gauge", "Source entries/s allowed now (0: unlimited)",
+         t.rate_limit);
+  if (t.latency_p90_ms >= 0)
+    metric("fhirshift_migrate_source_latency_p90_ms", "gauge",
+           "p90 of the source's recent response times", t.latency_p90_ms);
+  out +=
+      "# HELP fhirshift_migrate_throttled 1 while reading is held back; reason: paused, max rate "
+      "or source latency\n"
+      "# TYPE fhirshift_migrate_throttled gauge\n";
+  out += fmt::format("fhirshift_migrate_throttled{{reason=\"{}\"}} {}\n", t.reason_kind,
+                     t.throttled ? 1 : 0);
   double journal_ts = 0;
   if (auto oid = mongo::oid_from_string(checkpoint_id_)) journal_ts = bson_oid_get_time_t(&*oid);
   metric("fhirshift_migrate_journal_position_timestamp_seconds", "gauge",
@@ -284,13 +314,19 @@ std::string Progress::summary_line() const {
   if (tally_.quarantined || tally_.conflicts || tally_.errors)
     line += fmt::format(", {} quarantined, {} conflicts, {} errors", tally_.quarantined, tally_.conflicts,
                         tally_.errors);
+  if (throttle_)
+    if (Throttle::State t = throttle_->state(); t.throttled) line += ", THROTTLED: " + t.reason;
   return line;
 }
 
 // --- Engine -----------------------------------------------------------------------------------
 
 Engine::Engine(Options options, const std::atomic<bool>& stop)
-    : options_(std::move(options)), stop_(stop) {}
+    : options_(std::move(options)), stop_(stop) {
+  throttle_.set_max_rate(options_.max_rate);
+  throttle_.set_max_source_latency(options_.max_source_latency);
+  progress_.attach(&throttle_);
+}
 
 RunResult Engine::run() {
   const auto started = std::chrono::steady_clock::now();
@@ -450,6 +486,17 @@ RunResult Engine::run() {
   // --- the reader thread -------------------------------------------------------------------
   const int64_t chunk_size =
       static_cast<int64_t>(options_.batch_size) * std::max(1, options_.parallelism) * kRoundsPerChunk;
+  // Under a limit the source is read in small batches: a second's worth under a rate limit, so a
+  // read fetches little ahead of it; at most 100 entries under a latency limit, so that the time of
+  // each read measures the source's response, not the size of its reply.
+  auto cursor_batch = [&] {
+    int64_t b = std::min<int64_t>(chunk_size, 10000);
+    if (double r = throttle_.rate_limit(); r > 0)
+      b = std::min<int64_t>(b, std::max<int64_t>(10, static_cast<int64_t>(r)));
+    if (throttle_.limits_latency()) b = std::min<int64_t>(b, 100);
+    return b;
+  };
+  SourceProbe probe(source_pool, source_uri.database(), options_.source_collection, throttle_);
   ChunkQueue queue(2);
   std::atomic<bool> reader_stop{false};
   std::atomic<bool> halt{false};
@@ -464,7 +511,7 @@ RunResult Engine::run() {
     std::optional<bson_oid_t> position;  // the newest `_id` handed on
     if (!checkpoint.empty()) position = mongo::oid_from_string(checkpoint);
     int64_t budget = options_.limit > 0 ? std::max<int64_t>(0, options_.limit - applied_before) : -1;
-    auto should_stop = [&] { return stop_.load() || reader_stop.load(); };
+    const std::function<bool()> should_stop = [&] { return stop_.load() || reader_stop.load(); };
     auto is_new = [&](const bson_t* doc) {
       auto id = mongo::View(doc).oid("_id");
       return !position || (id && bson_oid_compare(&*id, &*position) > 0);
@@ -482,6 +529,7 @@ RunResult Engine::run() {
           return;
         }
         int64_t found = 0, read = 0;
+        bool interrupted = false;  // by a pause or a changed limit
         retry_mongo("reading the source", options_.retry_timeout, reader_stop, [&] {
           mongo::Builder f;
           f.document("_id", [&](mongo::Builder& d) {
@@ -494,7 +542,8 @@ RunResult Engine::run() {
           mongo::Builder o;
           o.document("sort", [](mongo::Builder& s) { s.append("_id", int32_t{1}); });
           if (!continuous && budget > 0) o.append("limit", budget);
-          o.append("batchSize", static_cast<int32_t>(std::min<int64_t>(chunk_size, 10000)));
+          const int64_t batch = cursor_batch();
+          o.append("batchSize", static_cast<int32_t>(batch));
           mongo::Bson fd = f.extract(), od = o.extract();
           mongo::Cursor cursor = coll.find(fd.get(), od.get());
           Chunk chunk;
@@ -521,22 +570,49 @@ RunResult Engine::run() {
             return true;
           };
           size_t chunk_bytes = 0;
-          while (const bson_t* doc = cursor.next()) {
+          const uint64_t generation = throttle_.generation();
+          auto chunk_started = std::chrono::steady_clock::now();
+          for (int64_t k = 0;; ++k) {
+            // Nothing is read while paused, and a changed limit takes a fresh cursor (its batch
+            // size). What this cursor read but did not hand on is read again from `position`.
+            if (throttle_.generation() != generation || !throttle_.admit(should_stop)) {
+              interrupted = true;
+              return 0;
+            }
+            auto t0 = std::chrono::steady_clock::now();
+            const bson_t* doc = cursor.next();
+            auto t1 = std::chrono::steady_clock::now();
+            // The first entry of each later batch came with a getMore round trip. The find's own
+            // first batch is left out: it includes the query's planning, and on servers that
+            // cannot serve `_id` ranges from an index a scan of the whole source (FerretDB),
+            // which measures the query rather than how busy the source is.
+            if (k > 0 && k % batch == 0)
+              throttle_.record_latency(
+                  std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0));
+            if (!doc) break;
             if (is_new(doc)) {
               if (budget > 0 && chunk_new >= budget) break;
               chunk_new++;
             }
             chunk.docs.push_back(mongo::Bson::copy_of(doc));
             chunk_bytes += doc->len;
-            if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size || chunk_bytes >= kChunkBytes) {
+            if (static_cast<int64_t>(chunk.docs.size()) >= chunk_size ||
+                chunk_bytes >= kChunkBytes ||
+                (t1 - chunk_started >= Throttle::kLimitedChunkAge && throttle_.rate_limit() > 0)) {
               if (!hand_on()) return 0;
               chunk_bytes = 0;
+              chunk_started = t1;
             }
           }
           hand_on();
           return 0;
         });
         if (should_stop()) return;
+        if (interrupted) {
+          while (throttle_.paused() && !should_stop())
+            std::this_thread::sleep_for(milliseconds(50));
+          continue;  // a fresh poll from `position`
+        }
         spdlog::debug("poll: {} entries read in {} ms, {} of them new", read,
                       std::chrono::duration_cast<milliseconds>(Clock::now() - poll_started).count(),
                       found);
@@ -687,10 +763,36 @@ RunResult Engine::run() {
                                window_start(*cp, options_.late_entry_window))));
   };
 
+  // A pause lets the chunk being applied finish (its journal commit included), then applies nothing
+  // until resumed: the chunks the reader queued wait in memory and are re-read after a crash.
+  const char* phase = "copying";
+  bool paused = false;
+  auto pop_gives_up = [&] { return reader_done.load() || throttle_.paused(); };
   try {
     while (!halt) {
-      std::optional<Chunk> chunk = queue.pop(reader_done);
-      if (!chunk) break;
+      if (throttle_.paused()) {
+        if (!paused) {
+          paused = true;
+          progress_.set_phase("paused");
+          spdlog::info(
+              "paused: the chunk in flight is applied and the journal saved at {}; nothing is read "
+              "until resumed (POST /resume or fhirshift ctl resume)",
+              checkpoint.empty() ? "(start)" : checkpoint);
+        }
+        if (stop_) break;
+        std::this_thread::sleep_for(milliseconds(50));
+        continue;
+      }
+      if (paused) {
+        paused = false;
+        progress_.set_phase(phase);
+        spdlog::info("resumed: {}", progress_.summary_line());
+      }
+      std::optional<Chunk> chunk = queue.pop(pop_gives_up);
+      if (!chunk) {
+        if (throttle_.paused()) continue;
+        break;
+      }
       if (chunk->kind == Chunk::Kind::kEnd) break;
       if (chunk->kind == Chunk::Kind::kFailed) {
         fatal = chunk->error;
@@ -699,7 +801,8 @@ RunResult Engine::run() {
       if (chunk->kind == Chunk::Kind::kPollMarker) {
         window_checked = true;
         progress_.poll_done(chunk->poll_started);
-        progress_.set_phase("polling");
+        phase = "polling";
+        progress_.set_phase(phase);
         // Logged when the migrator becomes caught up, and again after it fell behind.
         if (progress_.caught_up() != announced_caught_up) {
           announced_caught_up = !announced_caught_up;

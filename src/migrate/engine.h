@@ -17,6 +17,7 @@
 
 #include "migrate/apply.h"
 #include "migrate/options.h"
+#include "migrate/throttle.h"
 
 namespace fhirshift::migrate {
 
@@ -34,16 +35,20 @@ class Progress {
   void checkpoint(const std::string& id);
   void late_entries(int64_t n) { late_entries_ += n; }
   void set_error(const std::string& message);
+  // The run's throttle, whose state /progress, /metrics and the progress line show.
+  void attach(const Throttle* throttle) { throttle_ = throttle; }
 
   Tally tally() const;
   // The initial copy is done (a whole poll was applied) and the target follows the source within
   // max(5 s, 3 poll intervals): under steady writes a poll rarely finds nothing, so "the last poll
-  // was empty" would almost never hold.
-  bool caught_up() const { return polled_ && lag_seconds() <= caught_up_lag_seconds(); }
+  // was empty" would almost never hold. Never while paused: a cut-over must not start on a
+  // migrator that the operator stopped from following the source.
+  bool caught_up() const { return caught_up_at(lag_seconds()); }
   void set_poll_interval(std::chrono::milliseconds d) { poll_interval_ms_ = d.count(); }
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
-  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, ...
+  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, checkpointId,
+  // paused, maxRate, maxSourceLatencyMs, throttled, throttleReason, ...
   std::string to_json() const;
   std::string to_prometheus() const;
   // "12,345 / ~100,000 entries (12%), 4,321 entries/s, ETA 00:00:21, lag 0.4 s"
@@ -60,6 +65,10 @@ class Progress {
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   std::chrono::system_clock::time_point last_poll_at_{};
   std::chrono::system_clock::time_point copied_up_to_{};  // everything committed before it is in
+  bool caught_up_at(double lag) const {
+    return polled_ && lag <= caught_up_lag_seconds() && !(throttle_ && throttle_->paused());
+  }
+  const Throttle* throttle_ = nullptr;
   double caught_up_lag_seconds() const { return std::max(5.0, 3 * poll_interval_ms_.load() / 1000.0); }
   std::atomic<bool> polled_{false};
   std::atomic<int64_t> poll_interval_ms_{5000};
@@ -86,10 +95,13 @@ class Engine {
   Engine(Options options, const std::atomic<bool>& stop);
   RunResult run();
   const Progress& progress() const { return progress_; }
+  // Paused, limited and released while the run goes on (the metrics port's POST /pause, ...).
+  Throttle& throttle() { return throttle_; }
 
  private:
   Options options_;
   const std::atomic<bool>& stop_;
+  Throttle throttle_;
   Progress progress_;
 };
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 #include "common/log.h"
@@ -19,6 +20,7 @@
 #include "migrate/journal.h"
 #include "migrate/report.h"
 #include "migrate/retry.h"
+#include "migrate/source_probe.h"
 #include "mongo/collection.h"
 #include "mongo/error.h"
 #include "provision/provision.h"
@@ -137,7 +139,11 @@ std::string next_version_id(const std::string& previous, int64_t versions) {
 }
 
 FileImport::FileImport(Options options, const std::atomic<bool>& stop)
-    : options_(std::move(options)), stop_(stop) {}
+    : options_(std::move(options)), stop_(stop) {
+  throttle_.set_max_rate(options_.max_rate);
+  throttle_.set_max_source_latency(options_.max_source_latency);
+  progress_.attach(&throttle_);
+}
 
 RunResult FileImport::run() {
   const auto started = std::chrono::steady_clock::now();
@@ -289,21 +295,47 @@ RunResult FileImport::run() {
   file_progress.bytes_total = source.bytes_total();
   file_progress.bytes_at_start = source.bytes_read();
 
+  // The only database of an import is its target: --max-source-latency watches it.
+  SourceProbe probe(target_pool, target_uri.database(), options_.target_collection, throttle_);
+  const std::function<bool()> stopping = [&] { return stop_.load(); };
   try {
     while (!stop_) {
-      // 1. Read a chunk: the planned one when replaying, else up to chunk_size entries.
+      // A pause waits between chunks: the last one is written and its checkpoint saved.
+      if (throttle_.paused()) {
+        progress_.set_phase("paused");
+        spdlog::info(
+            "paused: the chunk in flight is written and the journal saved at {}:{}; nothing is "
+            "read until resumed (POST /resume or fhirshift ctl resume)",
+            checkpoint.position.file, checkpoint.position.entries);
+        while (throttle_.paused() && !stop_) std::this_thread::sleep_for(milliseconds(50));
+        if (stop_) break;
+        progress_.set_phase("copying");
+        spdlog::info("resumed");
+      }
+      // 1. Read a chunk: the planned one when replaying, else up to chunk_size entries. Under a
+      // limit each entry waits its turn, and a chunk is cut after a quarter of a second (a replay
+      // reads its planned chunk whole: its versions are in the journal).
       int64_t want = replay ? replay->upto - next_ordinal : chunk_size;
       if (!replay && budget >= 0) want = std::min(want, budget);
       std::vector<std::pair<int64_t, FileEntry>> chunk;
       size_t chunk_bytes = 0;
+      const auto chunk_started = std::chrono::steady_clock::now();
       while (static_cast<int64_t>(chunk.size()) < want && (replay || chunk_bytes < kChunkBytes)) {
+        if (!replay && !chunk.empty() &&
+            std::chrono::steady_clock::now() - chunk_started >= Throttle::kLimitedChunkAge &&
+            throttle_.rate_limit() > 0)
+          break;
+        if (!replay && !throttle_.admit(stopping)) break;
         std::optional<FileEntry> e = source.next();
         if (!e) break;
         if (next_ordinal > UINT32_MAX) throw FileSourceError("more than 2^32 entries in one run: split the import");
         chunk_bytes += e->json.size();
         chunk.emplace_back(next_ordinal++, std::move(*e));
       }
-      if (chunk.empty()) break;
+      if (chunk.empty()) {
+        if (throttle_.paused() && !stop_) continue;  // paused before this chunk's first entry
+        break;
+      }
       auto t0 = std::chrono::steady_clock::now();
 
       // 2. Versions: replayed, or assigned after the target's current ones.
@@ -326,6 +358,8 @@ RunResult FileImport::run() {
         auto l0 = std::chrono::steady_clock::now();
         std::map<std::string, TargetVersion> current = look_up(chunk);
         lookup_time = std::chrono::steady_clock::now() - l0;
+        throttle_.record_latency(
+            std::chrono::duration_cast<std::chrono::microseconds>(lookup_time));
         for (const auto& [key, version] : current)
           known[key] = {version.v, version.lu_ms, version.deleted, version.versions};
         for (const auto& [n, e] : chunk) {

@@ -40,6 +40,8 @@ class FileImport {
   FileImport(Options options, const std::atomic<bool>& stop);
   RunResult run();
   const Progress& progress() const { return progress_; }
+  // Paused, limited and released while the run goes on (the metrics port's POST /pause, ...).
+  Throttle& throttle() { return throttle_; }
 
  private:
   // The run of a source without files: the target was provisioned (if asked), nothing else is
@@ -49,6 +51,7 @@ class FileImport {
 
   Options options_;
   const std::atomic<bool>& stop_;
+  Throttle throttle_;
   Progress progress_;
 };
 

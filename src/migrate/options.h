@@ -47,6 +47,9 @@ struct Options {
   std::chrono::milliseconds retry_timeout{600000};
   std::chrono::milliseconds progress_interval{5000};
   int64_t limit = 0;  // 0: no limit
+  // --max-rate (source entries/s) and --max-source-latency; 0: none. Changeable at run time.
+  double max_rate = 0;
+  std::chrono::milliseconds max_source_latency{0};
   bool halt_on_error = false;
   bool dry_run = false;
   std::string search_parameters;  // empty: the indexer's default

@@ -1,0 +1,242 @@
+// Throttling and runtime control of `fhirshift migrate` against live FerretDB servers: --max-rate
+// holds over a 20 s window, `fhirshift ctl pause` stops writing within a chunk and `resume` goes
+// on exactly where it stopped, and --max-source-latency slows down behind a source made slow by a
+// delaying TCP proxy and speeds up again once the delay is gone.
+//
+// Rates are compared within one run, each measured between two moments at which /progress's
+// entriesRead changed (chunk boundaries), so that the chunking does not blur them.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <csignal>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "delay_proxy.h"
+#include "migrate_fixture.h"
+#include "ports.h"
+
+namespace fhirshift {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::run_command;
+using testing::RunResult;
+using Steady = std::chrono::steady_clock;
+
+class MigrateThrottleTest : public MigrateFixture {
+ protected:
+  void start(const std::vector<std::string>& extra, const std::string& mode = "AdHoc",
+             const std::string& source_uri = "") {
+    port_ = testing::free_port();
+    std::vector<std::string> args = {
+        "--mongoBatch", "25", "--mongoPar", "1", "--metrics-port", std::to_string(port_)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<std::string> argv =
+        migrate_command(source_uri.empty() ? src_uri() : source_uri, dst_uri(), journal_.path(),
+                        mode, "ErrorOnConflict", args);
+    run_ = std::make_unique<testing::Subprocess>(argv, logs_.path(), "migrate");
+    metrics_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    metrics_->set_read_timeout(10, 0);
+    ASSERT_TRUE(wait_until([&] { return progress().is_object(); }, 60s)) << logs();
+  }
+  std::string logs() const { return run_ ? run_->stdout_text() + run_->stderr_text() : ""; }
+  std::string metrics_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // /progress, or null while it does not answer.
+  nlohmann::json progress() {
+    if (auto r = metrics_->Get("/progress"); r && r->status == 200)
+      return nlohmann::json::parse(r->body);
+    return nullptr;
+  }
+  int64_t figure(const char* name) {
+    nlohmann::json p = progress();
+    return p.is_object() ? p.value(name, int64_t{-1}) : -1;
+  }
+  static bool wait_until(const std::function<bool()>& done, std::chrono::seconds timeout) {
+    for (auto deadline = Steady::now() + timeout; Steady::now() < deadline;
+         std::this_thread::sleep_for(50ms))
+      if (done()) return true;
+    return done();
+  }
+  RunResult ctl(const std::vector<std::string>& verb) {
+    std::vector<std::string> argv = {testing::cli_path(), "ctl", "--metrics", metrics_url()};
+    argv.insert(argv.end(), verb.begin(), verb.end());
+    return run_command(argv, 3min);
+  }
+
+  struct Sample {
+    Steady::time_point at;
+    int64_t read = 0;
+  };
+  // The moment entriesRead next changes (polled every 10 ms).
+  Sample next_change() {
+    int64_t before = figure("entriesRead");
+    for (auto deadline = Steady::now() + 60s; Steady::now() < deadline;
+         std::this_thread::sleep_for(10ms)) {
+      int64_t now = figure("entriesRead");
+      if (now != before) return {Steady::now(), now};
+    }
+    ADD_FAILURE() << "entriesRead stayed at " << before << " for 60 s\n" << logs();
+    return {Steady::now(), before};
+  }
+  // Entries read per second over at least `window`, from one chunk boundary to another.
+  double rate_over(std::chrono::seconds window) {
+    Sample a = next_change();
+    std::this_thread::sleep_for(window);
+    Sample b = next_change();
+    return static_cast<double>(b.read - a.read) /
+           std::chrono::duration<double>(b.at - a.at).count();
+  }
+  int64_t target_count() {
+    mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
+    mongo::Client c = pool.acquire();
+    mongo::Builder f;
+    f.document("_id", [](mongo::Builder& d) { d.append("$type", "objectId"); });
+    return c.collection(pool.database(), "vonkentries").count(f.extract().get());
+  }
+  void expect_equal() {
+    RunResult v = verify();
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("EQUAL"), std::string::npos) << v.out;
+    expect_faithful_copy();
+  }
+
+  int port_ = 0;
+  std::unique_ptr<testing::Subprocess> run_;
+  std::unique_ptr<httplib::Client> metrics_;
+};
+
+TEST_F(MigrateThrottleTest, MaxRateHoldsWithinTenPercentOverTwentySeconds) {
+  constexpr double kRate = 60;
+  seed(2000);
+  start({"--max-rate", "60"});
+  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 60; }, 120s)) << logs();
+  double rate = rate_over(20s);
+  EXPECT_NEAR(rate, kRate, kRate / 10) << logs();
+  nlohmann::json p = progress();
+  EXPECT_EQ(p.value("maxRate", 0.0), kRate);
+  EXPECT_TRUE(p.value("throttled", false)) << p.dump();
+  EXPECT_EQ(p.value("throttleReason", ""), "max rate 60 entries/s") << p.dump();
+  // The progress log (JSON when not on a terminal, every 5 s) says why.
+  ASSERT_TRUE(run_->wait_for_output(R"("throttleReason":"max rate 60 entries/s")", 30s)) << logs();
+
+  // Lifted live: the rest is copied at full speed.
+  RunResult r = ctl({"throttle", "--max-rate", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("max rate none"), std::string::npos) << r.out;
+  ASSERT_EQ(run_->wait_for(120s), std::optional<int>(0)) << logs();
+  EXPECT_EQ(report_figure(run_->stdout_text(), "written"), 2000) << run_->stdout_text();
+  expect_equal();
+}
+
+TEST_F(MigrateThrottleTest, PauseStopsWritingWithinAChunkAndResumeCopiesEverythingOnce) {
+  constexpr int kEntries = 1500;
+  seed(kEntries);
+  // A rate limit keeps the copy going long enough to pause it midway; its chunks hold a quarter
+  // of a second of reading (~38 entries).
+  start({"--max-rate", "150", "--pollInterval", "200ms"}, "Continuous");
+  ASSERT_TRUE(wait_until([&] { return figure("entriesWritten") >= 300; }, 120s)) << logs();
+  int64_t written_before = figure("entriesWritten");
+  RunResult r = ctl({"pause"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("paused at checkpoint"), std::string::npos) << r.out;
+
+  nlohmann::json p = progress();
+  int64_t written_paused = p.value("entriesWritten", int64_t{-1});
+  EXPECT_LT(written_paused, kEntries) << "paused before the end";
+  EXPECT_LE(written_paused - written_before, 100)
+      << "at most the chunk in flight (and one applied while asking)";
+  EXPECT_EQ(p.value("phase", ""), "paused");
+  EXPECT_TRUE(p.value("paused", false));
+  EXPECT_FALSE(p.value("caughtUp", true));
+  EXPECT_TRUE(p.value("throttled", false));
+  EXPECT_NE(p.value("throttleReason", "").find("paused by the operator"), std::string::npos)
+      << p.dump();
+  EXPECT_EQ(target_count(), written_paused);
+  // Nothing moves while paused (this is the absence of writes, so it is watched for a while).
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(target_count(), written_paused);
+  p = progress();
+  EXPECT_EQ(p.value("entriesWritten", int64_t{-1}), written_paused);
+  EXPECT_EQ(p.value("entriesRead", int64_t{-1}), written_paused);
+  EXPECT_FALSE(p.value("caughtUp", true));
+  if (auto m = metrics_->Get("/metrics"); m && m->status == 200) {
+    EXPECT_NE(m->body.find("fhirshift_migrate_paused 1"), std::string::npos) << m->body;
+    EXPECT_NE(m->body.find("fhirshift_migrate_throttled{reason=\"paused\"} 1"), std::string::npos)
+        << m->body;
+  } else {
+    ADD_FAILURE() << "GET /metrics failed";
+  }
+
+  r = ctl({"resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(wait_until([&] { return progress().value("caughtUp", false); }, 180s)) << logs();
+  EXPECT_EQ(target_count(), kEntries);
+
+  // The contract the cut-over relies on: a paused migrator is not caught up, at once.
+  ASSERT_EQ(ctl({"pause"}).exit_code, 0);
+  EXPECT_FALSE(progress().value("caughtUp", true));
+  ASSERT_EQ(ctl({"resume"}).exit_code, 0);
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+  EXPECT_EQ(report_figure(run_->stdout_text(), "written"), kEntries) << "each entry written once\n"
+                                                                     << run_->stdout_text();
+  expect_equal();
+}
+
+TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
+  seed(6000);
+  testing::DelayProxy proxy(source_->port());
+  const std::string via_proxy = "mongodb://127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  // The max rate caps the healthy speed so that the store lasts the whole test.
+  start({"--max-rate", "200", "--max-source-latency", "300ms"}, "AdHoc", via_proxy);
+  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 200; }, 120s)) << logs();
+  auto latency_limited = [&] {
+    nlohmann::json p = progress();
+    return p.is_object() &&
+           p.value("throttleReason", "").find("source latency") != std::string::npos;
+  };
+  double healthy = rate_over(4s);
+  EXPECT_FALSE(latency_limited()) << progress().dump() << logs();
+
+  proxy.set_delay(800ms);
+  ASSERT_TRUE(wait_until(latency_limited, 60s)) << progress().dump() << logs();
+  EXPECT_NE(logs().find("is above --max-source-latency 300 ms"), std::string::npos) << logs();
+  // Measured once the rate was cut at least twice (halved from at most 200/s).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        double limit = progress().value("rateLimit", 0.0);
+        return limit > 0 && limit <= 50;
+      },
+      60s))
+      << progress().dump() << logs();
+  double slow = rate_over(4s);
+  EXPECT_LT(slow, healthy / 2) << "healthy " << healthy << "/s, behind the slow source " << slow
+                               << "/s";
+
+  proxy.set_delay(0ms);
+  ASSERT_TRUE(wait_until([&] { return !latency_limited(); }, 120s)) << progress().dump() << logs();
+  EXPECT_NE(logs().find("latency limit lifted"), std::string::npos) << logs();
+  double recovered = rate_over(4s);
+  EXPECT_GT(recovered, 2 * slow) << "slow " << slow << "/s, recovered " << recovered << "/s";
+  EXPECT_GT(recovered, healthy / 2)
+      << "healthy " << healthy << "/s, recovered " << recovered << "/s";
+
+  RunResult r = ctl({"throttle", "--max-rate", "0", "--max-source-latency", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
+  expect_equal();
+}
+
+TEST_F(MigrateThrottleTest, CtlSaysClearlyWhenNoMigratorListens) {
+  port_ = testing::free_port();
+  RunResult r = ctl({"status"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("Is the migrator running with --metrics-port"), std::string::npos) << r.err;
+  r = run_command({testing::cli_path(), "ctl", "--metrics", "127.0.0.1", "status"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+}  // namespace
+}  // namespace fhirshift
