@@ -98,7 +98,11 @@ int run_migrate(const MigrateArgs& a) {
     if (a.max_rate < 0)
       throw std::invalid_argument("--max-rate must be >= 0 entries/s (0: no limit)");
     o.max_rate = a.max_rate;
-    o.max_source_latency = migrate::parse_interval(a.max_source_latency);
+    try {
+      o.max_source_latency = migrate::parse_interval(a.max_source_latency);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("--max-source-latency: ") + e.what());
+    }
     if (o.max_source_latency.count() < 0)
       throw std::invalid_argument(
           "--max-source-latency must be a duration >= 0 such as 200ms (0: no limit)");
