@@ -110,19 +110,21 @@ class MigrateThrottleTest : public MigrateFixture {
 };
 
 TEST_F(MigrateThrottleTest, MaxRateHoldsWithinTenPercentOverTwentySeconds) {
-  constexpr double kRate = 60;
+  // Far below what a loaded 2-core machine sustains unthrottled (~50 entries/s measured with
+  // the whole suite and other builds beside it), so the figure measures the limit, not the machine.
+  constexpr double kRate = 25;
   seed(2000);
-  start({"--max-rate", "60"});
-  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 60; }, 120s)) << logs();
+  start({"--max-rate", "25"});
+  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 25; }, 120s)) << logs();
   double rate = rate_over(20s);
-  std::printf("--max-rate 60: measured %.1f entries/s over 20 s\n", rate);
+  std::printf("--max-rate 25: measured %.1f entries/s over 20 s\n", rate);
   EXPECT_NEAR(rate, kRate, kRate / 10) << logs();
   nlohmann::json p = progress();
   EXPECT_EQ(p.value("maxRate", 0.0), kRate);
   EXPECT_TRUE(p.value("throttled", false)) << p.dump();
-  EXPECT_EQ(p.value("throttleReason", ""), "max rate 60 entries/s") << p.dump();
+  EXPECT_EQ(p.value("throttleReason", ""), "max rate 25 entries/s") << p.dump();
   // The progress log (JSON when not on a terminal, every 5 s) says why.
-  ASSERT_TRUE(run_->wait_for_output(R"("throttleReason":"max rate 60 entries/s")", 30s)) << logs();
+  ASSERT_TRUE(run_->wait_for_output(R"("throttleReason":"max rate 25 entries/s")", 30s)) << logs();
 
   // Lifted live: the rest is copied at full speed.
   RunResult r = ctl({"throttle", "--max-rate", "0"});
