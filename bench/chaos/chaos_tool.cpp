@@ -52,12 +52,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kOversized = 15 * 1024 * 1024 + 1;  // one byte above the migrator's body limit
 
-mongo::Collection open(mongo::ClientPool& pool, const std::string& collection) {
-  static thread_local std::optional<mongo::Client> client;
-  client.emplace(pool.acquire());
-  return client->collection(pool.database(), collection);
-}
-
 std::string hex(const bson_oid_t& oid) { return mongo::oid_to_string(oid); }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +257,8 @@ int bad_legacy(const std::string& uri, const std::string& collection, int count,
                const std::string& expected_path) {
   mongo::ensure_driver_initialized();
   mongo::ClientPool pool(mongo::Uri::parse(uri), "chaos-tool");
-  auto coll = open(pool, collection);
+  mongo::Client client = pool.acquire();
+  auto coll = client.collection(pool.database(), collection);
   // The _id range of the store (a small store: FerretDB sorts it whole, that is fine here).
   auto edge = [&](int dir) -> uint32_t {
     mongo::Builder o;
@@ -273,7 +268,8 @@ int bad_legacy(const std::string& uri, const std::string& collection, int count,
     auto c = coll.find(f.get(), o.get());
     const bson_t* d = c.next();
     if (!d) throw std::runtime_error("the store is empty: seed it first");
-    return bson_oid_get_time_t(&*mongo::View(d).oid("_id"));
+    bson_oid_t id = *mongo::View(d).oid("_id");
+    return static_cast<uint32_t>(bson_oid_get_time_t(&id));
   };
   const uint32_t lo = edge(1), hi = edge(-1);
   std::mt19937_64 rng(seed);
@@ -484,7 +480,8 @@ int check_quarantine(const std::string& uri, const std::string& collection, cons
                      bool files) {
   mongo::ensure_driver_initialized();
   mongo::ClientPool pool(mongo::Uri::parse(uri), "chaos-tool");
-  auto q = open(pool, collection + "_quarantine");
+  mongo::Client client = pool.acquire();
+  auto q = client.collection(pool.database(), collection + "_quarantine");
   // key -> reason; a key is the _id (legacy) or "file:line" (files).
   std::map<std::string, std::string> found;
   int duplicates = 0;
@@ -540,7 +537,8 @@ int check_quarantine(const std::string& uri, const std::string& collection, cons
 int check_import(const std::string& uri, const std::string& collection, int resources) {
   mongo::ensure_driver_initialized();
   mongo::ClientPool pool(mongo::Uri::parse(uri), "chaos-tool");
-  auto coll = open(pool, collection);
+  mongo::Client client = pool.acquire();
+  auto coll = client.collection(pool.database(), collection);
   std::map<std::string, int> versions;  // type/res_id -> entries
   std::map<std::string, bool> container_cur;
   std::vector<std::pair<std::string, bool>> contained;  // container _id, cur
@@ -587,7 +585,8 @@ int check_import(const std::string& uri, const std::string& collection, int reso
 int64_t count_entries(const std::string& uri, const std::string& collection) {
   mongo::ensure_driver_initialized();
   mongo::ClientPool pool(mongo::Uri::parse(uri), "chaos-tool");
-  auto coll = open(pool, collection);
+  mongo::Client client = pool.acquire();
+  auto coll = client.collection(pool.database(), collection);
   mongo::Builder f;
   f.document("type", [](mongo::Builder& e) { e.append("$exists", true); });
   return coll.count(f.get());
@@ -623,7 +622,7 @@ Answer send_raw(const std::string& host, int port, const std::string& request) {
     if (n <= 0) break;  // the server may answer (413, 431) and close before reading it all
     sent += static_cast<size_t>(n);
   }
-  shutdown(fd, SHUT_WR);
+  // No shutdown(SHUT_WR): httplib takes a half-closed connection for a gone client and may not answer.
   std::string response;
   char buf[65536];
   for (;;) {
@@ -715,10 +714,6 @@ std::vector<Hostile> hostile_kinds(corpus::Generator& gen) {
   h.push_back({"http:huge-uri", [](std::mt19937_64&, int) {
                  return http("GET", "/Patient?name=" + std::string(64 * 1024, 'n'), "", {});
                }});
-  h.push_back({"http:bad-content-length", [ct](std::mt19937_64&, int) {
-                 return "POST /Patient HTTP/1.1\r\nHost: chaos\r\nConnection: close\r\n" + ct +
-                        "\r\nContent-Length: -5\r\n\r\n{}";
-               }});
   // Above the server's 15 MiB limit once in 20 rounds (they cost 16 MiB each), 2 MiB of unclosed
   // JSON otherwise.
   h.push_back({"body:huge", [ct](std::mt19937_64&, int n) {
@@ -747,7 +742,6 @@ std::vector<Hostile> hostile_kinds(corpus::Generator& gen) {
   search("contained-bad", "/Patient?_contained=sometimes");
   search("chained", "/Observation?subject.name=x");
   search("empty-value", "/Patient?name=");
-  search("boolean-bad", "/Patient?active=perhaps");
   search("history-count", "/Patient/_history?_count=x");
   search("history-since", "/Patient/_history?_since=never");
   search("history-param", "/Patient/_history?name=x");

@@ -6,13 +6,13 @@
 # and the exit code is 0 only when nothing was lost, duplicated or wrong (and every check passed).
 #
 # Usage: bash bench/chaos/run.sh [--quick] [--seed S] [--only LIST] [--build DIR] [--no-build] [--keep]
-#   --quick      20 kills per migration mode and a smaller store (under 10 minutes on 2 cores);
-#                the default is the full campaign (50 kills per mode)
+#   --quick      20 kills per migration mode, a smaller store and 15 s outages (under 10 minutes
+#                on 2 cores); the default is the full campaign (50 kills per mode, 30 s outages)
 #   --seed S     seeds the kill moments, the stores and the generated input (default 1): the same
 #                seed injects the same faults (the moments are the same; what a process had done by
 #                then depends on the machine's speed)
 #   --only LIST  comma-separated scenarios to run: kill-adhoc, kill-continuous, kill-import,
-#                bad-legacy, bad-files, hostile (default: all)
+#                outage, bad-legacy, bad-files, hostile (default: all)
 #   --build DIR  the build tree (default build); --no-build uses it as it is
 #   --keep       keep the work directory (logs, data, reports)
 # What each scenario injects and checks: docs/reliability.md. Everything started here is stopped on
@@ -41,9 +41,9 @@ done
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
 if ((QUICK)); then
-  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500
+  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15
 else
-  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000
+  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30
 fi
 BAD_LEGACY=1000; BAD_FILES=1000; GOOD_FILES=2000; HOSTILE=10000
 
@@ -321,6 +321,106 @@ scenario_kill_import() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# Scenario 2: the source or the target down (SIGKILL of its FerretDB, restart on the same port and
+# data) while migrate copies or follows.
+
+# ferret_restart NAME: the same port and data directory as before.
+ferret_restart() {
+  local name=$1 port
+  port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$WORK/$name.uri")
+  rm -f "$WORK/$name.uri.new"
+  start "ferret-$name" "$FERRET" --listen "127.0.0.1:$port" --sqlite-dir "$WORK/$name-data" --uri-file "$WORK/$name.uri.new"
+  local i
+  for ((i = 0; i < 300; i++)); do [ -s "$WORK/$name.uri.new" ] && return 0; sleep 0.1; done
+  echo "FerretDB $name did not restart on port $port (log: $WORK/logs/ferret-$name.log)" >&2
+  return 1
+}
+
+# wait_written PORT: until the migrator's /progress shows written entries (or 120 s).
+wait_written() {
+  local i n
+  for ((i = 0; i < 1200; i++)); do
+    n=$(progress "$1" | sed -nE 's/.*"entriesWritten":([0-9]+).*/\1/p')
+    [ -n "$n" ] && ((n > 0)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+scenario_outage() {
+  local outages=0 lost=0 dup=0 wrong=0 ok=1 problems="" retries=0 side mode
+  for mode in AdHoc Continuous; do
+    for side in source target; do
+      ferret s2-source || return 1
+      ferret s2-target || return 1
+      "$CLI" seed --mongoConnectionstring "$s2_source_URI" --entries "$STORE" --seed "$SEED" >>"$LOG" 2>&1
+      local metrics; metrics=$(free_port)
+      local name=s2-migrate-$mode-$side
+      start "$name" "$CLI" migrate --srcMongoConnectionString "$s2_source_URI" --srcMongoRunningMode "$mode" \
+        --mongoConnectionstring "$s2_target_URI" --provisionTargetDatabase true --useRecoveryJournal "$WORK/$name-journal" \
+        --mongoBatch 100 --mongoPar 2 --pollInterval 200ms --retryTimeout 5m --metrics-port "$metrics"
+      wait_written "$metrics" || { ok=0; problems+=" $mode/$side: nothing written before the outage;"; }
+      stop "ferret-s2-$side" KILL
+      note "outage of the $side during $mode: FerretDB killed, down for ${OUTAGE}s"
+      outages=$((outages + 1))
+      sleep "$OUTAGE"
+      ferret_restart "s2-$side" || return 1
+      if [ "$mode" = AdHoc ]; then
+        finish "$name"
+        ((STATUS == 0)) || { ok=0; problems+=" AdHoc/$side: migrate exited $STATUS after the outage;"; }
+      else
+        local i caught=0
+        for ((i = 0; i < 1200; i++)); do
+          progress "$metrics" | grep -q '"caughtUp":true' && { caught=1; break; }
+          running "$name" || break
+          sleep 0.25
+        done
+        ((caught)) || { ok=0; problems+=" Continuous/$side: not caught up within 300 s after the outage;"; }
+        stop "$name" TERM 60
+        ((STATUS == 0)) || { ok=0; problems+=" Continuous/$side: migrate exited $STATUS on SIGTERM;"; }
+      fi
+      local n; n=$(grep -c 'retrying in' "$WORK/logs/$name.log")
+      retries=$((retries + n))
+      ((n > 0)) || { ok=0; problems+=" $mode/$side: no retry logged;"; }
+      verify_full "$s2_source_URI" "$s2_target_URI" "$WORK/$name-verify.json" --settle 0
+      lost=$((lost + V_LOST)); dup=$((dup + V_DUP)); wrong=$((wrong + V_WRONG))
+      ((V_RC == 0)) || { ok=0; problems+=" $mode/$side verify: $V_VERDICT;"; }
+      ferret_down s2-source; ferret_down s2-target
+    done
+  done
+  # Longer than --retryTimeout: the run ends with a message naming the host, then resumes cleanly.
+  ferret s2-source || return 1
+  ferret s2-target || return 1
+  "$CLI" seed --mongoConnectionstring "$s2_source_URI" --entries "$STORE" --seed "$SEED" >>"$LOG" 2>&1
+  local metrics; metrics=$(free_port)
+  local cmd=("$CLI" migrate --srcMongoConnectionString "$s2_source_URI" --srcMongoRunningMode AdHoc
+             --mongoConnectionstring "$s2_target_URI" --provisionTargetDatabase true --useRecoveryJournal "$WORK/s2-long-journal"
+             --mongoBatch 100 --mongoPar 2 --retryTimeout 5s)
+  start s2-long "${cmd[@]}" --metrics-port "$metrics"
+  wait_written "$metrics"
+  stop ferret-s2-source KILL
+  outages=$((outages + 1))
+  local t0=$SECONDS
+  finish s2-long
+  local long_rc=$STATUS gave_up=$((SECONDS - t0))
+  local host; host=$(sed -E 's|mongodb://([^/]+)/.*|\1|' <<<"$s2_source_URI")
+  local message; message=$(grep -E 'error|fail' "$WORK/logs/s2-long.log" | grep -F "$host" | tail -1 | cut -c1-200)
+  ((long_rc == 1)) || { ok=0; problems+=" the run past --retryTimeout exited $long_rc, not 1;"; }
+  [ -n "$message" ] || { ok=0; problems+=" no error line names the source $host;"; }
+  ferret_restart s2-source || return 1
+  start s2-long "${cmd[@]}"
+  finish s2-long
+  ((STATUS == 0)) || { ok=0; problems+=" the resume after the long outage exited $STATUS;"; }
+  verify_full "$s2_source_URI" "$s2_target_URI" "$WORK/s2-long-verify.json" --settle 0
+  lost=$((lost + V_LOST)); dup=$((dup + V_DUP)); wrong=$((wrong + V_WRONG))
+  ((V_RC == 0)) || { ok=0; problems+=" verify after the long outage: $V_VERDICT;"; }
+  note "long outage: exit $long_rc after ${gave_up}s: $message"
+  ferret_down s2-source; ferret_down s2-target
+  result outage "$outages" "$lost" "$dup" "$wrong" "$ok" \
+    "4 outages of ${OUTAGE}s (source, target x AdHoc, Continuous; $retries retries logged), each followed by verify full EQUAL: $([ "$lost$dup$wrong" = 000 ] && echo yes || echo no); an outage past --retryTimeout 5s: exit $long_rc after ${gave_up}s, then a clean resume${problems:+;$problems}"
+}
+
+# ------------------------------------------------------------------------------------------------
 # Scenario 4: malformed input.
 
 scenario_bad_legacy() {
@@ -410,6 +510,7 @@ T0=$SECONDS
 wanted kill-adhoc && scenario_kill_adhoc
 wanted kill-continuous && scenario_kill_continuous
 wanted kill-import && scenario_kill_import
+wanted outage && scenario_outage
 wanted bad-legacy && scenario_bad_legacy
 wanted bad-files && scenario_bad_files
 wanted hostile && scenario_hostile
