@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -625,10 +627,20 @@ Answer send_raw(const std::string& host, int port, const std::string& request) {
   // No shutdown(SHUT_WR): httplib takes a half-closed connection for a gone client and may not answer.
   std::string response;
   char buf[65536];
+  // Until the answer is complete: a server that refused the request line or headers keeps the
+  // connection open for the next request (it never read the Connection: close).
   for (;;) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     response.append(buf, static_cast<size_t>(n));
+    auto head_end = response.find("\r\n\r\n");
+    if (head_end == std::string::npos) continue;
+    std::string head = response.substr(0, head_end);
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto cl = head.find("\r\ncontent-length:");
+    if (cl != std::string::npos &&
+        response.size() - head_end - 4 >= std::stoul(head.substr(cl + 17)))
+      break;
   }
   close(fd);
   if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return a;
@@ -760,10 +772,14 @@ int hostile(const std::string& url, const std::string& uri, const std::string& c
   std::vector<Hostile> kinds = hostile_kinds(gen);
   std::map<std::string, std::map<std::string, int>> bad;  // kind -> outcome -> count
   std::map<int, int> statuses;
+  std::map<std::string, double> slowest;  // kind -> slowest answer, ms
   int ok = 0, failed = 0;
   for (int n = 0; n < count; ++n) {
     const Hostile& k = kinds[static_cast<size_t>(n) % kinds.size()];
+    auto t0 = std::chrono::steady_clock::now();
     Answer a = send_raw(host, port, k.make(rng, n / static_cast<int>(kinds.size())));
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    slowest[k.kind] = std::max(slowest[k.kind], ms);
     statuses[a.status]++;
     bool outcome = a.body.find("\"OperationOutcome\"") != std::string::npos;
     if (a.status >= 400 && a.status < 500 && outcome) {
@@ -782,6 +798,13 @@ int hostile(const std::string& url, const std::string& uri, const std::string& c
   std::cout << "\n";
   for (const auto& [kind, outcomes] : bad)
     for (const auto& [what, n] : outcomes) std::cout << "  " << kind << ": " << n << " x " << what << "\n";
+  std::vector<std::pair<double, std::string>> slow;
+  for (const auto& [kind, ms] : slowest) slow.emplace_back(ms, kind);
+  std::sort(slow.rbegin(), slow.rend());
+  std::cout << "  slowest answers:";
+  for (size_t i = 0; i < std::min<size_t>(3, slow.size()); ++i)
+    std::cout << " " << slow[i].second << " " << static_cast<int>(slow[i].first) << " ms" << (i + 1 < 3 ? "," : "");
+  std::cout << "\n";
   return failed == 0 && before == after ? 0 : 1;
 }
 
