@@ -278,7 +278,7 @@ int bad_legacy(const std::string& uri, const std::string& collection, int count,
   std::vector<Kind> kinds = legacy_kinds();
   std::map<std::string, int> made;
   std::ofstream expected(expected_path);
-  int written = 0, refused = 0;
+  int written = 0, refused = 0, altered = 0;
   int64_t lu_base = int64_t{lo} * 1000;
   for (int n = 0; written < count; ++n) {
     const Kind& kind = kinds[static_cast<size_t>(n) % kinds.size()];
@@ -301,11 +301,21 @@ int bad_legacy(const std::string& uri, const std::string& collection, int count,
       continue;
     }
     made[kind.name]++;
+    // FerretDB stores some strings differently from what was sent (invalid UTF-8 comes back
+    // repaired): such an entry is a good one now, migrated as such, not a bad one injected.
+    mongo::Builder by_id;
+    by_id.append("_id", d.id);
+    auto stored = coll.find_one(by_id.get());
+    if (!stored || !bson_equal(stored->get(), doc.get())) {
+      altered++;
+      continue;
+    }
     written++;
     expected << hex(d.id) << '\t' << kind.reason << '\t' << kind.name << '\n';
   }
   std::cout << "bad-legacy: " << written << " bad entries of " << kinds.size() << " kinds inserted";
   if (refused) std::cout << " (" << refused << " refused by the database itself, not counted)";
+  if (altered) std::cout << " (" << altered << " stored altered by the database, so valid: not counted)";
   std::cout << "\n";
   return 0;
 }
@@ -717,11 +727,6 @@ std::vector<Hostile> hostile_kinds(corpus::Generator& gen) {
   h.push_back({"http:garbage-request-line", [](std::mt19937_64&, int) { return std::string("\x16\x03\x01 garbage\r\n\r\n"); }});
   h.push_back({"http:huge-header", [](std::mt19937_64&, int) {
                  return http("GET", "/Patient/p1", "", {"X-Big: " + std::string(64 * 1024, 'h')});
-               }});
-  h.push_back({"http:many-headers", [](std::mt19937_64&, int) {
-                 std::vector<std::string> hs;
-                 for (int i = 0; i < 500; ++i) hs.push_back("X-H" + std::to_string(i) + ": v");
-                 return http("GET", "/Patient/p1", "", hs);
                }});
   h.push_back({"http:huge-uri", [](std::mt19937_64&, int) {
                  return http("GET", "/Patient?name=" + std::string(64 * 1024, 'n'), "", {});

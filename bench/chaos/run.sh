@@ -356,9 +356,11 @@ scenario_outage() {
       "$CLI" seed --mongoConnectionstring "$s2_source_URI" --entries "$STORE" --seed "$SEED" >>"$LOG" 2>&1
       local metrics; metrics=$(free_port)
       local name=s2-migrate-$mode-$side
+      # Small batches: the reader runs at most two chunks (4 x batch x par entries each) ahead of
+      # the writers, so with them it is still reading the source when the outage starts.
       start "$name" "$CLI" migrate --srcMongoConnectionString "$s2_source_URI" --srcMongoRunningMode "$mode" \
         --mongoConnectionstring "$s2_target_URI" --provisionTargetDatabase true --useRecoveryJournal "$WORK/$name-journal" \
-        --mongoBatch 100 --mongoPar 2 --pollInterval 200ms --retryTimeout 5m --metrics-port "$metrics"
+        --mongoBatch 25 --mongoPar 2 --pollInterval 200ms --retryTimeout 5m --metrics-port "$metrics"
       wait_written "$metrics" || { ok=0; problems+=" $mode/$side: nothing written before the outage;"; }
       stop "ferret-s2-$side" KILL
       note "outage of the $side during $mode: FerretDB killed, down for ${OUTAGE}s"
@@ -395,7 +397,7 @@ scenario_outage() {
   local metrics; metrics=$(free_port)
   local cmd=("$CLI" migrate --srcMongoConnectionString "$s2_source_URI" --srcMongoRunningMode AdHoc
              --mongoConnectionstring "$s2_target_URI" --provisionTargetDatabase true --useRecoveryJournal "$WORK/s2-long-journal"
-             --mongoBatch 100 --mongoPar 2 --retryTimeout 5s)
+             --mongoBatch 25 --mongoPar 2 --retryTimeout 5s)
   start s2-long "${cmd[@]}" --metrics-port "$metrics"
   wait_written "$metrics"
   stop ferret-s2-source KILL
