@@ -100,7 +100,8 @@ void add_verify(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"counts", "sample", "full"}))
       ->capture_default_str();
   sub->add_option("--since", a->since,
-                  "Only resources with an entry whose lu is at or after this ISO-8601 time");
+                  "Only resources with an entry written at or after this ISO-8601 time (by the time in its "
+                  "ObjectId _id, which every store indexes)");
   sub->add_option("--sample", o.sample, "Entries to sample in --mode sample")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -121,17 +121,6 @@ constexpr size_t kChunkBytes = size_t{48} << 20;
 // How long the source may take to estimate its size for the progress line.
 constexpr int64_t kEstimateMaxTimeMs = 10000;
 
-bson_oid_t oid_at_seconds(uint32_t seconds) {
-  uint8_t bytes[12] = {};
-  bytes[0] = static_cast<uint8_t>(seconds >> 24);
-  bytes[1] = static_cast<uint8_t>(seconds >> 16);
-  bytes[2] = static_cast<uint8_t>(seconds >> 8);
-  bytes[3] = static_cast<uint8_t>(seconds);
-  bson_oid_t oid;
-  bson_oid_init_from_data(&oid, bytes);
-  return oid;
-}
-
 // Deferred flips per bulk write (each flip is its own update by `_id`; the BulkWriter sends them
 // a few per command).
 constexpr size_t kFlipsPerWrite = 100;
@@ -164,7 +153,7 @@ void apply_deferred_flips(Journal& journal, mongo::Collection& target,
 bson_oid_t window_start(const bson_oid_t& id, std::chrono::milliseconds window) {
   int64_t from_s = static_cast<int64_t>(bson_oid_get_time_t(&id)) -
                    std::chrono::duration_cast<std::chrono::seconds>(window).count();
-  return oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
+  return mongo::oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, from_s)));
 }
 
 }  // namespace
@@ -470,7 +459,7 @@ RunResult Engine::run() {
   // the first poll would wait for it.
   std::optional<bson_oid_t> high_water;  // the smallest ObjectId of the second after that
   if (!continuous)
-    high_water = oid_at_seconds(static_cast<uint32_t>(
+    high_water = mongo::oid_at_seconds(static_cast<uint32_t>(
         std::chrono::duration_cast<std::chrono::seconds>((Clock::now() + options_.late_entry_window).time_since_epoch())
             .count() +
         1));

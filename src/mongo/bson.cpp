@@ -57,6 +57,17 @@ std::optional<bson_oid_t> oid_from_string(std::string_view hex) {
   return oid;
 }
 
+bson_oid_t oid_at_seconds(uint32_t seconds) {
+  uint8_t bytes[12] = {};
+  bytes[0] = static_cast<uint8_t>(seconds >> 24);
+  bytes[1] = static_cast<uint8_t>(seconds >> 16);
+  bytes[2] = static_cast<uint8_t>(seconds >> 8);
+  bytes[3] = static_cast<uint8_t>(seconds);
+  bson_oid_t oid;
+  bson_oid_init_from_data(&oid, bytes);
+  return oid;
+}
+
 Builder::Builder() : doc_(bson_new()), owned_(true) {}
 Builder::Builder(Builder&& other) noexcept
     : doc_(std::exchange(other.doc_, nullptr)), owned_(std::exchange(other.owned_, false)) {}

@@ -45,6 +45,8 @@ std::string to_json(const bson_t* doc);
 std::string oid_to_string(const bson_oid_t& oid);
 // Parses a 24-hex-digit ObjectId; nullopt when it is not one.
 std::optional<bson_oid_t> oid_from_string(std::string_view hex);
+// The smallest ObjectId of that second: every ObjectId generated at or after it sorts at or above.
+bson_oid_t oid_at_seconds(uint32_t seconds_since_epoch);
 
 class ArrayBuilder;
 

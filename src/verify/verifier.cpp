@@ -145,14 +145,26 @@ class Session {
   void run_counts(Result& r);
   template <class Match>
   void count_once(Result& r, const Match& match, const CountsQuarantine& quarantined);
-  // What one side holds with an lu at or after --since: the resources (and single entries whose
-  // key fields are broken) to compare, and the newest lu among them.
+  // What one side holds written at or after --since (by the time in its ObjectId `_id`, which
+  // every store indexes): the resources (and single entries whose key fields are broken) to
+  // compare, and the newest lu among them.
   struct Touched {
     std::set<ResourceKey> keys;
     std::set<std::string> ids;
     std::optional<int64_t> newest_lu;
+    void add(const bson_t* doc);
   };
+  Bson since_filter() const;
+  bson_oid_t since_oid() const;
   Touched touched_since(mongo::Collection& coll);
+  void run_since(Result& r);
+  int64_t quarantine_count(mongo::Client& client, bool source_side);
+  void log_start(const Result& r) const;
+  void compare_resources(const std::set<ResourceKey>& batch, std::map<std::string, Bson>& s,
+                         std::map<std::string, Bson>& t, std::set<std::string>& seen,
+                         Findings& findings, int64_t& compared);
+  static Bson resources_clause(const std::set<ResourceKey>& keys);
+  static std::map<std::string, Bson> fetch(mongo::Collection& coll, const bson_t* filter);
   std::set<ResourceKey> sample_keys(uint64_t seed, std::set<std::string>& ids);
   void version_pass(Findings& out);
   void attach_quarantine(Findings& findings);
@@ -504,6 +516,67 @@ void Session::run_full(Result& r) {
   confirm(r.findings);
 }
 
+// Keeps the entries of `batch`'s resources (a key clause of `$in`s may match a resource of another
+// type that shares a res_id), pairs them by `_id` and checks the version state of each resource in
+// the target. `seen` holds the `_id`s compared so far.
+void Session::compare_resources(const std::set<ResourceKey>& batch,
+                                std::map<std::string, Bson>& s, std::map<std::string, Bson>& t,
+                                std::set<std::string>& seen, Findings& findings, int64_t& compared) {
+  for (auto* side : {&s, &t})
+    std::erase_if(*side, [&](const auto& item) {
+      auto key = key_of(item.second.get());
+      return !key || !batch.count(*key);
+    });
+  for (auto& [id, doc] : s) {
+    if (!seen.insert(id).second) continue;
+    auto it = t.find(id);
+    if (it == t.end())
+      source_only(doc.get(), findings, compared);
+    else
+      pair(doc.get(), it->second.get(), findings, compared);
+  }
+  for (auto& [id, doc] : t)
+    if (seen.insert(id).second) target_only(doc.get(), findings, compared);
+  // Version state of these resources in the target.
+  std::map<ResourceKey, std::vector<VersionFacts>> versions;
+  for (auto& [id, doc] : t) {
+    View v(doc.get());
+    auto key = key_of(doc.get());
+    auto oid = v.oid("_id");
+    auto lu = v.date("lu");
+    auto cur = v.boolean("cur");
+    if (v.boolean("cnt").value_or(false) || !key || !oid || !lu || !cur) continue;
+    versions[*key].push_back({*oid, *lu, *cur});
+  }
+  for (auto& [key, facts] : versions)
+    if (auto problem = check_version_state(facts))
+      findings.add(version_state_difference(key, facts, *problem));
+}
+
+// `{im: {$in}, type: {$in}, res_id: {$in}}` for these resources: index ranges over (type, res_id)
+// on MongoDB; on a server that scans, one cheap clause instead of an `$or` of many. It may also
+// match a resource of another type that shares a res_id (compare_resources drops those).
+Bson Session::resources_clause(const std::set<ResourceKey>& keys) {
+  std::set<std::string> ims, types, res_ids;
+  for (const auto& k : keys) {
+    ims.insert(k.im);
+    types.insert(k.type);
+    res_ids.insert(k.res_id);
+  }
+  Builder f;
+  f.document("im", [&](Builder& d) { d.append_in(ims); });
+  f.document("type", [&](Builder& d) { d.append_in(types); });
+  f.document("res_id", [&](Builder& d) { d.append_in(res_ids); });
+  return f.extract();
+}
+
+std::map<std::string, Bson> Session::fetch(mongo::Collection& coll, const bson_t* filter) {
+  std::map<std::string, Bson> out;
+  auto c = coll.find(filter);
+  while (const bson_t* doc = c.next()) out.emplace(id_of(doc), Bson::copy_of(doc));
+  return out;
+}
+
 void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::string>& ids,
                          Findings& findings, int64_t& compared) {
   auto sc = source_pool_.acquire();
@@ -511,12 +584,6 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
   auto scoll = source(sc);
   auto tcoll = target(tc);
   std::set<std::string> seen;
-  auto fetch = [](mongo::Collection& coll, const bson_t* filter) {
-    std::map<std::string, Bson> out;
-    auto c = coll.find(filter);
-    while (const bson_t* doc = c.next()) out.emplace(id_of(doc), Bson::copy_of(doc));
-    return out;
-  };
   auto join = [&](std::map<std::string, Bson>& s, std::map<std::string, Bson>& t) {
     for (auto& [id, doc] : s) {
       if (!seen.insert(id).second) continue;
@@ -530,48 +597,16 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
       if (seen.insert(id).second) target_only(doc.get(), findings, compared);
   };
 
-  // Resources, up to kKeysPerQuery per query: one clause `{im: {$in}, type: {$in}, res_id:
-  // {$in}}` (index ranges over (type, res_id) on MongoDB; on a server that scans, one cheap
-  // clause instead of an `$or` of many). It may also match a resource of another type that shares
-  // a res_id: only the requested resources are compared, so each is compared once.
+  // Resources, up to kKeysPerQuery per query.
   std::set<ResourceKey> batch;
   auto compare_batch = [&] {
     if (batch.empty()) return;
-    std::set<std::string> ims, types, res_ids;
-    for (const auto& k : batch) {
-      ims.insert(k.im);
-      types.insert(k.type);
-      res_ids.insert(k.res_id);
-    }
-    Builder f;
-    f.document("im", [&](Builder& d) { d.append_in(ims); });
-    f.document("type", [&](Builder& d) { d.append_in(types); });
-    f.document("res_id", [&](Builder& d) { d.append_in(res_ids); });
-    Bson filter = f.extract();
+    Bson filter = resources_clause(batch);
     auto [s, t] = on_both_sides([&](bool from_source) {
-      auto found = fetch(from_source ? scoll : tcoll, filter.get());
-      std::erase_if(found, [&](const auto& item) {
-        auto key = key_of(item.second.get());
-        return !key || !batch.count(*key);
-      });
-      return found;
+      return fetch(from_source ? scoll : tcoll, filter.get());
     });
+    compare_resources(batch, s, t, seen, findings, compared);
     batch.clear();
-    join(s, t);
-    // Version state of these resources in the target.
-    std::map<ResourceKey, std::vector<VersionFacts>> versions;
-    for (auto& [id, doc] : t) {
-      View v(doc.get());
-      auto key = key_of(doc.get());
-      auto oid = v.oid("_id");
-      auto lu = v.date("lu");
-      auto cur = v.boolean("cur");
-      if (v.boolean("cnt").value_or(false) || !key || !oid || !lu || !cur) continue;
-      versions[*key].push_back({*oid, *lu, *cur});
-    }
-    for (auto& [key, facts] : versions)
-      if (auto problem = check_version_state(facts))
-        findings.add(version_state_difference(key, facts, *problem));
   };
   for (const auto& k : keys) {
     batch.insert(k);
@@ -596,25 +631,35 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
   resolve_contained(findings);
 }
 
-Session::Touched Session::touched_since(mongo::Collection& coll) {
+Bson Session::since_filter() const {
   Builder f;
-  f.document("lu", [&](Builder& d) { d.append_date("$gte", *opt_.since_ms); });
+  f.document("_id", [&](Builder& d) { d.append("$gte", since_oid()); });
+  return f.extract();
+}
+
+bson_oid_t Session::since_oid() const {
+  return mongo::oid_at_seconds(static_cast<uint32_t>(std::max<int64_t>(0, *opt_.since_ms / 1000)));
+}
+
+void Session::Touched::add(const bson_t* doc) {
+  if (schema::is_system_document(doc)) return;
+  if (auto lu = View(doc).date("lu"); lu && (!newest_lu || *lu > *newest_lu)) newest_lu = lu;
+  if (auto k = key_of(doc))
+    keys.insert(std::move(*k));
+  else
+    ids.insert(id_of(doc));
+}
+
+Session::Touched Session::touched_since(mongo::Collection& coll) {
+  Bson filter = since_filter();
   Builder o;
   o.document("projection", [](Builder& p) {
     for (const char* k : {"im", "type", "res_id", "lu"}) p.append(k, int32_t{1});
   });
-  Bson filter = f.extract();
   Bson opts = o.extract();
   Touched t;
   auto c = coll.find(filter.get(), opts.get());
-  while (const bson_t* doc = c.next()) {
-    if (schema::is_system_document(doc)) continue;
-    if (auto lu = View(doc).date("lu"); lu && (!t.newest_lu || *lu > *t.newest_lu)) t.newest_lu = lu;
-    if (auto k = key_of(doc))
-      t.keys.insert(std::move(*k));
-    else
-      t.ids.insert(id_of(doc));
-  }
+  while (const bson_t* doc = c.next()) t.add(doc);
   return t;
 }
 
@@ -1018,6 +1063,103 @@ void Session::count_once(Result& r, const Match& match, const CountsQuarantine& 
   }
 }
 
+int64_t Session::quarantine_count(mongo::Client& client, bool source_side) {
+  const std::string& db = source_side ? source_uri_.database() : target_uri_.database();
+  const std::string& name = source_side ? opt_.source_collection : opt_.target_collection;
+  return client.collection(db, schema::quarantine_collection(name)).estimated_count();
+}
+
+void Session::log_start(const Result& r) const {
+  spdlog::info("verify {} of {} (on {}) against {} (on {}); start point: source lu {}, target lu {}",
+               mode_name(opt_.mode), r.target.ns, r.target.hosts, r.source.ns, r.source.hosts,
+               r.source.high_water_ms ? format_iso8601(*r.source.high_water_ms) : "none (empty)",
+               r.target.high_water_ms ? format_iso8601(*r.target.high_water_ms) : "none (empty)");
+}
+
+// --mode full --since (the cut-over's final verify, run while writes are held). The source reads
+// its scope (entries written since --since) and then every version of those resources; the
+// target reads, in ONE query started as soon as the source's scope is known, its own entries
+// written since --since and every version of the source's resources. On MongoDB every clause is an
+// index range; on a server that scans for any filter but `_id` equality, the target (the larger
+// documents) is passed over once instead of twice while writes wait. The newest lu of each scope
+// is its start point. Resources only the target touched are compared afterwards (none, normally).
+void Session::run_since(Result& r) {
+  using Keys = std::optional<std::set<ResourceKey>>;  // nullopt: too many for one query
+  std::promise<Keys> source_scope;
+  std::shared_future<Keys> source_keys = source_scope.get_future().share();
+  struct Side {
+    Touched touched;
+    std::map<std::string, Bson> docs;  // every version of the source's scope (when one query)
+    std::optional<int64_t> high_water_ms;
+    int64_t quarantine = 0;
+  };
+  auto [src, dst] = on_both_sides([&](bool from_source) {
+    Side side;
+    auto client = from_source ? source_pool_.acquire() : target_pool_.acquire();
+    auto coll = from_source ? source(client) : target(client);
+    if (from_source) {
+      try {
+        client.ping();
+        side.touched = touched_since(coll);
+      } catch (...) {
+        source_scope.set_exception(std::current_exception());
+        throw;
+      }
+      const bool one_query = side.touched.keys.size() <= kKeysPerQuery;
+      source_scope.set_value(one_query ? Keys(side.touched.keys) : Keys());
+      if (one_query && !side.touched.keys.empty())
+        side.docs = fetch(coll, resources_clause(side.touched.keys).get());
+    } else {
+      client.ping();
+      const Keys keys = source_keys.get();
+      if (!keys) {
+        side.touched = touched_since(coll);
+      } else {
+        Bson filter = since_filter();
+        if (!keys->empty()) {
+          Builder f;
+          f.array("$or", [&](mongo::ArrayBuilder& a) {
+            a.append_document(filter.get());
+            a.append_document(resources_clause(*keys).get());
+          });
+          filter = f.extract();
+        }
+        const bson_oid_t since = since_oid();
+        side.docs = fetch(coll, filter.get());
+        for (const auto& [id, doc] : side.docs)
+          if (auto oid = View(doc.get()).oid("_id"); oid && bson_oid_compare(&*oid, &since) >= 0)
+            side.touched.add(doc.get());
+      }
+    }
+    side.high_water_ms = side.touched.newest_lu ? side.touched.newest_lu : high_water(coll);
+    side.quarantine = quarantine_count(client, from_source);
+    return side;
+  });
+  r.source.high_water_ms = src.high_water_ms;
+  r.target.high_water_ms = dst.high_water_ms;
+  r.source.quarantine = src.quarantine;
+  r.target.quarantine = dst.quarantine;
+  r.findings = Findings(r.source.high_water_ms, r.target.high_water_ms);
+  log_start(r);
+
+  const bool one_query = src.touched.keys.size() <= kKeysPerQuery;
+  std::set<ResourceKey> rest;  // resources to compare with a read of their own on both sides
+  std::set<std::string> ids = std::move(src.touched.ids);
+  ids.merge(dst.touched.ids);
+  for (const auto& k : dst.touched.keys)
+    if (!one_query || !src.touched.keys.count(k)) rest.insert(k);
+  if (!one_query) rest.merge(src.touched.keys);
+  spdlog::info("verify: {} resources and {} single entries to compare",
+               (one_query ? src.touched.keys.size() : 0) + rest.size(), ids.size());
+  if (one_query && !src.touched.keys.empty()) {
+    std::set<std::string> seen;
+    compare_resources(src.touched.keys, src.docs, dst.docs, seen, r.findings, r.entries_compared);
+  }
+  run_scoped(rest, ids, r.findings, r.entries_compared);
+  attach_quarantine(r.findings);
+  confirm(r.findings);
+}
+
 Result Session::run() {
   Result r;
   r.mode = opt_.mode;
@@ -1028,63 +1170,32 @@ Result Session::run() {
   r.target.ns = target_uri_.database() + "." + opt_.target_collection;
   r.source.hosts = source_uri_.hosts();
   r.target.hosts = target_uri_.hosts();
-  // With --since (the cut-over's final verify, writes held), the scope is read first: its newest
-  // lu is the start point, so no second pass over a store is needed for it.
-  const bool scope_since = opt_.mode == Mode::kFull && opt_.since_ms;
-  Touched touched;
-  {
-    struct Side {
-      std::optional<int64_t> high_water_ms;
-      int64_t quarantine = 0;
-      Touched touched;
-    };
+  if (opt_.mode == Mode::kFull && opt_.since_ms) {
+    run_since(r);
+  } else {
     auto [src, dst] = on_both_sides([&](bool from_source) {
       auto client = from_source ? source_pool_.acquire() : target_pool_.acquire();
       client.ping();
       auto coll = from_source ? source(client) : target(client);
-      const std::string& db = from_source ? source_uri_.database() : target_uri_.database();
-      const std::string& name = from_source ? opt_.source_collection : opt_.target_collection;
-      Side side;
-      if (scope_since) side.touched = touched_since(coll);
-      // The start point: entries newer than this are in flight. Every entry at or after --since
-      // is in `touched`, so its newest lu is the store's newest when there is one.
-      side.high_water_ms = side.touched.newest_lu ? side.touched.newest_lu : high_water(coll);
-      side.quarantine = client.collection(db, schema::quarantine_collection(name)).estimated_count();
-      return side;
+      return std::make_pair(high_water(coll), quarantine_count(client, from_source));
     });
-    r.source.high_water_ms = src.high_water_ms;
-    r.target.high_water_ms = dst.high_water_ms;
-    r.source.quarantine = src.quarantine;
-    r.target.quarantine = dst.quarantine;
-    touched.keys = std::move(src.touched.keys);
-    touched.keys.merge(dst.touched.keys);
-    touched.ids = std::move(src.touched.ids);
-    touched.ids.merge(dst.touched.ids);
-  }
-  r.findings = Findings(r.source.high_water_ms, r.target.high_water_ms);
-  spdlog::info("verify {} of {} (on {}) against {} (on {}); start point: source lu {}, target lu {}",
-               mode_name(opt_.mode), r.target.ns, r.target.hosts, r.source.ns, r.source.hosts,
-               r.source.high_water_ms ? format_iso8601(*r.source.high_water_ms) : "none (empty)",
-               r.target.high_water_ms ? format_iso8601(*r.target.high_water_ms) : "none (empty)");
-
-  if (opt_.mode == Mode::kCounts) {
-    run_counts(r);
-  } else if (opt_.mode == Mode::kFull && !opt_.since_ms) {
-    run_full(r);
-  } else {
-    std::set<std::string> ids;
-    std::set<ResourceKey> keys;
-    if (opt_.mode == Mode::kSample) {
-      r.sample_seed = opt_.sample_seed ? opt_.sample_seed : std::random_device{}();
-      keys = sample_keys(r.sample_seed, ids);
+    std::tie(r.source.high_water_ms, r.source.quarantine) = src;
+    std::tie(r.target.high_water_ms, r.target.quarantine) = dst;
+    r.findings = Findings(r.source.high_water_ms, r.target.high_water_ms);
+    log_start(r);
+    if (opt_.mode == Mode::kCounts) {
+      run_counts(r);
+    } else if (opt_.mode == Mode::kFull) {
+      run_full(r);
     } else {
-      keys = std::move(touched.keys);
-      ids = std::move(touched.ids);
+      std::set<std::string> ids;
+      r.sample_seed = opt_.sample_seed ? opt_.sample_seed : std::random_device{}();
+      std::set<ResourceKey> keys = sample_keys(r.sample_seed, ids);
+      spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
+      run_scoped(keys, ids, r.findings, r.entries_compared);
+      attach_quarantine(r.findings);
+      confirm(r.findings);
     }
-    spdlog::info("verify: {} resources and {} single entries to compare", keys.size(), ids.size());
-    run_scoped(keys, ids, r.findings, r.entries_compared);
-    attach_quarantine(r.findings);
-    confirm(r.findings);
   }
   if (opt_.mode != Mode::kCounts) {
     r.source.entries = source_entries_;

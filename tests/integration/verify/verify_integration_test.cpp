@@ -2,7 +2,9 @@
 // store made by `fhirshift seed`, copied by `fhirshift migrate`, then differences injected by hand.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -412,6 +414,93 @@ TEST_F(VerifyTest, SinceLimitsTheCheckToResourcesTouchedSinceThen) {
       << all.out;
   RunResult usage = verify({"--since", "last week"});
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
+}
+
+// The cut-over's final verify: the scope is what was written since T (by `_id` time), but every
+// version of those resources is compared, and the target's own recent entries are looked at too.
+TEST_F(VerifyTest, SinceSeesAllVersionsOfRecentWritesAndTargetOnlyOnes) {
+  // The seeded store's `_id`s carry the seconds of their lu, spread over a few seconds.
+  struct Version {
+    bson_oid_t oid;
+    uint32_t second;
+  };
+  std::map<std::string, std::vector<Version>> versions;  // type/res_id -> versions in _id order
+  std::vector<uint32_t> seconds;
+  {
+    auto c = dst_pool_->acquire();
+    auto cursor = target(c).find(Bson::from_json(R"({"cnt":false})").get(),
+                                 Bson::from_json(R"({"sort":{"_id":1}})").get());
+    while (const bson_t* doc = cursor.next()) {
+      View v(doc);
+      auto id = v.oid("_id");
+      if (!id) continue;
+      uint32_t sec = static_cast<uint32_t>(bson_oid_get_time_t(&*id));
+      versions[std::string(*v.string("type")) + "/" + std::string(*v.string("res_id"))].push_back(
+          {*id, sec});
+      seconds.push_back(sec);
+    }
+  }
+  ASSERT_GT(seconds.size(), 100u);
+  const uint32_t since = seconds[seconds.size() * 2 / 3];
+  ASSERT_GT(since, seconds.front()) << "the seeded _ids span less than a second";
+  // A resource written again since T whose older version is from before T; an entry written
+  // since T of another resource; a resource untouched since T.
+  std::string spanning, recent, untouched;
+  bson_oid_t older{}, recent_id{}, untouched_id{};
+  for (const auto& [key, vs] : versions) {
+    if (spanning.empty() && vs.size() >= 2 && vs.back().second >= since && vs.front().second < since) {
+      spanning = key;
+      older = vs.front().oid;
+    } else if (recent.empty() && vs.back().second >= since) {
+      recent = key;
+      recent_id = vs.back().oid;
+    } else if (untouched.empty() && vs.back().second < since) {
+      untouched = key;
+      untouched_id = vs.front().oid;
+    }
+  }
+  ASSERT_FALSE(spanning.empty() || recent.empty() || untouched.empty())
+      << spanning << " " << recent << " " << untouched;
+  update_target(older, R"({"$set":{"cur":true}})");  // the flip before T undone
+  update_target(recent_id, R"({"$set":{"json":"{\"resourceType\":\"tampered\"}"}})");
+  update_target(untouched_id, R"({"$set":{"json":"{\"resourceType\":\"tampered\"}"}})");
+  // An entry only the target has, written now, of a resource the source never had.
+  Bson copy = find_target(R"({"cur":true,"cnt":false,"change":"c"})");
+  Builder b;
+  bson_oid_t extra_id;
+  bson_oid_init(&extra_id, nullptr);
+  bson_iter_t it;
+  bson_iter_init(&it, copy.get());
+  while (bson_iter_next(&it)) {
+    std::string key = bson_iter_key(&it);
+    if (key == "_id") b.append("_id", extra_id);
+    else if (key == "res_id") b.append("res_id", "only-in-the-target");
+    else b.append_iter(key, it);
+  }
+  {
+    auto c = dst_pool_->acquire();
+    target(c).insert_one(b.extract().get());
+  }
+
+  std::time_t t = static_cast<std::time_t>(since);
+  char iso[32];
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  RunResult r;
+  auto j = report({"--mode", "full", "--since", iso}, &r);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(j["missing"], 0) << j.dump(2);
+  EXPECT_EQ(j["extra"], 1) << j.dump(2);
+  EXPECT_EQ(j["badState"], 1) << j.dump(2);
+  EXPECT_TRUE(names(j, "extra", mongo::oid_to_string(extra_id))) << j.dump(2);
+  EXPECT_TRUE(names(j, "changed", mongo::oid_to_string(recent_id), "field 'json'")) << j.dump(2);
+  bool two_cur = false;
+  for (const auto& d : j["differences"]) {
+    EXPECT_NE(d["id"], mongo::oid_to_string(untouched_id)) << "untouched since T: " << d.dump();
+    if (d["kind"] == "bad state" && d["resource"].get<std::string>().find(spanning) != std::string::npos &&
+        d["detail"].get<std::string>().find("2 current versions") != std::string::npos)
+      two_cur = true;
+  }
+  EXPECT_TRUE(two_cur) << spanning << "\n" << j.dump(2);
 }
 
 }  // namespace
