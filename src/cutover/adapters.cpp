@@ -107,6 +107,7 @@ Progress parse_progress(const std::string& body) {
   if (caught == j.end() || !caught->is_boolean())
     throw std::runtime_error("progress has no boolean 'caughtUp': " + p.raw);
   p.caught_up = caught->get<bool>();
+  if (auto it = j.find("paused"); it != j.end() && it->is_boolean()) p.paused = it->get<bool>();
   p.mode = j.value("mode", "");
   p.phase = j.value("phase", "");
   if (auto it = j.find("lagSeconds"); it != j.end() && it->is_number())

@@ -38,6 +38,7 @@ struct Progress {
   std::string mode;
   std::string phase;
   bool caught_up = false;
+  bool paused = false;  // by the operator or a cut-over (POST /pause)
   double lag_seconds = 0;
   int64_t entries_read = 0;
   int64_t entries_written = 0;

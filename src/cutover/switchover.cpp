@@ -485,6 +485,13 @@ SwitchResult Switchover::run_steps(State& st) {
           st.result.last_progress = p;
           bool lag_ok = p.lag_seconds * 1000.0 <= static_cast<double>(cfg_.max_lag.count());
           if (p.caught_up && lag_ok) return progress_text(p);
+          // A pause is the operator's (or of a cut-over interrupted after its drain): waiting
+          // cannot end it.
+          if (p.paused)
+            throw CheckFailed("the migrator is paused, so not following the source (a cut-over "
+                              "interrupted after its drain leaves it paused): resume it with "
+                              "`fhirshift ctl --metrics <its metrics URL> resume` (beside " +
+                              progress_.url() + ") and run the cut-over again");
           if (clock_.steady_now() >= deadline) {
             if (!p.caught_up)
               throw CheckFailed("the migrator is not caught up after " +

@@ -19,6 +19,13 @@ TEST(Progress, ParsesTheMigratorsDocument) {
   EXPECT_EQ(p.quarantined, 1);
   ASSERT_TRUE(p.last_poll_at.has_value());
   EXPECT_EQ(format_iso8601(*p.last_poll_at), "2024-05-01T12:00:00.250Z");
+  EXPECT_FALSE(p.paused);
+  EXPECT_FALSE(p.polls_started.has_value());  // a migrator that does not number its polls
+  Progress numbered = parse_progress(
+      R"({"caughtUp":false,"paused":true,"pollsStarted":41,"pollsDone":40})");
+  EXPECT_TRUE(numbered.paused);
+  EXPECT_EQ(numbered.polls_started, std::optional<int64_t>(41));
+  EXPECT_EQ(numbered.polls_done, std::optional<int64_t>(40));
   EXPECT_THROW(parse_progress(R"({"mode":"AdHoc"})"), std::runtime_error);
   EXPECT_THROW(parse_progress("not json"), std::runtime_error);
 }

@@ -437,6 +437,20 @@ TEST_F(SwitchoverTest, MigratorBehindChangesNothing) {
   EXPECT_NE(r.reason.find("not caught up"), std::string::npos) << r.reason;
 }
 
+TEST_F(SwitchoverTest, APausedMigratorIsNamedWithTheWayToResumeIt) {
+  progress.script = [&] {
+    Progress p;
+    p.paused = true;
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("the migrator is paused"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("fhirshift ctl --metrics"), std::string::npos) << r.reason;
+  EXPECT_FALSE(called("proxy fence on")) << dump();
+}
+
 TEST_F(SwitchoverTest, AMigratorThatCatchesUpWithinTheWaitIsFollowed) {
   int calls = 0;
   progress.script = [&] {
