@@ -298,10 +298,15 @@ RunResult FileImport::run() {
   // The only database of an import is its target: --max-source-latency watches it.
   SourceProbe probe(target_pool, target_uri.database(), options_.target_collection, throttle_);
   const std::function<bool()> stopping = [&] { return stop_.load(); };
+  // How long the last chunk took to write after it was read: reading and writing take turns here
+  // (unlike the engine's reader thread), so a rate limit lets the next chunk take the turns it
+  // missed meanwhile, else each write would cost the rate its length.
+  std::chrono::steady_clock::duration writing{};
   try {
     while (!stop_) {
       // A pause waits between chunks: the last one is written and its checkpoint saved.
       if (throttle_.paused()) {
+        writing = {};
         progress_.set_phase("paused");
         spdlog::info(
             "paused: the chunk in flight is written and the journal saved at {}:{}; nothing is "
@@ -325,7 +330,7 @@ RunResult FileImport::run() {
             std::chrono::steady_clock::now() - chunk_started >= Throttle::kLimitedChunkAge &&
             throttle_.rate_limit() > 0)
           break;
-        if (!replay && !throttle_.admit(stopping)) break;
+        if (!replay && !throttle_.admit(stopping, writing)) break;
         std::optional<FileEntry> e = source.next();
         if (!e) break;
         if (next_ordinal > UINT32_MAX) throw FileSourceError("more than 2^32 entries in one run: split the import");
@@ -336,7 +341,7 @@ RunResult FileImport::run() {
         if (throttle_.paused() && !stop_) continue;  // paused before this chunk's first entry
         break;
       }
-      auto t0 = std::chrono::steady_clock::now();
+      auto t0 = std::chrono::steady_clock::now();  // the chunk is read
 
       // 2. Versions: replayed, or assigned after the target's current ones.
       Plan plan;
@@ -483,6 +488,7 @@ RunResult FileImport::run() {
       file_progress.bytes_read = source.bytes_read();
       file_progress.entries = entries_this_run;
       file_progress.seconds = std::chrono::duration<double>(now - reading_started).count();
+      file_progress.throttled = throttle_.state().reason;
       // For /progress: the entries the files hold, extrapolated from the bytes read so far.
       if (file_progress.bytes_read > file_progress.bytes_at_start)
         progress_.set_total_estimate(
@@ -495,6 +501,7 @@ RunResult FileImport::run() {
         else spdlog::info("progress {}", file_progress.json(progress_.to_json()));
         last_progress_log = now;
       }
+      writing = std::chrono::steady_clock::now() - t0;
     }
   } catch (const std::exception& e) {
     fatal = e.what();
