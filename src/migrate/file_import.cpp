@@ -263,7 +263,8 @@ RunResult FileImport::run() {
   std::hash<std::string> key_hash;
 
   // The target's newest versions of the chunk's resources: one query, none when there is nothing
-  // to look up.
+  // to look up. The query's response time is a sample for --max-source-latency (a lookup that
+  // asked nothing is none: into an empty target most chunks ask nothing).
   auto look_up = [&](const std::vector<std::pair<int64_t, FileEntry>>& chunk) {
     std::set<std::pair<std::string, std::string>> keys;
     for (const auto& [n, e] : chunk) {
@@ -272,8 +273,13 @@ RunResult FileImport::run() {
       if (known.count(key) || (empty_target && !written_keys.count(key_hash(key)))) continue;
       keys.insert({e.type, e.id});
     }
-    return retry_mongo("reading the target's current versions", options_.retry_timeout, stop_,
-                       [&] { return writer.newest_versions(keys); });
+    if (keys.empty()) return std::map<std::string, TargetVersion>{};
+    auto t0 = std::chrono::steady_clock::now();
+    auto found = retry_mongo("reading the target's current versions", options_.retry_timeout,
+                             stop_, [&] { return writer.newest_versions(keys); });
+    throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - t0));
+    return found;
   };
 
   // A chunk is several rounds of insert batches, so that the lookup and the wait for the slowest
@@ -363,8 +369,6 @@ RunResult FileImport::run() {
         auto l0 = std::chrono::steady_clock::now();
         std::map<std::string, TargetVersion> current = look_up(chunk);
         lookup_time = std::chrono::steady_clock::now() - l0;
-        throttle_.record_latency(
-            std::chrono::duration_cast<std::chrono::microseconds>(lookup_time));
         for (const auto& [key, version] : current)
           known[key] = {version.v, version.lu_ms, version.deleted, version.versions};
         for (const auto& [n, e] : chunk) {

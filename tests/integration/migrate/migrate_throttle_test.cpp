@@ -308,23 +308,31 @@ TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
   expect_equal();
 }
 
+// An ndjson file of `n` distinct Patients without contained resources (one target entry per file
+// entry, so entriesRead counts file entries) in `dir`, and the file import of it into `target`.
+std::vector<std::string> import_patients(const std::filesystem::path& dir, int n,
+                                         const std::string& target,
+                                         const std::filesystem::path& journal,
+                                         const std::vector<std::string>& extra) {
+  std::ofstream out(dir / "patients.ndjson");
+  for (int i = 0; i < n; ++i)
+    out << R"({"resourceType":"Patient","id":"t)" << i << R"(","name":[{"family":"Rate"}]})"
+        << "\n";
+  std::vector<std::string> argv = {
+      testing::cli_path(), "migrate", "--provisionTargetDatabase", "true", "--useRecoveryJournal",
+      journal.string(), "--sourceType", "Filesystem", "-s", (dir / "patients.ndjson").string(),
+      "--mongoConnectionstring", target, "--mongoCollection", "vonkentries"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
 TEST_F(MigrateThrottleTest, MaxRateAndPauseHoldInAFileImport) {
-  // Distinct Patients without contained resources: one target entry per file entry, so
-  // entriesRead counts file entries. More than the limit lets through during the test, so a run
-  // that ignored the limit would end before the window does (and fail).
+  // More than the limit lets through during the test, so a run that ignored the limit would end
+  // before the window does (and fail).
   constexpr int kPatients = 1500;
   testing::TempDir files;
-  {
-    std::ofstream out(files.path() / "patients.ndjson");
-    for (int i = 0; i < kPatients; ++i)
-      out << R"({"resourceType":"Patient","id":"t)" << i << R"(","name":[{"family":"Rate"}]})"
-          << "\n";
-  }
-  start_command({testing::cli_path(), "migrate", "--provisionTargetDatabase", "true",
-                 "--useRecoveryJournal", journal_.path().string(), "--sourceType", "Filesystem",
-                 "-s", (files.path() / "patients.ndjson").string(), "--mongoConnectionstring",
-                 dst_uri(), "--mongoCollection", "vonkentries", "--mongoBatch", "25",
-                 "--mongoPar", "1", "--max-rate", "25"});
+  start_command(import_patients(files.path(), kPatients, dst_uri(), journal_.path(),
+                                {"--mongoBatch", "25", "--mongoPar", "1", "--max-rate", "25"}));
   expect_max_rate_25_holds("Filesystem");
   expect_pause_holds(dst_uri());
 
@@ -333,6 +341,45 @@ TEST_F(MigrateThrottleTest, MaxRateAndPauseHoldInAFileImport) {
   ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
   EXPECT_EQ(report_figure(run_->stdout_text(), "file entries"), kPatients) << run_->stdout_text();
   EXPECT_EQ(target_count(), kPatients) << "each file entry written once";
+}
+
+TEST_F(MigrateThrottleTest, LatencyLimitSlowsAFileImportBehindASlowTargetAndRecovers) {
+  // A file import's only database is its target: --max-source-latency watches that.
+  constexpr int kPatients = 4000;
+  testing::TempDir files;
+  testing::DelayProxy proxy(target_->port());
+  const std::string via_proxy = "mongodb://127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  start_command(import_patients(files.path(), kPatients, via_proxy, journal_.path(),
+                                {"--mongoBatch", "100", "--mongoPar", "1", "--max-rate", "100",
+                                 "--max-source-latency", "300ms"}));
+  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 100; }, 120s)) << logs();
+  auto latency_limited = [&] {
+    nlohmann::json p = progress();
+    return p.is_object() &&
+           p.value("throttleReason", "").find("source latency") != std::string::npos;
+  };
+  EXPECT_FALSE(latency_limited()) << progress().dump() << logs();
+
+  proxy.set_delay(800ms);
+  ASSERT_TRUE(wait_until(latency_limited, 90s)) << progress().dump() << logs();
+  EXPECT_NE(logs().find("is above --max-source-latency 300 ms"), std::string::npos) << logs();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        double limit = progress().value("rateLimit", 0.0);
+        return limit > 0 && limit <= 25;
+      },
+      90s))
+      << "cut at least twice from at most 100/s\n"
+      << progress().dump() << logs();
+
+  proxy.set_delay(0ms);
+  ASSERT_TRUE(wait_until([&] { return !latency_limited(); }, 120s)) << progress().dump() << logs();
+  EXPECT_TRUE(run_->wait_for_output("latency limit lifted", 30s)) << logs();
+  EXPECT_LT(figure("entriesRead"), kPatients) << "the file lasted the whole test";
+  RunResult r = ctl({"throttle", "--max-rate", "0", "--max-source-latency", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
+  EXPECT_EQ(target_count(), kPatients);
 }
 
 TEST_F(MigrateThrottleTest, MaxRateAndPauseHoldInReverseReplication) {
