@@ -58,6 +58,10 @@ void add_control_routes(httplib::Server& server, migrate::Throttle& throttle) {
     throttle.resume();
     answer(res, throttle);
   });
+  server.Post("/poll", [&](const httplib::Request&, httplib::Response& res) {
+    throttle.request_poll();
+    answer(res, throttle);
+  });
   server.Post("/throttle", [&](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_param("maxRate") && !req.has_param("maxSourceLatency"))
       return refuse(res,

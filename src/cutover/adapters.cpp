@@ -82,6 +82,17 @@ Progress HttpProgressSource::progress() {
   }
 }
 
+void HttpProgressSource::pause() { post("/pause"); }
+void HttpProgressSource::resume() { post("/resume"); }
+void HttpProgressSource::poll_now() { post("/poll"); }
+
+void HttpProgressSource::post(const std::string& path) {
+  HttpResponse r = client_.post(path);
+  if (r.status != 200)
+    throw std::runtime_error("POST " + client_.base_url() + path + " answered HTTP " +
+                             std::to_string(r.status) + ": " + short_body(r.body));
+}
+
 Progress parse_progress(const std::string& body) {
   json j;
   try {
@@ -107,6 +118,10 @@ Progress parse_progress(const std::string& body) {
   p.errors = int_field(j, {"errors"}, 0);
   if (auto it = j.find("lastPollAt"); it != j.end() && it->is_string())
     p.last_poll_at = parse_iso8601(it->get<std::string>());
+  if (auto it = j.find("pollsStarted"); it != j.end() && it->is_number_integer())
+    p.polls_started = it->get<int64_t>();
+  if (auto it = j.find("pollsDone"); it != j.end() && it->is_number_integer())
+    p.polls_done = it->get<int64_t>();
   if (auto it = j.find("sourceHighWaterId"); it != j.end() && it->is_string())
     p.source_high_water_id = it->get<std::string>();
   return p;

@@ -30,8 +30,12 @@ class HttpProgressSource : public ProgressSource {
   explicit HttpProgressSource(const std::string& url);
   std::string url() const override { return client_.base_url() + "/progress"; }
   Progress progress() override;
+  void pause() override;
+  void resume() override;
+  void poll_now() override;
 
  private:
+  void post(const std::string& path);
   HttpClient client_;
 };
 

@@ -45,6 +45,10 @@ struct Progress {
   int64_t conflicts = 0;
   int64_t errors = 0;
   std::optional<WallTime> last_poll_at;
+  // Polls begun and the last one whose entries are all applied (a poll numbered above a
+  // polls_started read at some moment began after it). Absent from an older migrator.
+  std::optional<int64_t> polls_started;
+  std::optional<int64_t> polls_done;
   std::string source_high_water_id;
   std::string raw;
 };
@@ -58,6 +62,13 @@ class ProgressSource {
   virtual std::string url() const = 0;
   // Throws when the migrator does not answer.
   virtual Progress progress() = 0;
+  // Holds the migrator's reading (POST /pause) and lets it go on (POST /resume). Throws when the
+  // migrator does not answer or refuses.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+  // Asks a Continuous migrator to poll as soon as its current poll ends (POST /poll), instead of
+  // after its --pollInterval.
+  virtual void poll_now() = 0;
 };
 
 // --- verification (`fhirshift verify`) -------------------------------------------------------

@@ -86,7 +86,9 @@ struct Switchover::State {
   bool from_in_maint = false;
   bool released = false;
   std::optional<WallTime> poll_at_fence;  // the migrator's lastPollAt read right after the fence
+  std::optional<int64_t> polls_started_at_fence;  // and its pollsStarted
   std::optional<WallTime> verified_up_to;  // the mark of the verify before the fence
+  bool migrator_paused = false;  // by step 6, for the final verify: resumed when the run ends
 };
 
 Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerHealth& to,
@@ -366,6 +368,34 @@ void Switchover::abort(State& st) {
 SwitchResult Switchover::run() {
   State st;
   st.start = clock_.steady_now();
+  SwitchResult result = run_steps(st);
+  if (st.migrator_paused) {
+    try {
+      progress_.resume();
+      log(LogLevel::kInfo, "migrator resumed");
+    } catch (const std::exception& e) {
+      log(LogLevel::kWarn, std::string("the migrator could not be resumed (") + e.what() +
+                               "): it stays paused until `fhirshift ctl --metrics <its metrics "
+                               "URL> resume` (beside " + progress_.url() + ")");
+    }
+  }
+  return result;
+}
+
+// Once the migrator has drained, nothing is left for it to read until the release, and its polls
+// would compete with the final verify for the source (on a server without range indexes each is a
+// scan): it holds them until this run ends. Returns the note for the drain step's line.
+std::string Switchover::pause_migrator(State& st) {
+  try {
+    progress_.pause();
+    st.migrator_paused = true;
+    return "; migrator paused for the final verify";
+  } catch (const std::exception& e) {
+    return std::string("; the migrator could not be paused, it polls on (") + e.what() + ")";
+  }
+}
+
+SwitchResult Switchover::run_steps(State& st) {
   const std::string b = cfg_.backend;
   const std::string f = b + "/" + cfg_.from;
   const std::string t = b + "/" + cfg_.to;
@@ -546,8 +576,16 @@ SwitchResult Switchover::run() {
         st.fence_acked = clock_.steady_now();
         st.fence_acked_wall = clock_.wall_now();
         try {
-          st.poll_at_fence = progress_.progress().last_poll_at;  // the drain counts polls after it
+          Progress at_fence = progress_.progress();  // the drain counts polls after this read
+          st.poll_at_fence = at_fence.last_poll_at;
+          st.polls_started_at_fence = at_fence.polls_started;
         } catch (const std::exception&) {
+        }
+        try {
+          progress_.poll_now();  // the proving poll need not wait for the migrator's --pollInterval
+        } catch (const std::exception& e) {
+          log(LogLevel::kWarn, std::string("the migrator did not take the request to poll now (") +
+                                   e.what() + "): the drain waits for its next poll");
         }
         st.result.held_at_fence = fs.held;
         return t + " passed its health check at weight 0; writes held in HAProxy; " + std::to_string(st.result.in_flight_at_fence) +
@@ -560,11 +598,13 @@ SwitchResult Switchover::run() {
     return st.result;
   }
 
-  // 6. Drain: the migrator copies what was written before the fence. Proof: two polls newer than
-  // the last one it reported when the fence was acknowledged. The first of them may have started
-  // before the fence; the second started after the first ended, so after the fence, and found
-  // nothing new (caughtUp). Only the migrator's own timestamps are compared, so clock skew between
-  // hosts and whether lastPollAt marks a poll's start or end do not matter.
+  // 6. Drain: the migrator copies what was written before the fence. Proof: a poll that began
+  // after the fence was acknowledged has all its entries applied (pollsDone above the
+  // pollsStarted read after the acknowledgement), and the migrator is caught up. A migrator that
+  // does not count its polls: two polls newer than the last one it reported at the fence (the
+  // first may have started before the fence; the second started after the first ended). Only the
+  // migrator's own numbers and timestamps are compared, so clock skew between hosts does not
+  // matter.
   if (!step(st, 6, names[5], [&](StepRecord&) {
         auto deadline = st.fence_acked + cfg_.drain_timeout;
         std::optional<WallTime> baseline = st.poll_at_fence;
@@ -580,7 +620,15 @@ SwitchResult Switchover::run() {
             if (!last.last_poll_at)
               throw CheckFailed("the migrator's /progress has no lastPollAt: cannot prove a poll "
                                 "after the fence");
-            if (!baseline) {
+            if (st.polls_started_at_fence && last.polls_done) {
+              if (*last.polls_done > *st.polls_started_at_fence && last.caught_up) {
+                st.result.drain_time = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    clock_.steady_now() - st.fence_acked);
+                std::string paused = pause_migrator(st);
+                return "caught up after the fence (poll " + std::to_string(*last.polls_done) +
+                       " began after it): " + progress_text(last) + paused;
+              }
+            } else if (!baseline) {
               baseline = last.last_poll_at;  // the fence-time read failed: start counting from here
             } else if (*last.last_poll_at > *baseline && last.last_poll_at != last_counted) {
               last_counted = last.last_poll_at;
@@ -589,8 +637,9 @@ SwitchResult Switchover::run() {
             if (newer_polls >= cfg_.post_fence_polls && last.caught_up) {
               st.result.drain_time = std::chrono::duration_cast<std::chrono::milliseconds>(
                   clock_.steady_now() - st.fence_acked);
+              std::string paused = pause_migrator(st);
               return "caught up after the fence (" + std::to_string(newer_polls) +
-                     " polls since): " + progress_text(last);
+                     " polls since): " + progress_text(last) + paused;
             }
           } catch (const CheckFailed&) {
             throw;

@@ -144,6 +144,8 @@ class Switchover {
 
  private:
   struct State;
+  SwitchResult run_steps(State& st);
+  std::string pause_migrator(State& st);
   bool step(State& st, int number, const std::string& name,
             const std::function<std::string(StepRecord&)>& body);
   void check_budget(State& st, const std::string& before_what);

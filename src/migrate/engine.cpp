@@ -51,13 +51,15 @@ struct Chunk {
   std::vector<mongo::Bson> docs;
   Kind kind = Kind::kEntries;
   Clock::time_point poll_started{};
+  int64_t poll_number = 0;
   bool found_nothing = false;
   std::string error;
 
   static Chunk end() { return make(Kind::kEnd); }
-  static Chunk poll_marker(Clock::time_point poll_started, bool found_nothing) {
+  static Chunk poll_marker(Clock::time_point poll_started, int64_t number, bool found_nothing) {
     Chunk c = make(Kind::kPollMarker);
     c.poll_started = poll_started;
+    c.poll_number = number;
     c.found_nothing = found_nothing;
     return c;
   }
@@ -192,9 +194,10 @@ void Progress::add(const Tally& chunk, std::chrono::microseconds latency) {
   last_batch_seconds_ = latency.count() / 1e6;
   batch_seconds_sum_ += last_batch_seconds_;
 }
-void Progress::poll_done(Clock::time_point poll_started) {
+void Progress::poll_done(Clock::time_point poll_started, int64_t number) {
   std::lock_guard lock(mutex_);
   last_poll_at_ = poll_started;
+  polls_done_ = number;
   copied_up_to_ = poll_started;
   polled_ = true;
 }
@@ -241,6 +244,8 @@ std::string Progress::to_json() const {
                    {"lastError", last_error_}};
   j["lastPollAt"] = last_poll_at_ == Clock::time_point{} ? nlohmann::json(nullptr)
                                                          : nlohmann::json(iso8601(last_poll_at_));
+  j["pollsStarted"] = polls_started_.load();
+  j["pollsDone"] = polls_done_;
   j["recentProblems"] = recent_problems_;
   Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
   j["paused"] = t.paused;
@@ -524,6 +529,7 @@ RunResult Engine::run() {
       // re-read entries it already holds.
       while (!should_stop()) {
         auto poll_started = Clock::now();
+        const int64_t poll_number = progress_.poll_begun();
         if (budget == 0) {
           queue.push(Chunk::end(), reader_stop);
           return;
@@ -622,15 +628,18 @@ RunResult Engine::run() {
         }
         // Once the chunks of this poll are applied, the target holds everything committed before
         // `poll_started` (late entries aside, which the next polls find).
-        if (!queue.push(Chunk::poll_marker(poll_started, found == 0), reader_stop)) return;
+        if (!queue.push(Chunk::poll_marker(poll_started, poll_number, found == 0), reader_stop))
+          return;
         // A poll that brought a full write batch or more has a source writing faster than one
         // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
         // The wait ends at SIGTERM too (stop_), not only when the consumer stops the reader: the
         // consumer learns of SIGTERM only after a chunk or marker, which a long interval delays.
+        // A requested poll (POST /poll: the cut-over's drain, writes held) ends the wait.
         if (found < options_.batch_size)
           for (auto until = std::chrono::steady_clock::now() + options_.poll_interval;
-               !should_stop() && std::chrono::steady_clock::now() < until;)
-            std::this_thread::sleep_for(milliseconds(50));
+               !should_stop() && std::chrono::steady_clock::now() < until &&
+               !throttle_.take_poll_request();)
+            std::this_thread::sleep_for(milliseconds(10));
       }
     } catch (const std::exception& e) {
       queue.push(Chunk::failed(std::string("reading the source failed: ") + e.what()), reader_stop);
@@ -800,7 +809,7 @@ RunResult Engine::run() {
       }
       if (chunk->kind == Chunk::Kind::kPollMarker) {
         window_checked = true;
-        progress_.poll_done(chunk->poll_started);
+        progress_.poll_done(chunk->poll_started, chunk->poll_number);
         phase = "polling";
         progress_.set_phase(phase);
         // Logged when the migrator becomes caught up, and again after it fell behind.

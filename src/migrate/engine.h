@@ -28,9 +28,11 @@ class Progress {
   void set_mode(const std::string& mode);
   void add(const Tally& chunk, std::chrono::microseconds batch_latency);
   void set_total_estimate(int64_t n) { total_estimate_ = n; }
-  // Every chunk of the poll that started at `poll_started` is applied: the target holds everything
-  // committed in the source before that moment (late entries aside).
-  void poll_done(std::chrono::system_clock::time_point poll_started);
+  // A poll of the source begins; returns its number (1, 2, ...).
+  int64_t poll_begun() { return ++polls_started_; }
+  // Every chunk of poll `number`, which started at `poll_started`, is applied: the target holds
+  // everything committed in the source before that moment (late entries aside).
+  void poll_done(std::chrono::system_clock::time_point poll_started, int64_t number);
   void chunk_read(const std::string& last_id);
   void checkpoint(const std::string& id);
   void late_entries(int64_t n) { late_entries_ += n; }
@@ -47,7 +49,8 @@ class Progress {
   void set_poll_interval(std::chrono::milliseconds d) { poll_interval_ms_ = d.count(); }
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
-  // quarantined, conflicts, errors, recentProblems, lastPollAt, sourceHighWaterId, checkpointId,
+  // quarantined, conflicts, errors, recentProblems, lastPollAt, pollsStarted, pollsDone (a poll
+  // numbered above a pollsStarted read at some moment began after it), sourceHighWaterId, checkpointId,
   // paused, maxRate, maxSourceLatencyMs, throttled, throttleReason, ...
   std::string to_json() const;
   std::string to_prometheus() const;
@@ -71,6 +74,8 @@ class Progress {
   const Throttle* throttle_ = nullptr;
   double caught_up_lag_seconds() const { return std::max(5.0, 3 * poll_interval_ms_.load() / 1000.0); }
   std::atomic<bool> polled_{false};
+  std::atomic<int64_t> polls_started_{0};
+  int64_t polls_done_ = 0;
   std::atomic<int64_t> poll_interval_ms_{5000};
   std::atomic<int64_t> total_estimate_{0};
   std::atomic<int64_t> late_entries_{0};

@@ -47,6 +47,9 @@ class Throttle {
   void pause();
   void resume();
   bool paused() const { return paused_.load(); }
+  // Continuous: the reader polls now instead of finishing its wait between polls (the cut-over's
+  // drain asks, while writes are held, so that one poll proves the target complete).
+  void request_poll() { poll_requested_ = true; }
   // Changes with every operator action, so the reader can start a fresh read under the new limits.
   uint64_t generation() const { return generation_.load(); }
   bool limits_latency() const { return max_latency_ms_.load() > 0; }
@@ -65,6 +68,8 @@ class Throttle {
   double rate_limit() const;
   // A source response time: one of the reader's own reads, or a probe.
   void record_latency(std::chrono::microseconds d);
+  // True once per request_poll().
+  bool take_poll_request() { return poll_requested_.exchange(false); }
 
   State state() const;
 
@@ -86,6 +91,7 @@ class Throttle {
 
   Now now_;
   mutable std::mutex mutex_;
+  std::atomic<bool> poll_requested_{false};
   std::atomic<bool> paused_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> max_latency_ms_{0};

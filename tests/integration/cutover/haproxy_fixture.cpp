@@ -137,6 +137,13 @@ FakeMigratorProgress::FakeMigratorProgress() : server_(std::make_unique<httplib:
       << R"(","sourceHighWaterId":null})";
     res.set_content(o.str(), "application/json");
   });
+  // The cut-over pauses the drained migrator for the final verify and asks it to poll at once.
+  for (const char* path : {"/pause", "/resume", "/poll"})
+    server_->Post(path, [this, path](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      requests_.push_back(path);
+      res.set_content("{}", "application/json");
+    });
   port_ = start_server(*server_, thread_);
 }
 

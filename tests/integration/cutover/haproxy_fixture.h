@@ -92,8 +92,15 @@ class FakeMigratorProgress {
   void set_lag(double v) { lag_ = v; }
   // A migrator that stopped polling: lastPollAt no longer moves (the drain cannot finish).
   void set_frozen(bool v) { frozen_ = v; }
+  // The control requests received (POST /pause, /resume, /poll), in order.
+  std::vector<std::string> requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
 
  private:
+  mutable std::mutex mu_;
+  std::vector<std::string> requests_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

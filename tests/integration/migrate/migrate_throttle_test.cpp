@@ -489,6 +489,25 @@ TEST_F(MigrateThrottleTest, ControlEndpointListensOnLoopbackOnlyUnlessMetricsBin
   EXPECT_EQ(run_->stop(30s), 0) << logs();
 }
 
+// The cut-over's drain asks for a poll while writes are held: it must not wait for the
+// migrator's --pollInterval (here far longer than the test's deadline).
+TEST_F(MigrateThrottleTest, ARequestedPollStartsAsSoonAsTheCurrentOneEnds) {
+  seed(50);
+  start({"--pollInterval", "10min"}, "Continuous");
+  ASSERT_TRUE(wait_until([&] { return figure("pollsDone") >= 1; }, 120s)) << logs();
+  // The first poll's wait of 10 minutes has begun once its entries are applied.
+  int64_t started = figure("pollsStarted");
+  EXPECT_EQ(figure("pollsDone"), started);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(figure("pollsStarted"), started) << "no poll before the interval without a request";
+  auto r = metrics_->Post("/poll");
+  ASSERT_TRUE(r) << "POST /poll failed";
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(wait_until([&] { return figure("pollsDone") > started; }, 60s))
+      << "the requested poll did not come\n" << logs();
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+}
+
 TEST_F(MigrateThrottleTest, CtlSaysClearlyWhenNoMigratorListens) {
   port_ = testing::free_port();
   RunResult r = ctl({"status"});

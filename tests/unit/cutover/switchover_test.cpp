@@ -197,6 +197,13 @@ class FakeProgress : public ProgressSource {
     else p.last_poll_at = *parse_iso8601("2024-05-01T11:00:00Z");
     return p;
   }
+  void pause() override {
+    journal_.push_back("pause migrator");
+    if (pause_fails) throw std::runtime_error("POST /pause: connection refused");
+  }
+  void resume() override { journal_.push_back("resume migrator"); }
+  void poll_now() override { journal_.push_back("poll now"); }
+  bool pause_fails = false;
   bool caught_up = true;
   double lag = 0.2;
   bool stuck_poll = false;  // the migrator stopped polling
@@ -341,6 +348,52 @@ TEST_F(SwitchoverTest, HappyPathSwitchesInTheSafeOrderAndMeasuresThePause) {
   std::string summary = summarize(cfg, r);
   EXPECT_NE(summary.find("write pause"), std::string::npos) << summary;
   EXPECT_NE(summary.find("SWITCHED"), std::string::npos) << summary;
+}
+
+// After the drain nothing is left for the migrator to read until the release; its polls would
+// only compete with the final verify for the source.
+TEST_F(SwitchoverTest, TheDrainedMigratorIsPausedForTheFinalVerifyAndResumedAfterTheRelease) {
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  size_t fence = index_of("proxy fence on fhir");
+  size_t pause = index_of("pause migrator");
+  size_t final_verify = index_of("verify full since=2024-05-01T11:59:50.100Z");
+  size_t release = index_of("proxy fence off fhir");
+  size_t resume = index_of("resume migrator");
+  ASSERT_NE(pause, std::string::npos) << dump();
+  ASSERT_NE(resume, std::string::npos) << dump();
+  EXPECT_LT(fence, pause);
+  EXPECT_LT(pause, final_verify);
+  EXPECT_LT(release, resume);
+  EXPECT_NE(r.steps[5].detail.find("migrator paused for the final verify"), std::string::npos)
+      << r.steps[5].detail;
+}
+
+TEST_F(SwitchoverTest, AMigratorPausedForTheFinalVerifyIsResumedWhenTheCutoverAborts) {
+  verifier.full_equal = false;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  size_t pause = index_of("pause migrator");
+  size_t release = index_of("proxy fence off fhir");
+  size_t resume = index_of("resume migrator");
+  ASSERT_NE(pause, std::string::npos) << dump();
+  ASSERT_NE(resume, std::string::npos) << dump();
+  EXPECT_LT(release, resume);
+}
+
+TEST_F(SwitchoverTest, AMigratorThatCannotBePausedDoesNotStopTheCutover) {
+  progress.pause_fails = true;
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_FALSE(called("resume migrator")) << dump();
+  EXPECT_NE(r.steps[5].detail.find("could not be paused"), std::string::npos) << r.steps[5].detail;
+}
+
+TEST_F(SwitchoverTest, ChecksThatFailBeforeTheFenceNeverPauseTheMigrator) {
+  verifier.counts_equal = false;
+  run();
+  EXPECT_FALSE(called("pause migrator")) << dump();
+  EXPECT_FALSE(called("resume migrator")) << dump();
 }
 
 TEST_F(SwitchoverTest, QuarantinedEntriesTheVerifiesAcceptedAreListedOnceInTheReport) {
@@ -513,6 +566,40 @@ TEST_F(SwitchoverTest, DrainWaitsForAPollAfterTheFence) {
   // Reads of /progress after the fence until the 7th call, 50 ms apart while writes are held.
   EXPECT_GE(*r.drain_time, 200ms);
   EXPECT_LT(*r.drain_time, 800ms);
+}
+
+// A migrator that numbers its polls: the poll in progress at the fence (6) began before it and
+// proves nothing; poll 7, begun after the pollsStarted read at the fence, does.
+TEST_F(SwitchoverTest, DrainCountsOnlyAPollNumberedAfterTheFence) {
+  int64_t started = 6, done = 5;
+  bool fenced_read = false;  // the read after the fence was acknowledged happened
+  int reads_after_fence = 0;
+  int finished_at = -1;
+  progress.script = [&] {
+    if (proxy.fenced) {
+      if (fenced_read) ++reads_after_fence;
+      fenced_read = true;
+    }
+    if (reads_after_fence == 2) done = 6;                    // the old poll ends
+    if (reads_after_fence == 3) started = 7;                 // the requested poll begins
+    if (reads_after_fence == 5) done = 7;                    // and ends
+    Progress p;
+    p.caught_up = true;
+    p.last_poll_at = clock.wall_now();  // would satisfy the two-poll rule long before poll 7
+    p.polls_started = started;
+    p.polls_done = done;
+    if (done == 7 && finished_at < 0) finished_at = reads_after_fence;
+    return p;
+  };
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_EQ(finished_at, 5) << dump();
+  EXPECT_NE(r.steps[5].detail.find("poll 7 began after it"), std::string::npos) << r.steps[5].detail;
+  size_t fence = index_of("proxy fence on fhir");
+  size_t poll_now = index_of("poll now");
+  ASSERT_NE(poll_now, std::string::npos) << dump();
+  EXPECT_LT(fence, poll_now);
+  EXPECT_LT(poll_now, index_of("pause migrator"));
 }
 
 TEST_F(SwitchoverTest, MigratorWithoutPollTimestampCannotProveTheDrain) {
