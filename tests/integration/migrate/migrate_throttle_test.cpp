@@ -1,7 +1,9 @@
 // Throttling and runtime control of `fhirshift migrate` against live FerretDB servers: --max-rate
 // holds over a 20 s window, `fhirshift ctl pause` stops writing within a chunk and `resume` goes
 // on exactly where it stopped, and --max-source-latency slows down behind a source made slow by a
-// delaying TCP proxy and speeds up again once the delay is gone.
+// delaying TCP proxy and speeds up again once the delay is gone; the limits and the pause also in
+// a file import and in reverse replication; the control port listens on 127.0.0.1 unless
+// --metrics-bind says otherwise.
 //
 // Rates are compared within one run, each measured between two moments at which /progress's
 // entriesRead changed (chunk boundaries), so that the chunking does not blur them.
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "delay_proxy.h"
