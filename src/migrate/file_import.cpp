@@ -263,7 +263,8 @@ RunResult FileImport::run() {
   std::hash<std::string> key_hash;
 
   // The target's newest versions of the chunk's resources: one query, none when there is nothing
-  // to look up.
+  // to look up. The query's response time is a sample for --max-source-latency (a lookup that
+  // asked nothing is none: into an empty target most chunks ask nothing).
   auto look_up = [&](const std::vector<std::pair<int64_t, FileEntry>>& chunk) {
     std::set<std::pair<std::string, std::string>> keys;
     for (const auto& [n, e] : chunk) {
@@ -272,8 +273,13 @@ RunResult FileImport::run() {
       if (known.count(key) || (empty_target && !written_keys.count(key_hash(key)))) continue;
       keys.insert({e.type, e.id});
     }
-    return retry_mongo("reading the target's current versions", options_.retry_timeout, stop_,
-                       [&] { return writer.newest_versions(keys); });
+    if (keys.empty()) return std::map<std::string, TargetVersion>{};
+    auto t0 = std::chrono::steady_clock::now();
+    auto found = retry_mongo("reading the target's current versions", options_.retry_timeout,
+                             stop_, [&] { return writer.newest_versions(keys); });
+    throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - t0));
+    return found;
   };
 
   // A chunk is several rounds of insert batches, so that the lookup and the wait for the slowest
@@ -298,10 +304,15 @@ RunResult FileImport::run() {
   // The only database of an import is its target: --max-source-latency watches it.
   SourceProbe probe(target_pool, target_uri.database(), options_.target_collection, throttle_);
   const std::function<bool()> stopping = [&] { return stop_.load(); };
+  // How long the last chunk took to write after it was read: reading and writing take turns here
+  // (unlike the engine's reader thread), so a rate limit lets the next chunk take the turns it
+  // missed meanwhile, else each write would cost the rate its length.
+  std::chrono::steady_clock::duration writing{};
   try {
     while (!stop_) {
       // A pause waits between chunks: the last one is written and its checkpoint saved.
       if (throttle_.paused()) {
+        writing = {};
         progress_.set_phase("paused");
         spdlog::info(
             "paused: the chunk in flight is written and the journal saved at {}:{}; nothing is "
@@ -325,7 +336,7 @@ RunResult FileImport::run() {
             std::chrono::steady_clock::now() - chunk_started >= Throttle::kLimitedChunkAge &&
             throttle_.rate_limit() > 0)
           break;
-        if (!replay && !throttle_.admit(stopping)) break;
+        if (!replay && !throttle_.admit(stopping, writing)) break;
         std::optional<FileEntry> e = source.next();
         if (!e) break;
         if (next_ordinal > UINT32_MAX) throw FileSourceError("more than 2^32 entries in one run: split the import");
@@ -336,7 +347,7 @@ RunResult FileImport::run() {
         if (throttle_.paused() && !stop_) continue;  // paused before this chunk's first entry
         break;
       }
-      auto t0 = std::chrono::steady_clock::now();
+      auto t0 = std::chrono::steady_clock::now();  // the chunk is read
 
       // 2. Versions: replayed, or assigned after the target's current ones.
       Plan plan;
@@ -358,8 +369,6 @@ RunResult FileImport::run() {
         auto l0 = std::chrono::steady_clock::now();
         std::map<std::string, TargetVersion> current = look_up(chunk);
         lookup_time = std::chrono::steady_clock::now() - l0;
-        throttle_.record_latency(
-            std::chrono::duration_cast<std::chrono::microseconds>(lookup_time));
         for (const auto& [key, version] : current)
           known[key] = {version.v, version.lu_ms, version.deleted, version.versions};
         for (const auto& [n, e] : chunk) {
@@ -483,6 +492,7 @@ RunResult FileImport::run() {
       file_progress.bytes_read = source.bytes_read();
       file_progress.entries = entries_this_run;
       file_progress.seconds = std::chrono::duration<double>(now - reading_started).count();
+      file_progress.throttled = throttle_.state().reason;
       // For /progress: the entries the files hold, extrapolated from the bytes read so far.
       if (file_progress.bytes_read > file_progress.bytes_at_start)
         progress_.set_total_estimate(
@@ -495,6 +505,7 @@ RunResult FileImport::run() {
         else spdlog::info("progress {}", file_progress.json(progress_.to_json()));
         last_progress_log = now;
       }
+      writing = std::chrono::steady_clock::now() - t0;
     }
   } catch (const std::exception& e) {
     fatal = e.what();

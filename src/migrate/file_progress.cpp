@@ -33,9 +33,12 @@ std::optional<int64_t> FileProgress::eta_seconds() const {
 std::string FileProgress::line() const {
   int64_t percent = bytes_total > 0 ? 100 * bytes_read / bytes_total : 100;
   auto eta = eta_seconds();
-  return fmt::format("{} of {} read ({}%), {} file entries, {} entries/s, ETA {}", format_bytes(bytes_read),
-                     format_bytes(bytes_total), percent, with_commas(entries),
-                     with_commas(std::llround(entries_per_second())), eta ? format_hms(*eta) : "unknown");
+  std::string line = fmt::format("{} of {} read ({}%), {} file entries, {} entries/s, ETA {}",
+                                 format_bytes(bytes_read), format_bytes(bytes_total), percent,
+                                 with_commas(entries), with_commas(std::llround(entries_per_second())),
+                                 eta ? format_hms(*eta) : "unknown");
+  if (!throttled.empty()) line += ", THROTTLED: " + throttled;
+  return line;
 }
 
 std::string FileProgress::json(const std::string& progress_json) const {

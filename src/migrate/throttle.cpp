@@ -58,7 +58,7 @@ double Throttle::rate_limit() const {
   return effective_rate_locked();
 }
 
-Throttle::Clock::duration Throttle::reserve(int64_t n) {
+Throttle::Clock::duration Throttle::reserve(int64_t n, Clock::duration busy) {
   std::lock_guard lock(mutex_);
   Clock::time_point now = now_();
   adjust_locked(now);
@@ -68,7 +68,8 @@ Throttle::Clock::duration Throttle::reserve(int64_t n) {
     next_free_ = now;
     return Clock::duration::zero();
   }
-  auto burst = std::chrono::duration_cast<Clock::duration>(kBurst);
+  auto burst = std::chrono::duration_cast<Clock::duration>(kBurst) +
+               std::max(busy, Clock::duration::zero());
   Clock::time_point start = std::max(next_free_, now - burst);
   next_free_ =
       start + std::chrono::duration_cast<Clock::duration>(Seconds(static_cast<double>(n) / rate));
@@ -77,9 +78,9 @@ Throttle::Clock::duration Throttle::reserve(int64_t n) {
   return start - now;
 }
 
-bool Throttle::admit(const std::function<bool()>& stop) {
+bool Throttle::admit(const std::function<bool()>& stop, Clock::duration busy) {
   if (paused_ || stop()) return false;
-  auto until = Clock::now() + reserve(1);
+  auto until = Clock::now() + reserve(1, busy);
   for (auto now = Clock::now(); now < until; now = Clock::now()) {
     if (paused_ || stop()) return false;
     std::this_thread::sleep_for(

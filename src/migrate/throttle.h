@@ -56,10 +56,14 @@ class Throttle {
 
   // --- the reader ---
   // Takes `n` entries and returns how long to wait before reading them (zero when unlimited).
-  Clock::duration reserve(int64_t n);
+  // `busy`: how long a reader that reads and writes in turn (the file import) has been writing
+  // since it last read. Turns missed meanwhile may be taken at once, on top of the burst, so that
+  // such a reader reaches the limit however long its writes take; the limit then holds over any
+  // window longer than one write. Idle time (waiting for a poll, a pause) is no such licence.
+  Clock::duration reserve(int64_t n, Clock::duration busy = Clock::duration::zero());
   // Waits for one entry's turn, in slices of at most 50 ms. False when paused or `stop()` holds
-  // meanwhile (the turn is then left unused).
-  bool admit(const std::function<bool()>& stop);
+  // meanwhile (the turn is then left unused). `busy` as for reserve().
+  bool admit(const std::function<bool()>& stop, Clock::duration busy = Clock::duration::zero());
   // The rate in force now (0: none), for readers that cut their chunks finer under a limit.
   double rate_limit() const;
   // A source response time: one of the reader's own reads, or a probe.

@@ -1,17 +1,26 @@
 // Throttling and runtime control of `fhirshift migrate` against live FerretDB servers: --max-rate
 // holds over a 20 s window, `fhirshift ctl pause` stops writing within a chunk and `resume` goes
 // on exactly where it stopped, and --max-source-latency slows down behind a source made slow by a
-// delaying TCP proxy and speeds up again once the delay is gone.
+// delaying TCP proxy and speeds up again once the delay is gone; the limits and the pause also in
+// a file import and in reverse replication; the control port listens on 127.0.0.1 unless
+// --metrics-bind says otherwise.
 //
 // Rates are compared within one run, each measured between two moments at which /progress's
 // entriesRead changed (chunk boundaries), so that the chunking does not blur them.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "delay_proxy.h"
@@ -28,22 +37,28 @@ using Steady = std::chrono::steady_clock;
 
 class MigrateThrottleTest : public MigrateFixture {
  protected:
+  // The operator's migrate command from the legacy source into the target, in small chunks.
   void start(const std::vector<std::string>& extra, const std::string& mode = "AdHoc",
              const std::string& source_uri = "") {
-    port_ = testing::free_port();
-    std::vector<std::string> args = {
-        "--mongoBatch", "25", "--mongoPar", "1", "--metrics-port", std::to_string(port_)};
-    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<std::string> argv =
         migrate_command(source_uri.empty() ? src_uri() : source_uri, dst_uri(), journal_.path(),
-                        mode, "ErrorOnConflict", args);
-    run_ = std::make_unique<testing::Subprocess>(argv, logs_.path(), "migrate");
-    metrics_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+                        mode, "ErrorOnConflict", {"--mongoBatch", "25", "--mongoPar", "1"});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    start_command(std::move(argv));
+  }
+  // Any `fhirshift migrate` command line, with a --metrics-port added; /progress is read on
+  // `metrics_host`.
+  void start_command(std::vector<std::string> argv, const std::string& metrics_host = "127.0.0.1") {
+    port_ = testing::free_port();
+    metrics_host_ = metrics_host;
+    argv.insert(argv.end(), {"--metrics-port", std::to_string(port_)});
+    run_ = std::make_unique<testing::Subprocess>(argv, logs_.path(), "migrate-" + std::to_string(++runs_));
+    metrics_ = std::make_unique<httplib::Client>(metrics_host_, port_);
     metrics_->set_read_timeout(10, 0);
     ASSERT_TRUE(wait_until([&] { return progress().is_object(); }, 60s)) << logs();
   }
   std::string logs() const { return run_ ? run_->stdout_text() + run_->stderr_text() : ""; }
-  std::string metrics_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string metrics_url() const { return "http://" + metrics_host_ + ":" + std::to_string(port_); }
 
   // /progress, or null while it does not answer.
   nlohmann::json progress() {
@@ -90,13 +105,65 @@ class MigrateThrottleTest : public MigrateFixture {
     return static_cast<double>(b.read - a.read) /
            std::chrono::duration<double>(b.at - a.at).count();
   }
-  int64_t target_count() {
-    mongo::ClientPool pool(mongo::Uri::parse(dst_uri()));
+  // The entries (ObjectId `_id`s) of the vonkentries collection at `uri` (default: the target).
+  int64_t target_count(const std::string& uri = "") {
+    mongo::ClientPool pool(mongo::Uri::parse(uri.empty() ? dst_uri() : uri));
     mongo::Client c = pool.acquire();
     mongo::Builder f;
     f.document("_id", [](mongo::Builder& d) { d.append("$type", "objectId"); });
     return c.collection(pool.database(), "vonkentries").count(f.extract().get());
   }
+  std::string metrics_text() {
+    auto m = metrics_->Get("/metrics");
+    return m && m->status == 200 ? m->body : "GET /metrics failed";
+  }
+  // Measures --max-rate 25 over 20 s on the running migrator (read between two chunk boundaries)
+  // and checks that /progress, /metrics and the JSON progress log say it is throttled and why.
+  void expect_max_rate_25_holds(const std::string& mode) {
+    constexpr double kRate = 25;
+    ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 25; }, 120s)) << logs();
+    double rate = rate_over(20s);
+    std::printf("%s --max-rate 25: measured %.1f entries/s over 20 s\n", mode.c_str(), rate);
+    EXPECT_NEAR(rate, kRate, kRate / 10) << mode << "\n" << logs();
+    nlohmann::json p = progress();
+    EXPECT_EQ(p.value("mode", ""), mode) << p.dump();
+    EXPECT_EQ(p.value("maxRate", 0.0), kRate) << p.dump();
+    EXPECT_EQ(p.value("rateLimit", 0.0), kRate) << p.dump();
+    EXPECT_TRUE(p.value("throttled", false)) << p.dump();
+    EXPECT_EQ(p.value("throttleReason", ""), "max rate 25 entries/s") << p.dump();
+    std::string m = metrics_text();
+    EXPECT_NE(m.find("\nfhirshift_migrate_max_rate 25\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("fhirshift_migrate_throttled{reason=\"max rate\"} 1"), std::string::npos) << m;
+    // The progress log (JSON when not on a terminal, every 5 s) says why.
+    EXPECT_TRUE(run_->wait_for_output(R"("throttleReason":"max rate 25 entries/s")", 30s)) << logs();
+  }
+  // Pauses the running migrator with `fhirshift ctl pause` and checks that it stops within a
+  // chunk and stays stopped; `uri` is where it writes.
+  void expect_pause_holds(const std::string& uri) {
+    int64_t written_before = figure("entriesWritten");
+    RunResult r = ctl({"pause"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs();
+    EXPECT_NE(r.out.find("paused at checkpoint"), std::string::npos) << r.out;
+    nlohmann::json p = progress();
+    int64_t written_paused = p.value("entriesWritten", int64_t{-1});
+    std::printf("pause: %lld entries written after the request (chunk in flight)\n",
+                static_cast<long long>(written_paused - written_before));
+    EXPECT_LE(written_paused - written_before, 100) << "at most the chunk in flight";
+    EXPECT_EQ(p.value("phase", ""), "paused");
+    EXPECT_TRUE(p.value("paused", false));
+    EXPECT_NE(p.value("throttleReason", "").find("paused by the operator"), std::string::npos)
+        << p.dump();
+    EXPECT_EQ(target_count(uri), written_paused);
+    // Nothing moves while paused (this is the absence of writes, so it is watched for a while).
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(target_count(uri), written_paused);
+    EXPECT_EQ(figure("entriesWritten"), written_paused);
+    EXPECT_NE(metrics_text().find("fhirshift_migrate_throttled{reason=\"paused\"} 1"),
+              std::string::npos);
+    r = ctl({"resume"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
   void expect_equal() {
     RunResult v = verify();
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
@@ -105,6 +172,8 @@ class MigrateThrottleTest : public MigrateFixture {
   }
 
   int port_ = 0;
+  std::string metrics_host_ = "127.0.0.1";
+  int runs_ = 0;
   std::unique_ptr<testing::Subprocess> run_;
   std::unique_ptr<httplib::Client> metrics_;
 };
@@ -240,6 +309,187 @@ TEST_F(MigrateThrottleTest, LatencyLimitSlowsDownBehindASlowSourceAndRecovers) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
   expect_equal();
+}
+
+// An ndjson file of `n` distinct Patients without contained resources (one target entry per file
+// entry, so entriesRead counts file entries) in `dir`, and the file import of it into `target`.
+std::vector<std::string> import_patients(const std::filesystem::path& dir, int n,
+                                         const std::string& target,
+                                         const std::filesystem::path& journal,
+                                         const std::vector<std::string>& extra) {
+  std::ofstream out(dir / "patients.ndjson");
+  for (int i = 0; i < n; ++i)
+    out << R"({"resourceType":"Patient","id":"t)" << i << R"(","name":[{"family":"Rate"}]})"
+        << "\n";
+  std::vector<std::string> argv = {
+      testing::cli_path(), "migrate", "--provisionTargetDatabase", "true", "--useRecoveryJournal",
+      journal.string(), "--sourceType", "Filesystem", "-s", (dir / "patients.ndjson").string(),
+      "--mongoConnectionstring", target, "--mongoCollection", "vonkentries"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+TEST_F(MigrateThrottleTest, MaxRateAndPauseHoldInAFileImport) {
+  // More than the limit lets through during the test, so a run that ignored the limit would end
+  // before the window does (and fail).
+  constexpr int kPatients = 1500;
+  testing::TempDir files;
+  start_command(import_patients(files.path(), kPatients, dst_uri(), journal_.path(),
+                                {"--mongoBatch", "25", "--mongoPar", "1", "--max-rate", "25"}));
+  expect_max_rate_25_holds("Filesystem");
+  expect_pause_holds(dst_uri());
+
+  RunResult r = ctl({"throttle", "--max-rate", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
+  EXPECT_EQ(report_figure(run_->stdout_text(), "file entries"), kPatients) << run_->stdout_text();
+  EXPECT_EQ(target_count(), kPatients) << "each file entry written once";
+}
+
+TEST_F(MigrateThrottleTest, LatencyLimitSlowsAFileImportBehindASlowTargetAndRecovers) {
+  // A file import's only database is its target: --max-source-latency watches that.
+  constexpr int kPatients = 4000;
+  testing::TempDir files;
+  testing::DelayProxy proxy(target_->port());
+  const std::string via_proxy = "mongodb://127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  start_command(import_patients(files.path(), kPatients, via_proxy, journal_.path(),
+                                {"--mongoBatch", "100", "--mongoPar", "1", "--max-rate", "100",
+                                 "--max-source-latency", "300ms"}));
+  ASSERT_TRUE(wait_until([&] { return figure("entriesRead") >= 100; }, 120s)) << logs();
+  auto latency_limited = [&] {
+    nlohmann::json p = progress();
+    return p.is_object() &&
+           p.value("throttleReason", "").find("source latency") != std::string::npos;
+  };
+  EXPECT_FALSE(latency_limited()) << progress().dump() << logs();
+
+  proxy.set_delay(800ms);
+  ASSERT_TRUE(wait_until(latency_limited, 90s)) << progress().dump() << logs();
+  EXPECT_NE(logs().find("is above --max-source-latency 300 ms"), std::string::npos) << logs();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        double limit = progress().value("rateLimit", 0.0);
+        return limit > 0 && limit <= 25;
+      },
+      90s))
+      << "cut at least twice from at most 100/s\n"
+      << progress().dump() << logs();
+
+  proxy.set_delay(0ms);
+  ASSERT_TRUE(wait_until([&] { return !latency_limited(); }, 120s)) << progress().dump() << logs();
+  EXPECT_TRUE(run_->wait_for_output("latency limit lifted", 30s)) << logs();
+  EXPECT_LT(figure("entriesRead"), kPatients) << "the file lasted the whole test";
+  RunResult r = ctl({"throttle", "--max-rate", "0", "--max-source-latency", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(run_->wait_for(180s), std::optional<int>(0)) << logs();
+  EXPECT_EQ(target_count(), kPatients);
+}
+
+TEST_F(MigrateThrottleTest, MaxRateAndPauseHoldInReverseReplication) {
+  // After a cut-over the reverse migrator copies the current-schema store back into a legacy one
+  // (docs/runbook.md, step 6): here the target of a forward copy, into an empty legacy store.
+  constexpr int kEntries = 1500;
+  seed(kEntries);
+  RunResult forward = run_command(migrate_args("AdHoc"), 5min);
+  ASSERT_EQ(forward.exit_code, 0) << forward.out << forward.err;
+  const std::string back = source_->uri(db_ + "Back");
+  testing::TempDir reverse_journal;
+  start_command({testing::cli_path(), "migrate", "--reverse", "--srcMongoConnectionString",
+                 dst_uri(), "--srcMongoCollection", "vonkentries", "--srcMongoRunningMode",
+                 "Continuous", "--mongoConnectionstring", back, "--mongoCollection",
+                 "vonkentries", "--useRecoveryJournal", reverse_journal.path().string(),
+                 "--pollInterval", "200ms", "--mongoBatch", "25", "--mongoPar", "1",
+                 "--max-rate", "25"});
+  expect_max_rate_25_holds("Continuous");
+  expect_pause_holds(back);
+
+  RunResult r = ctl({"throttle", "--max-rate", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(wait_until([&] { return progress().value("caughtUp", false); }, 180s)) << logs();
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+  EXPECT_EQ(report_figure(run_->stdout_text(), "written"), kEntries) << "each entry written once\n"
+                                                                     << run_->stdout_text();
+  // The legacy store written back equals the current one it was copied from.
+  RunResult v = verify_full(back, dst_uri());
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("EQUAL"), std::string::npos) << v.out;
+}
+
+// The first IPv4 address of an interface that is up and not loopback, if the machine has one.
+std::optional<std::string> non_loopback_ipv4() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
+        (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+    if (inet_ntop(AF_INET, &a->sin_addr, text, sizeof text)) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// Whether GET /progress on host:port answers with the migrator's JSON.
+bool answers(const std::string& host, int port) {
+  httplib::Client c(host, port);
+  c.set_connection_timeout(5, 0);
+  c.set_read_timeout(10, 0);
+  auto r = c.Get("/progress");
+  return r && r->status == 200 && nlohmann::json::parse(r->body, nullptr, false).is_object();
+}
+
+TEST_F(MigrateThrottleTest, ControlEndpointListensOnLoopbackOnlyUnlessMetricsBindSaysOtherwise) {
+  // Linux answers every 127.0.0.0/8 address on the loopback interface: a socket bound to
+  // 127.0.0.1 alone is not reachable on 127.0.0.2, one bound to 0.0.0.0 is. The machine's own
+  // non-loopback address, when it has one, is what another host would connect to.
+  const std::optional<std::string> lan = non_loopback_ipv4();
+  std::printf("non-loopback address of this machine: %s\n", lan ? lan->c_str() : "none");
+  seed(20);
+  // A Continuous run keeps running (and listening) until stopped.
+  auto run = [&](const std::string& bind) {
+    std::vector<std::string> argv = migrate_args("Continuous", {"--pollInterval", "200ms"});
+    if (!bind.empty()) argv.insert(argv.end(), {"--metrics-bind", bind});
+    start_command(argv, bind.empty() || bind == "0.0.0.0" ? "127.0.0.1" : bind);
+    EXPECT_TRUE(run_->wait_for_output("metrics on http://" + (bind.empty() ? "127.0.0.1" : bind) +
+                                          ":" + std::to_string(port_) + "/metrics",
+                                      30s))
+        << "the log says where it listens\n"
+        << logs();
+  };
+
+  // The default: 127.0.0.1 only, and no warning.
+  run("");
+  EXPECT_TRUE(answers("127.0.0.1", port_));
+  EXPECT_FALSE(answers("127.0.0.2", port_)) << "bound to 127.0.0.1 only";
+  if (lan) EXPECT_FALSE(answers(*lan, port_)) << "not reachable on " << *lan;
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+  EXPECT_EQ(logs().find("whoever reaches this address"), std::string::npos) << logs();
+
+  // 0.0.0.0: every address of the machine, with a warning in the log; ctl works through it.
+  run("0.0.0.0");
+  EXPECT_TRUE(answers("127.0.0.1", port_));
+  EXPECT_TRUE(answers("127.0.0.2", port_));
+  if (lan) {
+    EXPECT_TRUE(answers(*lan, port_)) << "reachable on " << *lan << "\n" << logs();
+    RunResult r = run_command({testing::cli_path(), "ctl", "--metrics",
+                               "http://" + *lan + ":" + std::to_string(port_), "status"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Continuous migration"), std::string::npos) << r.out;
+  }
+  EXPECT_TRUE(run_->wait_for_output(
+      "--metrics-bind 0.0.0.0: whoever reaches this address can pause and throttle the migration",
+      30s))
+      << logs();
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+
+  // One given address: there and nowhere else.
+  run("127.0.0.2");
+  EXPECT_TRUE(answers("127.0.0.2", port_));
+  EXPECT_FALSE(answers("127.0.0.1", port_)) << "bound to 127.0.0.2 only";
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
 }
 
 // The cut-over's drain asks for a poll while writes are held: it must not wait for the

@@ -264,6 +264,10 @@ TEST(FileProgress, BytesOfTheTotalEntriesPerSecondAndAnEtaFromThisRunsSpeed) {
   // Half the bytes remain, twice what this run read in its 3 h 10 s.
   p.seconds = 3 * 3600 + 10;
   EXPECT_NE(p.line().find("ETA 06:00:20"), std::string::npos) << p.line();
+  // While a limit holds it back the line says why, as the database copy's does.
+  EXPECT_EQ(p.line().find("THROTTLED"), std::string::npos) << p.line();
+  p.throttled = "max rate 25 entries/s";
+  EXPECT_TRUE(p.line().ends_with(", THROTTLED: max rate 25 entries/s")) << p.line();
 }
 
 }  // namespace

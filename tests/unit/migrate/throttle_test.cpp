@@ -59,6 +59,42 @@ TEST(ThrottleTest, IdleTimeBuysOnlyASmallBurst) {
   EXPECT_NEAR(read_entries(th, clock, 1000).count(), 10.0 - 0.1, 0.05);
 }
 
+TEST(ThrottleTest, AReaderThatWritesInTurnTakesTheTurnsItMissedWhileWriting) {
+  FakeClock clock;
+  Throttle th(clock.fn());
+  th.set_max_rate(20);
+  // The file import: reads a chunk for a quarter of a second, then writes it for 1 s; ten times.
+  // Without the credit each write costs the rate its length (beyond the 0.1 s burst).
+  auto run = [&](bool credit) {
+    auto start = clock.t;
+    Throttle::Clock::duration writing{};
+    int read = 0;
+    for (int chunk = 0; chunk < 10; ++chunk) {
+      auto chunk_started = clock.t;
+      do {
+        clock.t += th.reserve(1, credit ? writing : Throttle::Clock::duration::zero());
+        ++read;
+      } while (clock.t - chunk_started < 250ms);
+      clock.t += 1s;
+      writing = 1s;
+    }
+    return read / std::chrono::duration<double>(clock.t - start).count();
+  };
+  double without = run(false);
+  EXPECT_LT(without, 20.0 * 0.5) << without;
+  th.set_max_rate(20);  // a fresh start
+  clock.t += 60s;
+  // The first chunk has no write before it; the nine others take the turns of the write before.
+  double with = run(true);
+  EXPECT_GT(with, 20.0 * 0.9) << with;
+  EXPECT_LE(with, 20.0 * 1.05) << with;
+  // The credit is the write's length, not the idle time before it.
+  clock.t += 60s;
+  auto start = clock.t;
+  for (int i = 0; i < 200; ++i) clock.t += th.reserve(1, 1s);
+  EXPECT_NEAR(std::chrono::duration<double>(clock.t - start).count(), 10.0 - 1.1, 0.1);
+}
+
 TEST(ThrottleTest, LiveChangesTakeEffectAtOnceAndBumpTheGeneration) {
   FakeClock clock;
   Throttle th(clock.fn());
