@@ -195,7 +195,7 @@ int run_migrate(const MigrateArgs& a) {
     metrics_thread = std::thread([&] { metrics->listen_after_bind(); });
     spdlog::info(
         "metrics on http://{0}:{1}/metrics and /progress; dashboard on http://{0}:{1}/; control: "
-        "POST /pause, /resume, /throttle",
+        "POST /pause, /resume, /throttle, /poll",
         a.metrics_bind, a.metrics_port);
     if (a.metrics_bind != "127.0.0.1" && a.metrics_bind != "localhost" && a.metrics_bind != "::1")
       spdlog::warn(
