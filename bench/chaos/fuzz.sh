@@ -83,26 +83,30 @@ if [[ " ${TARGETS[*]} " == *" fuzz_fhirpath "* ]] && [ ! -d "$SEEDS/fuzz_fhirpat
   mv "$SEEDS/fuzz_fhirpath.tmp" "$SEEDS/fuzz_fhirpath"
 fi
 
+# found DIR: the inputs libFuzzer saved as failures (not its slow-unit-* notes, which are no failure).
+found() { find "$1" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l; }
+
 # run TARGET: fuzzes it for SECONDS_PER_TARGET and leaves its figures in $BUILD/fuzz-logs/TARGET.*
 run() {
   local t=$1 corpus=$BUILD/fuzz-corpus/$1 artifacts=$BUILD/fuzz-artifacts/$1/ log=$BUILD/fuzz-logs/$1.log
   mkdir -p "$corpus" "$artifacts"
   local seeds=("$ROOT/fuzz/corpus/$t")
   [ -d "$SEEDS/$t" ] && seeds+=("$SEEDS/$t")
-  local before; before=$(find "$artifacts" -type f | wc -l)
-  # -timeout: one input taking 10 s is a hang; -rss_limit_mb: the default, said aloud.
+  local before; before=$(found "$artifacts")
+  # -timeout: one input taking 60 s is a hang (wall time: on a busy machine a 0.1 s input has been
+  # seen to take 17 s); -rss_limit_mb: the default, said aloud.
   nice -n 5 "$BUILD/fuzz/$t" "$corpus" "${seeds[@]}" -max_total_time="$SECONDS_PER_TARGET" \
-    -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
+    -max_len=8192 -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
     >"$log" 2>&1
   local rc=$?
   local runs; runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log" | tail -1)
   [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
-  local crashes=$(($(find "$artifacts" -type f | wc -l) - before))
+  local crashes=$(($(found "$artifacts") - before))
   ((rc != 0 && crashes == 0)) && crashes=1  # a crash libFuzzer could not save
   local rate; rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   local size; size=$(find "$corpus" -type f | wc -l)
   local newest=""
-  ((crashes)) && newest=$(ls -t "$artifacts" 2>/dev/null | head -1)
+  ((crashes)) && newest=$(ls -t "$artifacts" 2>/dev/null | grep -E '^(crash|leak|timeout|oom)-' | head -1)
   echo "${runs:-0} $crashes ${rate:-0} $size ${newest:+$artifacts$newest}" >"$BUILD/fuzz-logs/$t.result"
 }
 

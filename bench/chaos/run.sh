@@ -53,16 +53,19 @@ else
 fi
 BAD_LEGACY=1000; BAD_FILES=1000; GOOD_FILES=2000; HOSTILE=10000
 
-if ((REBUILD)); then
-  nice -n 5 cmake --build "$BUILD" -j2 --target fhirshift chaos_tool ferretdb_embedded >/dev/null ||
-    { echo "run.sh: the build failed (cmake --build $BUILD)" >&2; exit 1; }
-fi
 CLI=$BUILD/apps/fhirshift/fhirshift
 TOOL=$BUILD/bench/chaos/chaos_tool
 FERRET=$BUILD/tools/ferretdb-embedded
-for b in "$CLI" "$TOOL" "$FERRET"; do
-  [ -x "$b" ] || { echo "run.sh: $b is missing: build with scripts/setup.sh (or drop --no-build)" >&2; exit 1; }
-done
+# The fuzz scenario builds its own clang tree; every other one needs the CLI, the tool and FerretDB.
+if [ "$ONLY" != fuzz ]; then
+  if ((REBUILD)); then
+    nice -n 5 cmake --build "$BUILD" -j2 --target fhirshift chaos_tool ferretdb_embedded >/dev/null ||
+      { echo "run.sh: the build failed (cmake --build $BUILD)" >&2; exit 1; }
+  fi
+  for b in "$CLI" "$TOOL" "$FERRET"; do
+    [ -x "$b" ] || { echo "run.sh: $b is missing: build with scripts/setup.sh (or drop --no-build)" >&2; exit 1; }
+  done
+fi
 command -v node >/dev/null || { echo "run.sh: node is missing (it reads the JSON reports): run scripts/setup.sh" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fhirshift-chaos.XXXXXX")
