@@ -97,8 +97,12 @@ run() {
   # seen to take 17 s); -rss_limit_mb: the default, said aloud.
   nice -n 5 "$BUILD/fuzz/$t" "$corpus" "${seeds[@]}" -max_total_time="$SECONDS_PER_TARGET" \
     -max_len=8192 -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
-    >"$log" 2>&1
+    >"$log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$BUILD/fuzz-logs/$t.pid"
+  wait "$pid"
   local rc=$?
+  rm -f "$BUILD/fuzz-logs/$t.pid"
   local runs; runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log" | tail -1)
   [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   local crashes=$(($(found "$artifacts") - before))
@@ -111,6 +115,13 @@ run() {
 }
 
 mkdir -p "$BUILD/fuzz-logs"
+rm -f "$BUILD"/fuzz-logs/*.pid
+# Interrupted (Ctrl-C, SIGTERM, the terminal gone): stop the targets this run started.
+stop_targets() {
+  local f
+  for f in "$BUILD"/fuzz-logs/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+}
+trap 'stop_targets; echo "fuzz.sh: interrupted" >&2; exit 130' INT TERM HUP
 echo "fuzzing ${#TARGETS[@]} target(s), ${SECONDS_PER_TARGET} s each, $JOBS at a time; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 pending=("${TARGETS[@]}")
 while ((${#pending[@]})); do
