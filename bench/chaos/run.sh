@@ -6,14 +6,18 @@
 # and the exit code is 0 only when nothing was lost, duplicated or wrong (and every check passed).
 #
 # Usage: bash bench/chaos/run.sh [--quick] [--seed S] [--only LIST] [--build DIR] [--no-build] [--keep]
-#   --quick      20 kills per migration mode, a smaller store and 15 s outages (under 10 minutes
-#                on 2 cores); the default is the full campaign (50 kills per mode, 30 s outages)
+#                                [--fuzz-seconds N]
+#   --quick      20 kills per migration mode, a smaller store, 15 s outages and 30 s per fuzz target
+#                (under 10 minutes on 2 cores); the default is the full campaign (50 kills per mode,
+#                30 s outages, 300 s per fuzz target)
 #   --seed S     seeds the kill moments, the stores and the generated input (default 1): the same
 #                seed injects the same faults (the moments are the same; what a process had done by
 #                then depends on the machine's speed)
 #   --only LIST  comma-separated scenarios to run: kill-adhoc, kill-continuous, kill-import,
-#                outage, bad-legacy, bad-files, hostile (default: all)
-#   --build DIR  the build tree (default build); --no-build uses it as it is
+#                outage, bad-legacy, bad-files, hostile, fuzz (default: all)
+#   --build DIR  the build tree (default build; the fuzz scenario's clang tree is DIR-fuzz);
+#                --no-build uses them as they are
+#   --fuzz-seconds N  how long each libFuzzer target runs in the fuzz scenario (bench/chaos/fuzz.sh)
 #   --keep       keep the work directory (logs, data, reports)
 # What each scenario injects and checks: docs/reliability.md. Everything started here is stopped on
 # exit, failure and Ctrl-C; nothing is killed by name.
@@ -25,6 +29,7 @@ SEED=1
 ONLY=all
 REBUILD=1
 KEEP=0
+FUZZ_SECONDS=""
 while (($#)); do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -33,6 +38,7 @@ while (($#)); do
     --build) BUILD=$2; shift 2 ;;
     --no-build) REBUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
+    --fuzz-seconds) FUZZ_SECONDS=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -41,22 +47,25 @@ done
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
 if ((QUICK)); then
-  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15
+  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15; FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 else
-  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30
+  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30; FUZZ_SECONDS=${FUZZ_SECONDS:-300}
 fi
 BAD_LEGACY=1000; BAD_FILES=1000; GOOD_FILES=2000; HOSTILE=10000
 
-if ((REBUILD)); then
-  nice -n 5 cmake --build "$BUILD" -j2 --target fhirshift chaos_tool ferretdb_embedded >/dev/null ||
-    { echo "run.sh: the build failed (cmake --build $BUILD)" >&2; exit 1; }
-fi
 CLI=$BUILD/apps/fhirshift/fhirshift
 TOOL=$BUILD/bench/chaos/chaos_tool
 FERRET=$BUILD/tools/ferretdb-embedded
-for b in "$CLI" "$TOOL" "$FERRET"; do
-  [ -x "$b" ] || { echo "run.sh: $b is missing: build with scripts/setup.sh (or drop --no-build)" >&2; exit 1; }
-done
+# The fuzz scenario builds its own clang tree; every other one needs the CLI, the tool and FerretDB.
+if [ "$ONLY" != fuzz ]; then
+  if ((REBUILD)); then
+    nice -n 5 cmake --build "$BUILD" -j2 --target fhirshift chaos_tool ferretdb_embedded >/dev/null ||
+      { echo "run.sh: the build failed (cmake --build $BUILD)" >&2; exit 1; }
+  fi
+  for b in "$CLI" "$TOOL" "$FERRET"; do
+    [ -x "$b" ] || { echo "run.sh: $b is missing: build with scripts/setup.sh (or drop --no-build)" >&2; exit 1; }
+  done
+fi
 command -v node >/dev/null || { echo "run.sh: node is missing (it reads the JSON reports): run scripts/setup.sh" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fhirshift-chaos.XXXXXX")
@@ -505,6 +514,26 @@ scenario_hostile() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# Scenario 6: libFuzzer targets (bench/chaos/fuzz.sh; clang, ASan + UBSan), two at a time. A crash
+# counts as wrong: an input the decoder or parser could not take.
+
+scenario_fuzz() {
+  local out rc ok=1
+  out=$(bash "$ROOT/bench/chaos/fuzz.sh" --seconds "$FUZZ_SECONDS" --jobs 2 --build "$BUILD-fuzz" \
+    $( ((REBUILD)) || echo --no-build) 2>&1)
+  rc=$?
+  echo "$out" >>"$LOG"
+  local runs crashes targets
+  read -r targets runs crashes < <(echo "$out" | sed -nE 's/^fuzz: ([0-9]+) targets, ([0-9]+) runs, ([0-9]+) crashes$/\1 \2 \3/p')
+  if [ -z "$runs" ]; then
+    ok=0; crashes=0
+  fi
+  ((rc == 0)) || ok=0
+  result fuzz 0 0 0 "${crashes:-0}" "$ok" \
+    "${targets:-?} libFuzzer targets, ${FUZZ_SECONDS}s each: ${runs:-?} runs, ${crashes:-?} crashes$( ((ok)) || echo "; $(echo "$out" | grep -E 'FAIL|fuzz.sh:' | head -4 | tr '\n' ';')")"
+}
+
+# ------------------------------------------------------------------------------------------------
 
 echo "== fhirshift fault campaign ($( ((QUICK)) && echo quick || echo full)), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), seed $SEED"
 echo "machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -516,6 +545,7 @@ wanted outage && scenario_outage
 wanted bad-legacy && scenario_bad_legacy
 wanted bad-files && scenario_bad_files
 wanted hostile && scenario_hostile
+wanted fuzz && scenario_fuzz
 echo "took $((SECONDS - T0)) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 ((FAILED_CHECKS)) && echo "$FAILED_CHECKS scenario(s) failed a check (see the lines above; log: $LOG)"
 echo "chaos: $SCENARIOS scenarios, $FAULTS faults injected, $LOST lost, $DUPLICATED duplicated, $WRONG wrong"

@@ -1,5 +1,6 @@
 #include "fhirpath/expression.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -742,8 +743,14 @@ struct FunctionOp final : Op {
         } else {
           auto a = string_of(arg(0, focus, env));
           if (!a) return;
-          out.push_back(
-              make_bool(std::regex_search(s->begin(), s->end(), std::regex(std::string(*a)))));
+          std::regex computed;
+          try {
+            computed.assign(std::string(*a));
+          } catch (const std::regex_error& e) {
+            throw EvaluationError("matches(): '" + std::string(*a) + "' is not a regular expression (" +
+                                  e.what() + ")");
+          }
+          out.push_back(make_bool(std::regex_search(s->begin(), s->end(), computed)));
         }
         return;
       }
@@ -1086,7 +1093,14 @@ class Compiler {
       }
       case Ast::Kind::kNumber: {
         auto op = std::make_unique<LiteralOp>();
-        op->value = make_number(std::stod(a.name));
+        // Not std::stod: it throws std::out_of_range for a literal beyond a double ("1" and 400
+        // zeros), which is not a CompileError.
+        double number = 0;
+        auto [end, ec] = std::from_chars(a.name.data(), a.name.data() + a.name.size(), number);
+        if (ec != std::errc() || end != a.name.data() + a.name.size())
+          fail(a, "the number " + a.name.substr(0, 40) + (a.name.size() > 40 ? "..." : "") +
+                      " is out of the range of a decimal");
+        op->value = make_number(number);
         if (a.name.find('.') == std::string::npos) op->value.ctx = model().type("integer");
         return op;
       }

@@ -1,5 +1,6 @@
 // A precedence-climbing parser for the FHIRPath grammar (N1, section "Grammar").
 #include <cctype>
+#include <cstdint>
 
 #include "fhirpath/ast.h"
 
@@ -132,20 +133,18 @@ class Lexer {
           out += '\f';
           break;
         case 'u': {
-          if (pos_ + 4 > s_.size()) fail(pos_, "bad \\u escape");
-          unsigned cp =
-              static_cast<unsigned>(std::stoul(std::string(s_.substr(pos_, 4)), nullptr, 16));
-          pos_ += 4;
-          if (cp < 0x80) {
-            out += static_cast<char>(cp);
-          } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          } else {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
+          uint32_t cp = hex4();
+          // A UTF-16 surrogate pair (\uD83D\uDE00) is one code point; a lone surrogate is none.
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (s_.substr(pos_, 2) != "\\u") fail(pos_, "\\u escape of a lone UTF-16 surrogate");
+            pos_ += 2;
+            uint32_t low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail(pos_ - 4, "\\u escape of a lone UTF-16 surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            fail(pos_ - 4, "\\u escape of a lone UTF-16 surrogate");
           }
+          append_utf8(out, cp);
           break;
         }
         default:
@@ -154,6 +153,41 @@ class Lexer {
       }
     }
     return out;
+  }
+
+  // The four hexadecimal digits of a \u escape (std::stoul would take "-1", " 12" or "12zz").
+  uint32_t hex4() {
+    if (pos_ + 4 > s_.size()) fail(pos_, "bad \\u escape: expected 4 hexadecimal digits");
+    uint32_t cp = 0;
+    for (size_t i = 0; i < 4; ++i) {
+      char h = s_[pos_ + i];
+      int digit = h >= '0' && h <= '9' ? h - '0'
+                  : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                  : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                         : -1;
+      if (digit < 0) fail(pos_, "bad \\u escape: expected 4 hexadecimal digits");
+      cp = cp * 16 + static_cast<uint32_t>(digit);
+    }
+    pos_ += 4;
+    return cp;
+  }
+
+  static void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
   }
 
   std::string_view s_;

@@ -359,6 +359,16 @@ SearchQuery build_search(Schema schema, const std::string& type,
   std::vector<json> clauses;
   std::vector<std::function<bool(const mongo::View&)>> post_checks;
   for (const auto& [raw_name, value] : params) {
+    // The query is built as JSON text, which must be UTF-8 (a "%FF" in the URL would otherwise end
+    // as a 500), and as BSON, whose keys cannot hold a NUL. The message cannot quote the bytes: the
+    // OperationOutcome is JSON too.
+    if (!bson_utf8_validate(raw_name.data(), raw_name.size(), false))
+      throw SearchError("value", "a search parameter name is not UTF-8 text without NUL characters "
+                                 "(percent-encode the UTF-8 bytes of the text)");
+    if (!bson_utf8_validate(value.data(), value.size(), false))
+      throw SearchError("value", "the value of search parameter " + raw_name +
+                                     " is not UTF-8 text without NUL characters (percent-encode the "
+                                     "UTF-8 bytes of the text)");
     std::string name = raw_name, modifier;
     if (auto colon = raw_name.find(':'); colon != std::string::npos) {
       name = raw_name.substr(0, colon);

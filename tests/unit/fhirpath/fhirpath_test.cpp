@@ -111,5 +111,24 @@ TEST(FhirPath, UnsupportedConstructsAreCompileErrors) {
   }
 }
 
+// Found by fuzz/fuzz_fhirpath: a \u escape without four hexadecimal digits (there: "\usdCo")
+// threw std::invalid_argument from std::stoul, and a number literal beyond a double would have
+// thrown std::out_of_range from std::stod; both are syntax errors of the expression.
+TEST(FhirPath, BadEscapesAndNumbersAreCompileErrors) {
+  const std::vector<std::string> bad_ones = {
+      R"(Patient.name.where(family = '\uZZZZ'))", R"(Patient.name.where(family = '\usdCo'))",
+      R"(Patient.name.where(family = '\u12'))",   R"(Patient.name.where(family = '\u-123'))",
+      R"(Patient.name.where(family = '\u 123'))", R"(Patient.name.where(family = '\uD83D'))",
+      R"(Patient.name.where(family = '\uDE00x'))", R"(Patient.name.where(family = '\uD83D\u0041'))",
+      "Patient.name.take(1" + std::string(400, '0') + ")"};
+  for (const auto& bad : bad_ones) EXPECT_THROW(Expression::compile(bad, "Patient"), CompileError) << bad;
+  EXPECT_EQ(pat(R"('M\u00fcller')"), V{"\"M\u00fcller\""});
+  EXPECT_EQ(pat(R"('\uD83D\uDE00')"), V{"\"\U0001F600\""});
+}
+
+TEST(FhirPath, AComputedRegularExpressionThatIsNotOneIsAnEvaluationError) {
+  EXPECT_THROW(pat("Patient.id.matches(Patient.id + '(')"), EvaluationError);
+}
+
 }  // namespace
 }  // namespace fhirshift::fhirpath
