@@ -27,6 +27,7 @@
 #include "mongo/client.h"
 #include "mongo/collection.h"
 #include "schema/entry.h"
+#include "seed/seed.h"
 #include "server/body.h"
 #include "server/fhir.h"
 
@@ -109,11 +110,7 @@ int run_legacy(const LegacyArgs& a) {
   mongo::ClientPool pool(mongo::Uri::parse(a.target), "import_bench");
   mongo::Client client = pool.acquire();
   mongo::Collection coll = client.collection(pool.database(), a.collection);
-  {
-    mongo::Builder system;
-    system.append("_id", "system").append("schemaVersion", int32_t{1});
-    coll.insert_one(system.extract().get());
-  }
+  seed::prepare_legacy_store(coll);  // system document and index, as `fhirshift seed` writes them
   migrate::FileSource source(a.dir);
   int64_t lu = 1700000000000, n = 0;
   std::vector<mongo::Bson> docs;

@@ -135,7 +135,7 @@ if [ "$entries" -gt 0 ]; then
     echo "provision failed:"; cat "$work/provision.out"; exit 1; }
   ceiling=$("$bench" ceiling --source "$src" --target "${dst_base}ceiling")
   c_rate=$(json "$ceiling" '.entriesPerSecond.toFixed(0)')
-  echo "(a) ceiling: $(json "$ceiling" '.entries') transformed documents ($(json "$ceiling" '.bsonMB.toFixed(0)') MB BSON, transformed in $(json "$ceiling" '.transformSeconds.toFixed(1)') s) inserted in $(json "$ceiling" '.insertSeconds.toFixed(1)') s = $c_rate entries/s (unordered insertMany, batch $(json "$ceiling" '.batch'), $(json "$ceiling" '.par') in flight)"
+  echo "(a) ceiling: $(json "$ceiling" '.entries') transformed documents ($(json "$ceiling" '.bsonMB.toFixed(0)') MB BSON, transformed in $(json "$ceiling" '.transformSeconds.toFixed(1)') s) inserted in $(json "$ceiling" '.insertSeconds.toFixed(1)') s = $c_rate entries/s (unordered insertMany, batch $(json "$ceiling" '.batch'), $(json "$ceiling" '.par') in flight); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
   # (b) the migrator end to end.
   t0=$(now)
   "$cli" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode AdHoc \
@@ -147,7 +147,7 @@ if [ "$entries" -gt 0 ]; then
   m_rate=$(echo "$report" | sed -nE 's/.*\), ([0-9]+) entries\/s.*/\1/p')
   rss=$(echo "$report" | sed -nE 's/.*peak RSS ([0-9]+) MB.*/\1/p')
   [ "$written" = "$entries" ] || { echo "migrate wrote $written of $entries entries:"; cat "$work/migrate.out"; exit 1; }
-  echo "(b) migrate AdHoc: $written entries written, report: $m_rate entries/s, peak RSS $rss MB; wall time with process start $wall s ($(rate_of "$entries" "$wall") entries/s)"
+  echo "(b) migrate AdHoc: $written entries written, report: $m_rate entries/s, peak RSS $rss MB; wall time with process start $wall s ($(rate_of "$entries" "$wall") entries/s); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
   # Where its time went (-v log): until the first chunk reached the writers (the source's first
   # answer to the sorted read), and writing chunks (journal commits included).
   node -e '

@@ -72,38 +72,40 @@ std::string resource_body(std::mt19937_64& rng, const std::string& type, const s
       id, meta, contained_medication(med_code), patient, 1 + rng() % 9, rng() % 10);
 }
 
+void prepare_legacy_store(mongo::Collection& coll) {
+  mongo::Builder f;
+  f.append("_id", schema::kSystemDocumentId);
+  mongo::Bson sys = schema::legacy_system_document();
+  mongo::BulkWriter w = coll.bulk(true);
+  w.replace_one(f.extract().get(), sys.get(), true);
+  w.execute();
+  mongo::Builder idx;
+  idx.array("indexes", [](mongo::ArrayBuilder& a) {
+    a.document([](mongo::Builder& i) {
+      i.document("key", [](mongo::Builder& k) {
+        k.append("im", int32_t{1}).append("type", int32_t{1}).append("res_id", int32_t{1}).append("cur", int32_t{1});
+      });
+      i.append("name", "im_type_res_id_cur");
+    });
+  });
+  mongo::Bson idx_doc = idx.extract();
+  bson_iter_t it;
+  bson_iter_init_find(&it, idx_doc.get(), "indexes");
+  uint32_t len;
+  const uint8_t* data;
+  bson_iter_array(&it, &len, &data);
+  bson_t arr;
+  bson_init_static(&arr, data, len);
+  coll.create_indexes(&arr);
+}
+
 SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options,
                              const std::function<void(int64_t)>& on_progress) {
   std::mt19937_64 rng(options.seed);
   mongo::Client client = pool.acquire();
   mongo::Collection coll = client.collection(pool.database(), options.collection);
   SeedReport report;
-  if (options.write_system_document) {
-    mongo::Builder f;
-    f.append("_id", schema::kSystemDocumentId);
-    mongo::Bson sys = schema::legacy_system_document();
-    mongo::BulkWriter w = coll.bulk(true);
-    w.replace_one(f.extract().get(), sys.get(), true);
-    w.execute();
-    mongo::Builder idx;
-    idx.array("indexes", [](mongo::ArrayBuilder& a) {
-      a.document([](mongo::Builder& i) {
-        i.document("key", [](mongo::Builder& k) {
-          k.append("im", int32_t{1}).append("type", int32_t{1}).append("res_id", int32_t{1}).append("cur", int32_t{1});
-        });
-        i.append("name", "im_type_res_id_cur");
-      });
-    });
-    mongo::Bson idx_doc = idx.extract();
-    bson_iter_t it;
-    bson_iter_init_find(&it, idx_doc.get(), "indexes");
-    uint32_t len;
-    const uint8_t* data;
-    bson_iter_array(&it, &len, &data);
-    bson_t arr;
-    bson_init_static(&arr, data, len);
-    coll.create_indexes(&arr);
-  }
+  if (options.write_system_document) prepare_legacy_store(coll);
 
   // Two passes over the same decision sequence: the first only learns which entries end up as
   // history, so the second writes every entry in its final state with plain inserts. (Flipping

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mongo/client.h"
+#include "mongo/collection.h"
 
 namespace fhirshift::seed {
 
@@ -39,6 +40,11 @@ struct SeedReport {
   int64_t tombstones = 0;
   int64_t contained = 0;
 };
+
+// Makes `coll` look like the old server's store before its first entry: the legacy system document
+// and the old server's (im, type, res_id, cur) index. Also used by bench/import's legacy store of a
+// Synthea-shaped export, so that both benchmark sources are the same kind of store.
+void prepare_legacy_store(mongo::Collection& coll);
 
 // Appends `options.entries` entries to the collection (database from the pool's URI).
 SeedReport seed_legacy_store(mongo::ClientPool& pool, const SeedOptions& options,
