@@ -332,6 +332,56 @@ TEST_F(MigratePolicyFaultTest, ATargetOutageMidRunIsRetriedAndLosesNothing) {
   copy_through_outage(*target_, "");
 }
 
+TEST_F(MigratePolicyFaultTest, AnOutageLongerThanTheRetryTimeoutEndsTheRunWithinIt) {
+  // Before the fix the run gave up only after --retryTimeout plus the driver's
+  // serverSelectionTimeoutMS (10 s here): an attempt under way when the budget ran out waited for
+  // a server first. (A source outage could also end the run at once, without a retry: the budget
+  // was counted from the start of the source read, which in AdHoc is the start of the copy.)
+  constexpr int kEntries = 3000;
+  constexpr double kBudget = 2.0, kMargin = 3.0;
+  seed(kEntries);
+  for (testing::FerretDbServer* down : {target_, source_}) {
+    const bool target_down = down == target_;
+    SCOPED_TRACE(target_down ? "target down" : "source down");
+    struct Revive {
+      testing::FerretDbServer& server;
+      ~Revive() {
+        if (!server.running()) server.restart();
+      }
+    } revive{*down};
+    testing::TempDir journal;
+    const std::string target = target_->uri(db_ + (target_down ? "_t" : "_s"));
+    int port = testing::free_port();
+    testing::Subprocess p(migrate_command(src_uri(), target, journal.path(), "AdHoc", "ErrorOnConflict",
+                                          {"--mongoBatch", "10", "--mongoPar", "1", "--retryTimeout", "2s",
+                                           "--metrics-port", std::to_string(port)}),
+                          logs_.path(), target_down ? "past-budget-target" : "past-budget-source");
+    httplib::Client metrics("127.0.0.1", port);
+    int64_t read = 0;
+    for (auto deadline = Clock::now() + 120s; p.running() && read < 200 && Clock::now() < deadline;) {
+      if (auto res = metrics.Get("/progress"); res && res->status == 200)
+        read = nlohmann::json::parse(res->body).value("entriesRead", int64_t{0});
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_TRUE(p.running()) << "the run ended before the outage\n" << p.stderr_text();
+    auto t0 = Clock::now();
+    down->crash();
+    std::optional<int> rc = p.wait_for(120s);
+    double took = seconds_since(t0);
+    ASSERT_TRUE(rc.has_value()) << "the run did not end\n" << p.stderr_text();
+    std::string all = p.stdout_text() + p.stderr_text();
+    EXPECT_EQ(*rc, 1) << all;
+    EXPECT_NE(p.stderr_text().find("retrying in"), std::string::npos) << "no retry logged\n" << all;
+    EXPECT_NE(all.find("gave up after"), std::string::npos) << all;
+    EXPECT_NE(all.find("over --retryTimeout 2s (MongoDB at 127.0.0.1:" + std::to_string(down->port()) + ")"),
+              std::string::npos)
+        << all;
+    EXPECT_GT(took, kBudget - 0.5) << "gave up before --retryTimeout";
+    EXPECT_LT(took, kBudget + kMargin) << "overran --retryTimeout";
+    std::cout << (target_down ? "target" : "source") << " down past --retryTimeout 2s: exit after " << took << " s\n";
+  }
+}
+
 TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {
   constexpr int kEntries = 10000;
   seed(kEntries);
