@@ -746,6 +746,12 @@ std::vector<Hostile> hostile_kinds(corpus::Generator& gen) {
   h.push_back({"if-match:malformed", [ct, patient](std::mt19937_64&, int) {
                  return http("PUT", "/Patient/p1", patient, {ct, "If-Match: not-an-etag"});
                }});
+  // Answered at once since 2026-12-03 (before, cpp-httplib waited 60 s for 2^64-1 bytes of body).
+  for (const char* length : {"-1", "abc", "1x"})
+    h.push_back({std::string("content-length:") + length, [ct, patient, length](std::mt19937_64&, int) {
+                   return "PUT /Patient/p1 HTTP/1.1\r\nHost: chaos\r\nConnection: close\r\n" + ct +
+                          "\r\nContent-Length: " + length + "\r\n\r\n" + patient;
+                 }});
   h.push_back({"method:patch", [ct](std::mt19937_64&, int) { return http("PATCH", "/Patient/p1", "[]", {ct}); }});
   h.push_back({"method:delete-type", [](std::mt19937_64&, int) { return http("DELETE", "/Patient", "", {}); }});
   h.push_back({"method:post-instance", [ct, patient](std::mt19937_64&, int) { return http("POST", "/Patient/p1", patient, {ct}); }});

@@ -836,7 +836,14 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         differing.push_back(e);
       }
     }
-    for (const schema::Entry* e : duplicate_versions) quarantine_duplicate(*e, std::nullopt);
+    for (const schema::Entry* e : duplicate_versions) {
+      quarantine_duplicate(*e, std::nullopt);
+      // Not in the target, so neither its resource's head (the journal is to name only entries
+      // there) nor a current container for its contained entries.
+      if (auto h = part.heads.find(resource_key(*e)); h != part.heads.end() && h->second.cur_id == e->id_string())
+        part.heads.erase(h);
+      if (auto d = part.decisions.find(e->id_string()); d != part.decisions.end()) d->second.cur = false;
+    }
     mongo::BulkWriter replace = target.bulk(false);
     for (const schema::Entry* e : differing) {
       index::IndexStats stats;
