@@ -247,12 +247,12 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
 
   // 1. Transform checks; a bad entry goes to quarantine with its reason.
   std::vector<schema::Entry> entries;
-  std::unordered_map<std::string, const bson_t*> source_of;  // _id -> source document
+  std::unordered_map<std::string, const mongo::Bson*> source_of;  // _id -> source document
   for (const mongo::Bson* source_doc : part.docs) {
     const bson_t* doc = source_doc->get();
     try {
       entries.push_back(read_source_entry(doc));
-      source_of[entries.back().id_string()] = doc;
+      source_of[entries.back().id_string()] = source_doc;
     } catch (const TransformError& e) {
       tally.quarantined++;
       note_problem(tally, e.what());
@@ -290,7 +290,8 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     spdlog::warn("quarantined: {}", message);
     auto doc = source_of.find(dup.id_string());
     record(dup.id, "duplicate-version", message, [&](mongo::Builder& q) {
-      if (doc != source_of.end() && doc->second->len < 8 * 1024 * 1024) q.append_document("entry", doc->second);
+      if (doc != source_of.end() && doc->second->get()->len < 8 * 1024 * 1024)
+        q.append_document("entry", doc->second->get());
       q.append("sourceId", dup.id);
       if (kept) q.append("targetId", *kept);
     });
