@@ -139,6 +139,9 @@ struct Kind {
   // Breaks a draft: field overrides, or a replacement body.
   std::function<void(LegacyDraft&, Fields&, std::mt19937_64&)> apply;
   int max = -1;  // at most this many (the 15 MiB bodies), -1: no limit
+  // Inserted after a good entry of the same type, res_id and version (its twin, with a smaller
+  // `_id`): the twin is migrated, this one quarantined.
+  bool twin = false;
 };
 
 std::string deep(int depth) {
@@ -239,6 +242,13 @@ std::vector<Kind> legacy_kinds() {
   k.push_back({"bad-value:tombstone-with-json", "bad-field", [](LegacyDraft&, Fields& x, std::mt19937_64&) {
                  x.set["change"] = str("d");
                }});
+  // Two entries of one version with different bodies, both current (a lost-update race of the
+  // old server's writers): the first in `_id` order is kept.
+  k.push_back({"duplicate-version", "duplicate-version", body([](const LegacyDraft& d, std::mt19937_64&) {
+                 std::string json = patient_json(d.res_id);
+                 return json.replace(json.find("\"active\":true"), 13, "\"active\":false");
+               }),
+               -1, true});
   return k;
 }
 
@@ -289,6 +299,19 @@ int bad_legacy(const std::string& uri, const std::string& collection, int count,
     d.lu_ms = lu_base + static_cast<int64_t>(rng() % (uint64_t{hi - lo} * 1000 + 1));
     d.json = patient_json(d.res_id);
     Fields f;
+    if (kind.twin) {
+      LegacyDraft twin = d;
+      for (twin.id = oid_between(lo, hi, rng); bson_oid_equal(&twin.id, &d.id);) twin.id = oid_between(lo, hi, rng);
+      if (bson_oid_compare(&twin.id, &d.id) > 0) std::swap(twin.id, d.id);
+      twin.lu_ms = lu_base + static_cast<int64_t>(rng() % (uint64_t{hi - lo} * 1000 + 1));
+      try {
+        coll.insert_one(build_legacy(twin, Fields{}).get());
+      } catch (const std::exception& e) {
+        if (refused++ < 3) std::cerr << "the database refused the twin of a '" << kind.name << "' entry: " << e.what() << "\n";
+        made[kind.name]++;
+        continue;
+      }
+    }
     kind.apply(d, f, rng);
     mongo::Bson doc = build_legacy(d, f);
     try {
@@ -723,6 +746,12 @@ std::vector<Hostile> hostile_kinds(corpus::Generator& gen) {
   h.push_back({"if-match:malformed", [ct, patient](std::mt19937_64&, int) {
                  return http("PUT", "/Patient/p1", patient, {ct, "If-Match: not-an-etag"});
                }});
+  // Answered at once since 2026-12-03 (before, cpp-httplib waited 60 s for 2^64-1 bytes of body).
+  for (const char* length : {"-1", "abc", "1x"})
+    h.push_back({std::string("content-length:") + length, [ct, patient, length](std::mt19937_64&, int) {
+                   return "PUT /Patient/p1 HTTP/1.1\r\nHost: chaos\r\nConnection: close\r\n" + ct +
+                          "\r\nContent-Length: " + length + "\r\n\r\n" + patient;
+                 }});
   h.push_back({"method:patch", [ct](std::mt19937_64&, int) { return http("PATCH", "/Patient/p1", "[]", {ct}); }});
   h.push_back({"method:delete-type", [](std::mt19937_64&, int) { return http("DELETE", "/Patient", "", {}); }});
   h.push_back({"method:post-instance", [ct, patient](std::mt19937_64&, int) { return http("POST", "/Patient/p1", patient, {ct}); }});

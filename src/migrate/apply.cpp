@@ -247,10 +247,12 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
 
   // 1. Transform checks; a bad entry goes to quarantine with its reason.
   std::vector<schema::Entry> entries;
+  std::unordered_map<std::string, const mongo::Bson*> source_of;  // _id -> source document
   for (const mongo::Bson* source_doc : part.docs) {
     const bson_t* doc = source_doc->get();
     try {
       entries.push_back(read_source_entry(doc));
+      source_of[entries.back().id_string()] = source_doc;
     } catch (const TransformError& e) {
       tally.quarantined++;
       note_problem(tally, e.what());
@@ -265,6 +267,57 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       record(id, e.reason(), e.what(), [&](mongo::Builder& q) {
         if (small) q.append_document("entry", doc);
       });
+    }
+  }
+
+  // 1b. Duplicate versions: two source entries of one version of one resource (left by a race
+  // of the old server's writers, or by hand), which the target's unique version index cannot
+  // hold both. The first in `_id` order, the one the reader hands on first, is migrated; each
+  // other is quarantined as `duplicate-version`, naming the one kept (`targetId`). Here within
+  // the partition; a duplicate of an earlier chunk's entry below (the head's version, owned
+  // target) or at the insert (another version, owned target); in a target that held entries
+  // before, the conflict policy decides, as for any version the target already holds. A kept
+  // entry that the source made history while its duplicate stayed current takes that state: the
+  // duplicate is no newer version of it.
+  auto quarantine_duplicate = [&](const schema::Entry& dup, const std::optional<bson_oid_t>& kept) {
+    const std::string holder = kept ? mongo::oid_to_string(*kept) : "an entry with a smaller _id";
+    std::string message = "duplicate version: source entries " + dup.id_string() + " and " + holder +
+                          " are both " + dup.type + "/" + dup.res_id + " version " + dup.v +
+                          "; the target keeps " + (kept ? holder : "that one") +
+                          " (the first in _id order), review this one";
+    tally.quarantined++;
+    note_problem(tally, message);
+    spdlog::warn("quarantined: {}", message);
+    auto doc = source_of.find(dup.id_string());
+    record(dup.id, "duplicate-version", message, [&](mongo::Builder& q) {
+      if (doc != source_of.end() && doc->second->get()->len < 8 * 1024 * 1024)
+        q.append_document("entry", doc->second->get());
+      q.append("sourceId", dup.id);
+      if (kept) q.append("targetId", *kept);
+    });
+  };
+  {
+    std::unordered_map<std::string, size_t> kept;  // version key -> index of the entry kept
+    std::vector<size_t> duplicates;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto [it, first] = kept.emplace(version_key(entries[i]), i);
+      if (first || bson_oid_equal(&entries[i].id, &entries[it->second].id)) continue;
+      size_t dup = i;
+      if (bson_oid_compare(&entries[i].id, &entries[it->second].id) < 0) std::swap(dup, it->second);
+      duplicates.push_back(dup);
+    }
+    if (!duplicates.empty()) {
+      std::vector<bool> drop(entries.size(), false);
+      for (size_t d : duplicates) {
+        schema::Entry& k = entries[kept[version_key(entries[d])]];
+        k.cur = k.cur || entries[d].cur;
+        quarantine_duplicate(entries[d], k.id);
+        drop[d] = true;
+      }
+      std::vector<schema::Entry> rest;
+      for (size_t i = 0; i < entries.size(); ++i)
+        if (!drop[i]) rest.push_back(std::move(entries[i]));
+      entries = std::move(rest);
     }
   }
 
@@ -308,6 +361,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         c.im = e.im;
         c.type = e.type;
         c.res_id = e.res_id;
+        c.v = head->v;  // "" in a journal of an older fhirshift
         c.lu_ms = head->lu_ms;
         c.cur = true;
         current_by_key[key].push_back(std::move(c));
@@ -375,6 +429,19 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
            [&](mongo::Builder& q) { q.append("sourceId", e.id).append("targetId", t.id); });
   };
   for (auto& e : entries) {
+    if (heads_ && !contained_phase) {
+      // Owned target: the current entry of this resource (from the journal's head) may be a
+      // duplicate of this version, kept from an earlier chunk.
+      auto curs = current_by_key.find(resource_key(e));
+      const schema::Entry* twin = nullptr;
+      if (curs != current_by_key.end())
+        for (const auto& c : curs->second)
+          if (!c.v.empty() && c.v == e.v && !bson_oid_equal(&c.id, &e.id)) twin = &c;
+      if (twin) {
+        quarantine_duplicate(e, twin->id);
+        continue;
+      }
+    }
     const schema::Entry* t = nullptr;
     if (auto it = by_id.find(e.id_string()); it != by_id.end())
       t = &it->second;
@@ -548,7 +615,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       if (!part.decisions[n->id_string()].cur) continue;
       if (heads_)
         part.heads[key] =
-            Head{n->id_string(), n->lu_ms, std::move(adopted_current[n->id_string()])};
+            Head{n->id_string(), n->lu_ms, std::move(adopted_current[n->id_string()]), n->v};
       for (const auto& old : current_by_key[key])
         if (!bson_oid_equal(&old.id, &n->id)) {
           flip_to_history(old);
@@ -739,8 +806,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     lookup.document("_id", [&](mongo::Builder& in) { in.append_in(ids); });
     mongo::Bson lookup_filter = lookup.extract();
     std::unordered_map<std::string, schema::Entry> there;
+    std::set<std::string> found_ids;
+    std::vector<const schema::Entry*> duplicate_versions;
     mongo::Cursor cursor = target.find(lookup_filter.get());
     while (const bson_t* d = cursor.next()) {
+      if (auto id = mongo::View(d).oid("_id")) found_ids.insert(mongo::oid_to_string(*id));
       try {
         schema::Entry t = schema::decode_entry(d);
         bool indexed = mongo::View(d).type_of("idx") == BSON_TYPE_DOCUMENT;
@@ -754,12 +824,26 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     std::vector<const schema::Entry*> differing;
     for (const schema::Entry* e : existing) {
       auto it = there.find(e->id_string());
+      if (it == there.end() && !found_ids.count(e->id_string())) {
+        // No document has this `_id`: the unique version index refused it, so an earlier
+        // chunk's entry holds this version (an owned target holds only this source's entries).
+        duplicate_versions.push_back(e);
+        continue;
+      }
       if (it != there.end() && same_entry(*e, it->second) && it->second.cur == e->cur) {
         tally.written++;
         tally.written_by_type[e->type]++;
       } else {
         differing.push_back(e);
       }
+    }
+    for (const schema::Entry* e : duplicate_versions) {
+      quarantine_duplicate(*e, std::nullopt);
+      // Not in the target, so neither its resource's head (the journal is to name only entries
+      // there) nor a current container for its contained entries.
+      if (auto h = part.heads.find(resource_key(*e)); h != part.heads.end() && h->second.cur_id == e->id_string())
+        part.heads.erase(h);
+      if (auto d = part.decisions.find(e->id_string()); d != part.decisions.end()) d->second.cur = false;
     }
     mongo::BulkWriter replace = target.bulk(false);
     for (const schema::Entry* e : differing) {

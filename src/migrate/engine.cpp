@@ -128,10 +128,10 @@ constexpr size_t kFlipsPerWrite = 100;
 // A journal written by fhirshift before 2026-12-03 may hold history flips it deferred to its next
 // poll boundary; they are applied before this run reads anything. (Flips are now written with
 // the inserts of the chunk that replaces the versions.)
-void apply_deferred_flips(Journal& journal, mongo::Collection& target,
+void apply_deferred_flips(Journal& journal, mongo::Collection& target, const mongo::Uri& target_uri,
                           std::chrono::milliseconds retry_timeout, const std::atomic<bool>& stop) {
   for (std::vector<std::string> ids; !(ids = journal.pending_flips(kFlipsPerWrite)).empty();) {
-    retry_mongo("making replaced versions history", retry_timeout, stop, [&] {
+    retry_mongo("making replaced versions history", target_uri, retry_timeout, stop, [&] {
       std::vector<bson_oid_t> oids;
       for (const auto& id : ids)
         if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
@@ -330,6 +330,9 @@ RunResult Engine::run() {
 
   mongo::Uri source_uri = mongo::Uri::parse(options_.source_uri);
   mongo::Uri target_uri = mongo::Uri::parse(options_.target_uri);
+  // An operation that finds no server gives up within --retryTimeout (see retry_mongo).
+  source_uri.cap_server_selection_timeout(options_.retry_timeout);
+  target_uri.cap_server_selection_timeout(options_.retry_timeout);
   mongo::ClientPool source_pool(source_uri, "fhirshift-migrate");
   mongo::ClientPool target_pool(target_uri, "fhirshift-migrate");
   {
@@ -431,7 +434,7 @@ RunResult Engine::run() {
   }
   progress_.checkpoint(checkpoint);
   if (owns_target && !options_.dry_run)
-    apply_deferred_flips(*journal, target, options_.retry_timeout, stop_);
+    apply_deferred_flips(*journal, target, target_uri, options_.retry_timeout, stop_);
 
   // The size estimate is only for the progress line's "done/total" and ETA, so it runs beside the
   // copy instead of before it. `$collStats` first: servers that answer `count` by scanning
@@ -525,7 +528,7 @@ RunResult Engine::run() {
         }
         int64_t found = 0, read = 0;
         bool interrupted = false;  // by a pause or a changed limit
-        retry_mongo("reading the source", options_.retry_timeout, reader_stop, [&] {
+        retry_mongo("reading the source", source_uri, options_.retry_timeout, reader_stop, [&] {
           mongo::Builder f;
           f.document("_id", [&](mongo::Builder& d) {
             d.append("$type", "objectId");
@@ -661,7 +664,7 @@ RunResult Engine::run() {
   ChunkState pending;  // heads of what was applied since the last journal commit
   auto apply_with_retry = [&](const std::vector<mongo::Bson>& docs) {
     auto t0 = std::chrono::steady_clock::now();
-    Tally t = retry_mongo("writing to the target", options_.retry_timeout, reader_stop, [&] {
+    Tally t = retry_mongo("writing to the target", target_uri, options_.retry_timeout, reader_stop, [&] {
       ChunkState chunk;
       Tally applied_tally = applier.apply(docs, &chunk);
       pending.merge(std::move(chunk));
@@ -693,7 +696,7 @@ RunResult Engine::run() {
     std::vector<bson_oid_t> ids;
     for (const auto& d : unknown) ids.push_back(*mongo::View(d.get()).oid("_id"));
     std::set<std::string> present;
-    retry_mongo("checking the target for late entries", options_.retry_timeout, reader_stop, [&] {
+    retry_mongo("checking the target for late entries", target_uri, options_.retry_timeout, reader_stop, [&] {
       present.clear();
       for (const std::string& name :
            {options_.target_collection, schema::quarantine_collection(options_.target_collection)}) {

@@ -152,6 +152,7 @@ RunResult FileImport::run() {
   const std::filesystem::path source_path = std::filesystem::absolute(*options_.source_path).lexically_normal();
   FileSource source(source_path);
   mongo::Uri target_uri = mongo::Uri::parse(options_.target_uri);
+  target_uri.cap_server_selection_timeout(options_.retry_timeout);  // see retry_mongo
   mongo::ClientPool target_pool(target_uri, "fhirshift-migrate");
   mongo::Client target_client = target_pool.acquire();
   target_client.ping();  // fail fast, naming the host, before anything is written
@@ -255,7 +256,7 @@ RunResult FileImport::run() {
   // So resources this run has not written yet need no lookup, and an export of distinct resources
   // is imported without any. A resumed run does not know what its crashed attempt wrote and looks
   // every chunk up.
-  const bool empty_target = new_run && !retry_mongo("looking for resources in the target", options_.retry_timeout,
+  const bool empty_target = new_run && !retry_mongo("looking for resources in the target", target_uri, options_.retry_timeout,
                                                     stop_, [&] { return writer.holds_resources(); });
   if (empty_target)
     spdlog::info("the target holds no resources: only resources that appear again in the files are looked up");
@@ -275,8 +276,9 @@ RunResult FileImport::run() {
     }
     if (keys.empty()) return std::map<std::string, TargetVersion>{};
     auto t0 = std::chrono::steady_clock::now();
-    auto found = retry_mongo("reading the target's current versions", options_.retry_timeout,
-                             stop_, [&] { return writer.newest_versions(keys); });
+    auto found = retry_mongo("reading the target's current versions", target_uri,
+                             options_.retry_timeout, stop_,
+                             [&] { return writer.newest_versions(keys); });
     throttle_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - t0));
     return found;
@@ -459,7 +461,7 @@ RunResult FileImport::run() {
 
       // 4. Write, then move the checkpoint past the chunk.
       if (!quarantined.empty() && !options_.dry_run)
-        retry_mongo("writing to the quarantine", options_.retry_timeout, stop_, [&] {
+        retry_mongo("writing to the quarantine", target_uri, options_.retry_timeout, stop_, [&] {
           mongo::BulkWriter w = quarantine.bulk(false);
           for (const auto& q : quarantined) {
             mongo::Builder filter;
@@ -470,7 +472,7 @@ RunResult FileImport::run() {
         });
       auto w0 = std::chrono::steady_clock::now();
       if (!versions.empty())
-        tally.add(retry_mongo("writing to the target", options_.retry_timeout, stop_,
+        tally.add(retry_mongo("writing to the target", target_uri, options_.retry_timeout, stop_,
                               [&] { return writer.write(versions, replaced); }));
       auto ms = [](auto d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
       spdlog::debug("chunk of {} file entries ({} versions, {} replaced): lookup {} ms, write {} ms", chunk.size(),

@@ -48,6 +48,12 @@ Journal::Journal(const std::filesystem::path& dir) : path_(dir / "journal.sqlite
   exec("CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, cur_id TEXT NOT NULL, lu INTEGER NOT NULL, "
        "contained TEXT NOT NULL) WITHOUT ROWID");
   exec("CREATE INDEX IF NOT EXISTS heads_cur_id ON heads(cur_id)");
+  // The head's version id (to find a duplicate of it in a later chunk), added 2026-12-03: a
+  // journal written before gets the column, empty for the heads it holds.
+  if (sqlite3_stmt* probe = nullptr; sqlite3_prepare_v2(db_, "SELECT v FROM heads LIMIT 0", -1, &probe, nullptr) == SQLITE_OK)
+    sqlite3_finalize(probe);
+  else
+    exec("ALTER TABLE heads ADD COLUMN v TEXT NOT NULL DEFAULT ''");
   exec("CREATE TABLE IF NOT EXISTS pending_flips (id TEXT PRIMARY KEY) WITHOUT ROWID");
   exec("CREATE TABLE IF NOT EXISTS orphans (container TEXT NOT NULL, id TEXT NOT NULL, cur INTEGER NOT NULL, "
        "PRIMARY KEY (container, id)) WITHOUT ROWID");
@@ -86,10 +92,11 @@ sqlite3_stmt* Journal::prepare(const char* sql) {
 
 std::optional<Head> Journal::head(const std::string& resource_key) {
   std::lock_guard lock(mutex_);
-  sqlite3_stmt* stmt = prepare("SELECT cur_id, lu, contained FROM heads WHERE key = ?");
+  sqlite3_stmt* stmt = prepare("SELECT cur_id, lu, contained, v FROM heads WHERE key = ?");
   sqlite3_bind_text(stmt, 1, resource_key.data(), static_cast<int>(resource_key.size()), SQLITE_TRANSIENT);
   std::optional<Head> out;
-  if (sqlite3_step(stmt) == SQLITE_ROW) out = Head{text(stmt, 0), sqlite3_column_int64(stmt, 1), split(text(stmt, 2))};
+  if (sqlite3_step(stmt) == SQLITE_ROW)
+    out = Head{text(stmt, 0), sqlite3_column_int64(stmt, 1), split(text(stmt, 2)), text(stmt, 3)};
   sqlite3_finalize(stmt);
   return out;
 }
@@ -249,7 +256,7 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
   transaction([&] {
     set("checkpoint", checkpoint_id);
     set("applied", std::to_string(entries_applied));
-    for_each_row("INSERT OR REPLACE INTO heads(key, cur_id, lu, contained) VALUES (?, ?, ?, ?)", heads,
+    for_each_row("INSERT OR REPLACE INTO heads(key, cur_id, lu, contained, v) VALUES (?, ?, ?, ?, ?)", heads,
                  [](sqlite3_stmt* stmt, const auto& row) {
                    const auto& [key, head] = row;
                    std::string contained = join(head.contained);
@@ -257,6 +264,7 @@ void Journal::commit(const std::string& checkpoint_id, int64_t entries_applied, 
                    sqlite3_bind_text(stmt, 2, head.cur_id.c_str(), -1, SQLITE_TRANSIENT);
                    sqlite3_bind_int64(stmt, 3, head.lu_ms);
                    sqlite3_bind_text(stmt, 4, contained.c_str(), -1, SQLITE_TRANSIENT);
+                   sqlite3_bind_text(stmt, 5, head.v.c_str(), -1, SQLITE_TRANSIENT);
                  });
     for_each_row("DELETE FROM orphans WHERE container = ?", state.adopted,
                  [](sqlite3_stmt* stmt, const std::string& container) {

@@ -41,6 +41,7 @@ struct Head {
   std::string cur_id;                  // hex _id of the current entry
   int64_t lu_ms = 0;                   // its lu, to order late versions against it
   std::vector<std::string> contained;  // hex _ids of its contained entries
+  std::string v;                       // its version id ("" in a journal of an older fhirshift)
 };
 // A contained entry written before its container was in the target (writers may commit the
 // container after its contained entries, or a late container arrives after them): it was written

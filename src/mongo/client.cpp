@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "mongo/error.h"
 
@@ -76,6 +79,45 @@ std::string Uri::redacted() const {
   auto colon = out.find(':', scheme_end + 3);
   if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "****");
   return out;
+}
+
+void Uri::cap_server_selection_timeout(std::chrono::milliseconds cap) {
+  const int32_t limit = static_cast<int32_t>(std::clamp<int64_t>(cap.count(), 100, INT32_MAX));
+  if (mongoc_uri_get_option_as_int32(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000) > limit)
+    mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, limit);
+}
+
+void wait_until_reachable(const Uri& uri, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  ensure_driver_initialized();
+  bson_error_t last{};
+  bson_set_error(&last, MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+                 "no time left to try");
+  for (;;) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0) break;
+    const int32_t budget = static_cast<int32_t>(std::clamp<int64_t>(left, 1, INT32_MAX));
+    // A single-threaded client tries each host once (serverSelectionTryOnce), so one try ends
+    // within the connect timeout, capped here like the others by the time left.
+    std::unique_ptr<mongoc_uri_t, void (*)(mongoc_uri_t*)> probe(mongoc_uri_copy(uri.get()), mongoc_uri_destroy);
+    mongoc_uri_set_option_as_int32(probe.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, budget);
+    mongoc_uri_set_option_as_int32(
+        probe.get(), MONGOC_URI_CONNECTTIMEOUTMS,
+        std::min(budget, mongoc_uri_get_option_as_int32(probe.get(), MONGOC_URI_CONNECTTIMEOUTMS, 10000)));
+    mongoc_uri_set_option_as_int32(probe.get(), MONGOC_URI_SOCKETTIMEOUTMS, budget);
+    mongoc_uri_set_option_as_bool(probe.get(), MONGOC_URI_SERVERSELECTIONTRYONCE, true);
+    std::unique_ptr<mongoc_client_t, void (*)(mongoc_client_t*)> client(
+        mongoc_client_new_from_uri_with_error(probe.get(), &last), mongoc_client_destroy);
+    if (!client) break;  // the URI itself is refused: no later try does better
+    mongoc_client_set_error_api(client.get(), MONGOC_ERROR_API_VERSION_2);
+    bson_t* ping = BCON_NEW("ping", BCON_INT32(1));
+    bool ok = mongoc_client_command_simple(client.get(), "admin", ping, nullptr, nullptr, &last);
+    bson_destroy(ping);
+    if (ok) return;
+    auto pause = std::min<int64_t>(250, duration_cast<milliseconds>(deadline - steady_clock::now()).count());
+    if (pause > 0) std::this_thread::sleep_for(milliseconds(pause));
+  }
+  throw MongoError("cannot reach MongoDB at " + uri.hosts(), last);
 }
 
 Uri::Uri(const Uri& other)

@@ -5,6 +5,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,10 @@ class Uri {
   // The connection string with any password replaced by "****", safe to log.
   std::string redacted() const;
   const mongoc_uri_t* get() const { return uri_.get(); }
+  // Lowers serverSelectionTimeoutMS to `cap` (at least 100 ms) when it is higher: an operation
+  // that finds no server then fails within `cap`, so a retry budget of `cap` is not overrun by
+  // the first attempt's wait for a server. Call before making pools from this URI.
+  void cap_server_selection_timeout(std::chrono::milliseconds cap);
 
  private:
   Uri() = default;
@@ -84,6 +89,12 @@ class ClientPool {
   Uri uri_;
   mongoc_client_pool_t* pool_;
 };
+
+// Pings the deployment with a client of its own, again and again, until it answers (returns) or
+// `deadline` passes (throws MongoError "cannot reach MongoDB at <hosts>: ..."). Each try is bounded
+// by the time left (server selection, connect and socket timeouts), unlike an operation on a
+// pool, which may wait for the pool's whole serverSelectionTimeoutMS.
+void wait_until_reachable(const Uri& uri, std::chrono::steady_clock::time_point deadline);
 
 // What `hello` says about the deployment.
 struct Topology {

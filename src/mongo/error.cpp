@@ -14,6 +14,12 @@ MongoError::MongoError(const std::string& context, uint32_t domain, uint32_t cod
       code_(code),
       server_message_(message) {}
 
+MongoError::MongoError(const std::string& context, const MongoError& cause)
+    : std::runtime_error(context + ": " + cause.what()),
+      domain_(cause.domain_),
+      code_(cause.code_),
+      server_message_(cause.server_message_) {}
+
 bool MongoError::is_transient() const {
   if (domain_ == MONGOC_ERROR_STREAM || domain_ == MONGOC_ERROR_SERVER_SELECTION) return true;
   if (domain_ == MONGOC_ERROR_CLIENT && code_ == MONGOC_ERROR_CLIENT_AUTHENTICATE) return false;

@@ -15,6 +15,8 @@ class MongoError : public std::runtime_error {
   // `context` says what fhirshift was doing ("insertMany into vonkdata.vonkentries").
   MongoError(const std::string& context, const bson_error_t& error);
   MongoError(const std::string& context, uint32_t domain, uint32_t code, const std::string& message);
+  // `cause` with more context in front, its codes kept: "<context>: <cause.what()>".
+  MongoError(const std::string& context, const MongoError& cause);
 
   uint32_t domain() const { return domain_; }
   uint32_t code() const { return code_; }

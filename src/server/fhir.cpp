@@ -1,5 +1,6 @@
 #include "server/fhir.h"
 
+#include <charconv>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -36,11 +37,28 @@ std::string etag(std::string_view version) { return "W/\"" + std::string(version
 std::optional<std::string> version_from_etag(std::string_view value) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.substr(0, 2) == "W/") value.remove_prefix(2);
-  if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
-    value = value.substr(1, value.size() - 2);
-  if (value.empty() || value.find('"') != std::string_view::npos) return std::nullopt;
+  const bool weak = value.substr(0, 2) == "W/";
+  if (weak) value.remove_prefix(2);
+  const bool quoted = value.size() >= 2 && value.front() == '"' && value.back() == '"';
+  if (quoted) value = value.substr(1, value.size() - 2);
+  else if (weak) return std::nullopt;  // W/ without the quotes of an entity tag
+  // A version id is a FHIR id (meta.versionId): 1-64 of [A-Za-z0-9-.]. Unquoted, only a number
+  // is taken (`If-Match: 3`, a common shorthand): any other bare text (`not-an-etag`) is a
+  // malformed header, not a version that fails to match.
+  if (value.empty() || value.size() > 64) return std::nullopt;
+  for (char c : value) {
+    const bool digit = c >= '0' && c <= '9';
+    const bool id_char = digit || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '.';
+    if (quoted ? !id_char : !digit) return std::nullopt;
+  }
   return std::string(value);
+}
+
+bool is_valid_content_length(std::string_view value) {
+  // from_chars of an unsigned type takes digits only (no sign, no space) and fails on overflow.
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  return !value.empty() && ec == std::errc() && end == value.data() + value.size();
 }
 
 std::string operation_outcome(std::string_view severity, std::string_view code,

@@ -18,8 +18,12 @@ std::string format_http_date(int64_t ms_since_epoch);
 
 // W/"3"
 std::string etag(std::string_view version);
-// The version id inside an If-Match / ETag value: W/"3", "3" or 3; nullopt when empty or malformed.
+// The version id inside an If-Match / ETag value: W/"3", "3" or a bare number 3; nullopt when
+// malformed (empty, unquoted text, W/ without quotes, a version id that is not a FHIR id).
 std::optional<std::string> version_from_etag(std::string_view value);
+
+// True when `value` is a Content-Length (RFC 9110: digits only) that fits 64 bits.
+bool is_valid_content_length(std::string_view value);
 
 // {"resourceType":"OperationOutcome","issue":[{"severity":..,"code":..,"diagnostics":..}]}.
 // `code` is an IssueType code: invalid, structure, required, value, not-found, deleted, conflict,

@@ -211,6 +211,26 @@ void FhirServer::routes() {
   s.set_read_timeout(std::chrono::seconds(60));
   s.set_write_timeout(std::chrono::seconds(60));
 
+  // cpp-httplib reads Content-Length with strtoull: "-1" becomes 2^64-1, and the request thread
+  // then waits for that body until the read timeout (60 s); "1x" or "abc" are read as 1 or 0.
+  // This handler runs before any body is read and answers such a request at once. Where its body
+  // ends is unknown, so the connection is not to be reused (Connection: close).
+  s.set_pre_routing_handler([](const Request& req, Response& res) -> httplib::Server::HandlerResponse {
+    const size_t n = req.get_header_value_count("Content-Length");
+    for (size_t i = 0; i < n; ++i) {
+      const std::string value = req.get_header_value("Content-Length", i);
+      const bool valid = is_valid_content_length(value);
+      if (valid && value == req.get_header_value("Content-Length", 0)) continue;
+      constexpr size_t kEcho = 40;
+      outcome(res, 400, "structure",
+              valid ? "conflicting Content-Length headers: send one"
+                    : "invalid Content-Length \"" + value.substr(0, kEcho) + (value.size() > kEcho ? "..." : "") +
+                          "\": send the body's size in bytes as a decimal number");
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   s.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const Request& req, Response& res) -> httplib::Server::HandlerResponse {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -437,9 +457,14 @@ void write_failed(Response& res, const WriteResult& r, const std::string& type,
 std::optional<std::string> if_match_of(const Request& req, Response& res, bool& bad) {
   bad = false;
   if (!req.has_header("If-Match")) return std::nullopt;
-  auto v = version_from_etag(req.get_header_value("If-Match"));
+  const std::string sent = req.get_header_value("If-Match");
+  auto v = version_from_etag(sent);
   if (!v) {
-    outcome(res, 400, "value", "If-Match must be a version ETag such as W/\"3\"");
+    // 400, not 412: a 412 would tell the client its version is stale when it sent no version.
+    constexpr size_t kEcho = 80;
+    outcome(res, 400, "value",
+            "malformed If-Match header \"" + sent.substr(0, kEcho) + (sent.size() > kEcho ? "..." : "") +
+                "\": send the ETag of the version you read, a weak ETag such as W/\"3\"");
     bad = true;
   }
   return v;

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <functional>
+#include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -111,6 +112,105 @@ TEST_F(MigrateTest, BadEntriesAreQuarantinedWithTheReasonAndTheRunGoesOn) {
   std::set<std::string> reasons;
   while (const bson_t* d = cur.next()) reasons.insert(std::string(mongo::View(d).string("reason").value_or("")));
   EXPECT_EQ(reasons, (std::set<std::string>{"bad-field", "type-mismatch"}));
+}
+
+// A legacy Patient entry with a fresh, increasing `_id`; `active` makes bodies differ.
+schema::Entry legacy_patient(const std::string& res_id, const std::string& v, int64_t lu_ms, bool cur,
+                             bool active) {
+  schema::Entry e;
+  bson_oid_init(&e.id, nullptr);
+  e.im = schema::kInfoModelR4;
+  e.type = "Patient";
+  e.res_id = res_id;
+  e.v = v;
+  e.lu_ms = lu_ms;
+  e.cur = cur;
+  e.change = v == "1" ? schema::Change::kCreated : schema::Change::kUpdated;
+  e.json = R"({"resourceType":"Patient","id":")" + res_id + R"(","meta":{"versionId":")" + v +
+           R"("},"active":)" + (active ? "true" : "false") + "}";
+  return e;
+}
+
+TEST_F(MigrateTest, DuplicateVersionsKeepTheFirstAndQuarantineTheOthers) {
+  // Two source entries of one version of a resource, with different bodies: the target keeps the
+  // first in `_id` order, the other is quarantined as duplicate-version naming it, and the
+  // version state is right. Once in one chunk, once with every entry in a chunk of its own (the
+  // duplicate then meets the kept entry in the target). Before the fix the duplicate was
+  // reported as a "conflict" and, when newer, made the kept version history: no current version.
+  constexpr int64_t lu = 1700000000000;
+  for (const std::string batch : {"100", "1"}) {
+    SCOPED_TRACE("--mongoBatch " + batch);
+    const bool one_chunk = batch == "100";
+    // a: the lost-update race, both v2 current; the duplicate is newer.
+    schema::Entry a1 = legacy_patient("a", "1", lu + 1000, false, true);
+    schema::Entry a2 = legacy_patient("a", "2", lu + 2000, true, true);
+    schema::Entry a2_dup = legacy_patient("a", "2", lu + 3000, true, false);
+    // b: the duplicate is older and history.
+    schema::Entry b1 = legacy_patient("b", "1", lu + 2000, true, true);
+    schema::Entry b1_dup = legacy_patient("b", "1", lu + 1000, false, false);
+    // c (in one chunk only): the kept entry is history, its duplicate current; the kept one
+    // takes the current state.
+    schema::Entry c1 = legacy_patient("c", "1", lu + 1000, false, true);
+    schema::Entry c1_dup = legacy_patient("c", "1", lu + 1500, true, false);
+    std::vector<schema::Entry> source = {a1, a2, a2_dup, b1, b1_dup};
+    if (one_chunk) source.insert(source.end(), {c1, c1_dup});
+    const std::string src = source_->uri(db_ + "_" + batch), dst = target_->uri(db_ + "_" + batch);
+    {
+      mongo::ClientPool pool(mongo::Uri::parse(src));
+      mongo::Client c = pool.acquire();
+      mongo::Collection coll = c.collection(pool.database(), "vonkentries");
+      for (const auto& e : source) coll.insert_one(schema::encode_legacy(e).get());
+    }
+    testing::TempDir journal;
+    RunResult r = run_command(migrate_command(src, dst, journal.path(), "AdHoc", "ErrorOnConflict",
+                                              {"--mongoBatch", batch, "--mongoPar", "1"}));
+    const int64_t dups = one_chunk ? 3 : 2;
+    EXPECT_EQ(r.exit_code, 1) << "quarantined entries make the exit code 1\n" << r.out << r.err;
+    EXPECT_EQ(report_figure(r.out, "read"), static_cast<int64_t>(source.size())) << r.out;
+    EXPECT_EQ(report_figure(r.out, "written"), static_cast<int64_t>(source.size()) - dups) << r.out;
+    EXPECT_EQ(report_figure(r.out, "quarantined"), dups) << r.out;
+    EXPECT_EQ(report_figure(r.out, "conflicts"), 0) << r.out;
+    EXPECT_NE(r.out.find("check: read = written + unchanged + kept + skipped + quarantined + conflicts + errors: OK"),
+              std::string::npos)
+        << r.out;
+
+    // The quarantine: the duplicates, with the reason and the entry kept.
+    std::map<std::string, std::pair<std::string, std::string>> records;  // _id -> reason, targetId
+    {
+      mongo::ClientPool pool(mongo::Uri::parse(dst));
+      mongo::Client c = pool.acquire();
+      mongo::Collection q = c.collection(pool.database(), schema::quarantine_collection("vonkentries"));
+      mongo::Builder all;
+      mongo::Bson fd = all.extract();
+      mongo::Cursor cur = q.find(fd.get());
+      while (const bson_t* d = cur.next()) {
+        mongo::View v(d);
+        auto target_id = v.oid("targetId");
+        records[mongo::oid_to_string(*v.oid("_id"))] = {std::string(v.string("reason").value_or("")),
+                                                         target_id ? mongo::oid_to_string(*target_id) : ""};
+      }
+    }
+    std::map<std::string, std::pair<std::string, std::string>> expected = {
+        {a2_dup.id_string(), {"duplicate-version", a2.id_string()}},
+        {b1_dup.id_string(), {"duplicate-version", b1.id_string()}}};
+    if (one_chunk) expected[c1_dup.id_string()] = {"duplicate-version", c1.id_string()};
+    EXPECT_EQ(records, expected);
+
+    // The target: the kept entries, each resource with its newest kept version current.
+    std::map<std::string, bool> state;  // _id -> cur
+    for (const auto& e : entries(dst, "vonkentries")) state[e.id_string()] = e.cur;
+    std::map<std::string, bool> want = {{a1.id_string(), false}, {a2.id_string(), true}, {b1.id_string(), true}};
+    if (one_chunk) want[c1.id_string()] = true;
+    EXPECT_EQ(state, want);
+
+    // Accepted, the duplicates are accounted for: verify finds the copy equal.
+    RunResult accept = run_command({testing::cli_path(), "quarantine", "accept", "--all", "--reason",
+                                    "duplicate versions: the first is kept", "--mongoConnectionstring", dst});
+    EXPECT_EQ(accept.exit_code, 0) << accept.out << accept.err;
+    RunResult v = verify_full(src, dst);
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("EQUAL"), std::string::npos) << v.out;
+  }
 }
 
 TEST_F(MigrateTest, AJournalOfAnotherTargetIsRefusedWithTheFix) {

@@ -6,6 +6,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -330,6 +332,72 @@ TEST_F(MigratePolicyFaultTest, ASourceOutageMidRunIsRetriedAndLosesNothing) {
 TEST_F(MigratePolicyFaultTest, ATargetOutageMidRunIsRetriedAndLosesNothing) {
   // No retry log required: the driver's own retryable write may absorb a short target outage.
   copy_through_outage(*target_, "");
+}
+
+TEST_F(MigratePolicyFaultTest, AnOutageLongerThanTheRetryTimeoutEndsTheRunWithinIt) {
+  // Before the fix the run gave up only after --retryTimeout plus the driver's
+  // serverSelectionTimeoutMS (10 s here): an attempt under way when the budget ran out waited for
+  // a server first. (A source outage could also end the run at once, without a retry: the budget
+  // was counted from the start of the source read, which in AdHoc is the start of the copy.)
+  constexpr int kEntries = 3000;
+  constexpr double kBudget = 2.0, kMargin = 3.0;
+  seed(kEntries);
+  for (testing::FerretDbServer* down : {target_, source_}) {
+    const bool target_down = down == target_;
+    SCOPED_TRACE(target_down ? "target down" : "source down");
+    struct Revive {
+      testing::FerretDbServer& server;
+      ~Revive() {
+        if (!server.running()) server.restart();
+      }
+    } revive{*down};
+    testing::TempDir journal;
+    const std::string target = target_->uri(db_ + (target_down ? "_t" : "_s"));
+    int port = testing::free_port();
+    testing::Subprocess p(migrate_command(src_uri(), target, journal.path(), "AdHoc", "ErrorOnConflict",
+                                          {"--mongoBatch", "10", "--mongoPar", "1", "--retryTimeout", "2s",
+                                           "--metrics-port", std::to_string(port)}),
+                          logs_.path(), target_down ? "past-budget-target" : "past-budget-source");
+    httplib::Client metrics("127.0.0.1", port);
+    int64_t read = 0;
+    for (auto deadline = Clock::now() + 120s; p.running() && read < 200 && Clock::now() < deadline;) {
+      if (auto res = metrics.Get("/progress"); res && res->status == 200)
+        read = nlohmann::json::parse(res->body).value("entriesRead", int64_t{0});
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_TRUE(p.running()) << "the run ended before the outage\n" << p.stderr_text();
+    auto t0 = Clock::now();
+    down->crash();
+    std::optional<int> rc = p.wait_for(120s);
+    double took = seconds_since(t0);
+    ASSERT_TRUE(rc.has_value()) << "the run did not end\n" << p.stderr_text();
+    std::string all = p.stdout_text() + p.stderr_text();
+    EXPECT_EQ(*rc, 1) << all;
+    EXPECT_NE(p.stderr_text().find("retrying in"), std::string::npos) << "no retry logged\n" << all;
+    EXPECT_NE(all.find("gave up after"), std::string::npos) << all;
+    EXPECT_NE(all.find("over --retryTimeout 2s (MongoDB at 127.0.0.1:" + std::to_string(down->port()) + ")"),
+              std::string::npos)
+        << all;
+    // From the first failed attempt to giving up, by the log's timestamps: when the outage hits
+    // an operation depends on what the run was doing (on a busy machine seconds after the crash).
+    auto ts_of = [&](const std::string& needle) {
+      auto at = p.stderr_text().find(needle);
+      if (at == std::string::npos) return -1.0;
+      auto line = p.stderr_text().rfind("ts=", at);
+      std::tm tm{};
+      double frac = 0;
+      if (line == std::string::npos ||
+          std::sscanf(p.stderr_text().c_str() + line, "ts=%d-%d-%dT%d:%d:%lfZ", &tm.tm_year, &tm.tm_mon,
+                      &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &frac) != 6)
+        return -1.0;
+      return tm.tm_hour * 3600.0 + tm.tm_min * 60.0 + frac;
+    };
+    double waited = ts_of("gave up after") - ts_of("failed (attempt 1)");
+    EXPECT_GT(waited, kBudget - 0.5) << "gave up before --retryTimeout\n" << all;
+    EXPECT_LT(waited, kBudget + kMargin) << "overran --retryTimeout\n" << all;
+    std::cout << (target_down ? "target" : "source") << " down past --retryTimeout 2s: gave up " << waited
+              << " s after the first failure, exit " << took << " s after the crash\n";
+  }
 }
 
 TEST_F(MigratePolicyFaultTest, AdHocCopyOfTenThousandEntries) {

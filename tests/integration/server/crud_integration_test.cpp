@@ -2,9 +2,14 @@
 // against a live FerretDB; the stored entries are checked against docs/schema.md.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -30,6 +35,41 @@ const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Env);
 std::string fresh_database() {
   static std::atomic<int> n{0};
   return "crud" + std::to_string(n++);
+}
+
+// Sends `request` as is over a fresh TCP connection to the server on `port` and returns what comes
+// back until the server closes the connection or `timeout` passes (then the answer so far, maybe
+// ""). The socket is closed on return.
+std::string raw_exchange(int port, const std::string& request, std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+      // A complete answer that says Connection: close is all there is to read.
+      auto end = answer.find("\r\n\r\n");
+      auto cl = answer.find("Content-Length: ");
+      if (end != std::string::npos && cl != std::string::npos && cl < end &&
+          answer.size() >= end + 4 + std::stoul(answer.substr(cl + 16)))
+        break;
+    }
+  }
+  ::close(fd);
+  return answer;
 }
 
 class Crud : public ::testing::TestWithParam<Schema> {
@@ -285,6 +325,20 @@ TEST_P(Crud, IfMatchChecksTheVersion) {
   EXPECT_EQ(put("/Patient/m", R"({"resourceType":"Patient","id":"m"})", {{"If-Match", "2"}})->status, 200);
   auto malformed = put("/Patient/m", R"({"resourceType":"Patient","id":"m"})", {{"If-Match", "W/\"a\"b\""}});
   EXPECT_EQ(malformed->status, 400);
+  // Bare text is no ETag: 400 naming the header and the form, not 412 (taken as a stale version).
+  for (const char* method : {"PUT", "DELETE"}) {
+    SCOPED_TRACE(method);
+    auto bare = std::string(method) == "PUT"
+                    ? put("/Patient/m", R"({"resourceType":"Patient","id":"m"})", {{"If-Match", "not-an-etag"}})
+                    : del("/Patient/m", {{"If-Match", "not-an-etag"}});
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->status, 400) << bare->body;
+    EXPECT_EQ(issue(bare).value("code", ""), "value");
+    std::string diagnostics = issue(bare).value("diagnostics", "");
+    EXPECT_NE(diagnostics.find("If-Match"), std::string::npos) << diagnostics;
+    EXPECT_NE(diagnostics.find("W/\"3\""), std::string::npos) << diagnostics;
+  }
+  EXPECT_EQ(get("/Patient/m")->get_header_value("ETag"), "W/\"3\"") << "nothing was written";
   EXPECT_EQ(put("/Patient/none", R"({"resourceType":"Patient","id":"none"})", {{"If-Match", "W/\"1\""}})->status, 412);
   EXPECT_EQ(del("/Patient/m", {{"If-Match", "W/\"1\""}})->status, 412);
   EXPECT_EQ(del("/Patient/m", {{"If-Match", "W/\"3\""}})->status, 200);
@@ -475,6 +529,42 @@ TEST_P(Crud, HealthAndReadiness) {
   EXPECT_EQ(read->status, 503);
   EXPECT_EQ(read->get_header_value("Retry-After"), "1");
   EXPECT_EQ(parse(read)["resourceType"], "OperationOutcome");
+}
+
+TEST_P(Crud, AnInvalidContentLengthIsAnswered400AtOnce) {
+  // Two request threads: before the fix one request with Content-Length -1 held a thread for the
+  // 60 s read timeout, waiting for a body of 2^64-1 bytes.
+  auto o = server_options(GetParam(), uri);
+  o.threads = 2;
+  RunningServer two(o);
+  const int port = two.server().port();
+  for (const std::string value : {"-1", "abc", "1x", "99999999999999999999999", "5\r\nContent-Length: 7"}) {
+    SCOPED_TRACE("Content-Length: " + value);
+    auto t0 = std::chrono::steady_clock::now();
+    std::string answer = raw_exchange(
+        port, "PUT /Patient/cl HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: " +
+                  value + "\r\n\r\n{\"resourceType\":\"Patient\",\"id\":\"cl\"}",
+        std::chrono::seconds(20));
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+    EXPECT_LT(took, 5.0) << "not answered at once";
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    auto body = answer.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << answer;
+    json j = json::parse(answer.substr(body + 4), nullptr, false);
+    EXPECT_EQ(j.value("resourceType", ""), "OperationOutcome") << answer;
+    std::string diagnostics = j.is_object() ? j["issue"][0].value("diagnostics", "") : "";
+    EXPECT_NE(diagnostics.find("Content-Length"), std::string::npos) << answer;
+  }
+  // Both threads are free: a normal request is served at once.
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = two.client();
+  c.set_read_timeout(std::chrono::seconds(5));
+  auto ok = c.Put("/Patient/cl", R"({"resourceType":"Patient","id":"cl"})", kFhirJson);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 201) << ok->body;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  EXPECT_EQ(entries().size(), 1u) << "only the normal request wrote";
 }
 
 TEST_P(Crud, ReadOnlyAnswersWrites503AndStillReads) {

@@ -25,6 +25,27 @@ TEST(Fhir, ETags) {
   EXPECT_EQ(version_from_etag(""), std::nullopt);
   EXPECT_EQ(version_from_etag("W/\"\""), std::nullopt);
   EXPECT_EQ(version_from_etag("W/\"a\"b\""), std::nullopt);
+  EXPECT_EQ(version_from_etag("W/\"v-2.a\""), "v-2.a");
+  // Malformed: bare text is no ETag (it used to be taken as version "not-an-etag", a 412).
+  EXPECT_EQ(version_from_etag("not-an-etag"), std::nullopt);
+  EXPECT_EQ(version_from_etag("W/3"), std::nullopt);
+  EXPECT_EQ(version_from_etag("*"), std::nullopt);
+  EXPECT_EQ(version_from_etag("\"a b\""), std::nullopt);
+  EXPECT_EQ(version_from_etag("W/\"" + std::string(65, '1') + "\""), std::nullopt);
+  EXPECT_EQ(version_from_etag("W/\"1\", W/\"2\""), std::nullopt);
+}
+
+TEST(Fhir, ContentLengths) {
+  EXPECT_TRUE(is_valid_content_length("0"));
+  EXPECT_TRUE(is_valid_content_length("15728640"));
+  EXPECT_TRUE(is_valid_content_length("18446744073709551615"));
+  EXPECT_FALSE(is_valid_content_length(""));
+  EXPECT_FALSE(is_valid_content_length("-1"));
+  EXPECT_FALSE(is_valid_content_length("+1"));
+  EXPECT_FALSE(is_valid_content_length("1x"));
+  EXPECT_FALSE(is_valid_content_length("abc"));
+  EXPECT_FALSE(is_valid_content_length(" 5"));
+  EXPECT_FALSE(is_valid_content_length("18446744073709551616"));  // beyond 64 bits
 }
 
 TEST(Fhir, OperationOutcome) {
