@@ -44,9 +44,9 @@ done
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
 if ((QUICK)); then
-  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15; CUT_STORE=500; CUT_ROUNDS=1
+  KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15; CUT_STORE=500; CUT_ROUNDS=1; CUT_RATE=5
 else
-  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30; CUT_STORE=1000; CUT_ROUNDS=3
+  KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30; CUT_STORE=1000; CUT_ROUNDS=3; CUT_RATE=5
 fi
 BAD_LEGACY=1000; BAD_FILES=1000; GOOD_FILES=2000; HOSTILE=10000
 
@@ -472,7 +472,7 @@ cut_stage() {
   start "$p-haproxy" "$HAPROXY_BIN" -db -f "$WORK/$p-haproxy.cfg"
   for ((i = 0; i < 300; i++)); do hap_where "$C_SOCK" | grep -qw 'old=UP' && break; sleep 0.1; done
   hap_where "$C_SOCK" | grep -qw 'old=UP' || { echo "HAProxy $p does not see old UP (log: $WORK/logs/$p-haproxy.log)" >&2; return 1; }
-  start "$p-load" "$CLI" load --url "$C_PROXY" --rate 10 --duration 0 --mix 35:30:25:10 \
+  start "$p-load" "$CLI" load --url "$C_PROXY" --rate "$CUT_RATE" --duration 0 --mix 35:30:25:10 \
     --ledger "$WORK/$p-ledger.jsonl" --seed "$SEED"
   local metrics; metrics=$(free_port)
   start "$p-migrate" "$CLI" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode Continuous \
@@ -487,7 +487,7 @@ cut_stage() {
   serve "$p-new" current "$dst" "$C_NEW_PORT" || return 1
   C_CUT=("$CLI" cutover --proxy-socket "$C_SOCK" --backend fhir --from old --to new
          --new-url "http://127.0.0.1:$C_NEW_PORT" --metrics "http://127.0.0.1:$metrics"
-         --srcMongoConnectionString "$src" --mongoConnectionstring "$dst")
+         --srcMongoConnectionString "$src" --mongoConnectionstring "$dst" --catch-up-wait 300s)
 }
 
 cut_unstage() {
@@ -516,7 +516,7 @@ cut_run() {
       "$action"
     fi
   done <"$fifo"
-  wait "$CUT_PID"; CUT_RC=$?
+  { wait "$CUT_PID"; CUT_RC=$?; } 2>/dev/null  # no "Killed" notice from bash
   unset "PIDS[$p-cutover]"
   rm -f "$fifo"
   CUT_OUTCOME=$( [ -s "$report" ] && json "$report" outcome || echo "no report (exit $CUT_RC)")
@@ -599,7 +599,7 @@ scenario_cut() {
   if [ "$kind" = cutover ]; then what="kill -9 of cutover at the entry of step $step/9"
   else what="kill -9 of the $kind server at the entry of step $step/9, restarted"; fi
   result "$name" "$R_FAULTS" "$R_LOST" 0 "$R_WRONG" "$R_OK" \
-    "$R_FAULTS x $what ($CUT_STORE-entry store, writer at 10/s through HAProxy, $R_WRITES acknowledged writes, $R_FAILED failed requests); after the recovery traffic on new only, fence down, load check: $R_LOST lost, $R_WRONG wrong;$R_TEXT"
+    "$R_FAULTS x $what ($CUT_STORE-entry store, writer at $CUT_RATE/s through HAProxy, $R_WRITES acknowledged writes, $R_FAILED failed requests); after the recovery traffic on new only, fence down, load check: $R_LOST lost, $R_WRONG wrong;$R_TEXT"
 }
 
 # ------------------------------------------------------------------------------------------------
