@@ -705,9 +705,9 @@ TEST_F(SwitchoverTest, KilledBeforeTheSwitchIsPutBackThenEveryStepRuns) {
   EXPECT_EQ(index_of("proxy fhir/new maint"), 0u) << dump();
   EXPECT_EQ(index_of("proxy fhir/new weight 100%"), 1u) << dump();
   EXPECT_EQ(index_of("proxy fence off fhir"), 2u) << dump();
-  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts")) << dump();
+  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts (writes flowing)")) << dump();
   // Then the whole sequence, fence included.
-  EXPECT_LT(index_of("verify counts"), index_of("proxy fence on fhir")) << dump();
+  EXPECT_LT(index_of("verify counts (writes flowing)"), index_of("proxy fence on fhir")) << dump();
   EXPECT_EQ(r.steps.size(), 9u);
   EXPECT_TRUE(proxy.serving("new"));
   EXPECT_TRUE(proxy.in_maint("old"));
@@ -739,7 +739,7 @@ TEST_F(SwitchoverTest, AFenceLeftUpWithNewInMaintenanceIsLiftedBeforeTheChecks) 
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
   EXPECT_EQ(index_of("proxy fence off fhir"), 0u) << dump();
-  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts")) << dump();
+  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts (writes flowing)")) << dump();
   EXPECT_FALSE(proxy.fenced);
 }
 
