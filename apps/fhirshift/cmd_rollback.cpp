@@ -69,6 +69,8 @@ int run_before_switch(RollbackArgs& a) {
       return kExitFailure;
     }
     if (!n.in_maintenance()) proxy.set_state(backend, new_srv, cutover::AdminState::kMaint);
+    // An interrupted cut-over leaves it at weight 0 (step 5): back to its configured weight.
+    if (n.weight == 0) proxy.set_weight(backend, new_srv, "100%");
     if (!o.serving()) {
       proxy.set_state(backend, old_srv, cutover::AdminState::kReady);
       say("set server " + backend + "/" + old_srv + " state ready (it was " + o.describe() + ")");

@@ -7,14 +7,16 @@
 #
 # Usage: bash bench/chaos/run.sh [--quick] [--seed S] [--only LIST] [--build DIR] [--no-build] [--keep]
 #                                [--fuzz-seconds N]
-#   --quick      20 kills per migration mode, a smaller store, 15 s outages and 30 s per fuzz target
-#                (under 10 minutes on 2 cores); the default is the full campaign (50 kills per mode,
-#                30 s outages, 300 s per fuzz target)
+#   --quick      20 kills per migration mode, a smaller store, 15 s outages, one cut-over per kill
+#                of the cut-over scenarios and 30 s per fuzz target; the default is the full campaign
+#                (50 kills per mode, 30 s outages, three cut-overs per kill, 300 s per fuzz target)
 #   --seed S     seeds the kill moments, the stores and the generated input (default 1): the same
 #                seed injects the same faults (the moments are the same; what a process had done by
 #                then depends on the machine's speed)
 #   --only LIST  comma-separated scenarios to run: kill-adhoc, kill-continuous, kill-import,
-#                outage, bad-legacy, bad-files, hostile, fuzz (default: all)
+#                outage, kill-cutover-5 ... kill-cutover-9 (kill-cutover: all five),
+#                kill-old-server, kill-new-server (kill-server: both), bad-legacy, bad-files,
+#                hostile, fuzz (default: all)
 #   --build DIR  the build tree (default build; the fuzz scenario's clang tree is DIR-fuzz);
 #                --no-build uses them as they are
 #   --fuzz-seconds N  how long each libFuzzer target runs in the fuzz scenario (bench/chaos/fuzz.sh)
@@ -48,8 +50,10 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
 if ((QUICK)); then
   KILLS=20; STORE=3000; IMPORT_RESOURCES=3000; LIVE_STORE=1500; OUTAGE=15; FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+  CUT_STORE=500; CUT_ROUNDS=1; CUT_RATE=5
 else
   KILLS=50; STORE=10000; IMPORT_RESOURCES=10000; LIVE_STORE=3000; OUTAGE=30; FUZZ_SECONDS=${FUZZ_SECONDS:-300}
+  CUT_STORE=1000; CUT_ROUNDS=3; CUT_RATE=5
 fi
 BAD_LEGACY=1000; BAD_FILES=1000; GOOD_FILES=2000; HOSTILE=10000
 
@@ -62,11 +66,12 @@ if [ "$ONLY" != fuzz ]; then
     nice -n 5 cmake --build "$BUILD" -j2 --target fhirshift chaos_tool ferretdb_embedded >/dev/null ||
       { echo "run.sh: the build failed (cmake --build $BUILD)" >&2; exit 1; }
   fi
-  for b in "$CLI" "$TOOL" "$FERRET"; do
+  for b in "$CLI" "$TOOL" "$FERRET" "${FS_HAPROXY_BIN:-/usr/sbin/haproxy}"; do
     [ -x "$b" ] || { echo "run.sh: $b is missing: build with scripts/setup.sh (or drop --no-build)" >&2; exit 1; }
   done
 fi
 command -v node >/dev/null || { echo "run.sh: node is missing (it reads the JSON reports): run scripts/setup.sh" >&2; exit 1; }
+command -v socat >/dev/null || { echo "run.sh: socat is missing (the cut-over scenarios read HAProxy's runtime API): run scripts/setup.sh" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fhirshift-chaos.XXXXXX")
 mkdir -p "$WORK/logs"
@@ -126,10 +131,10 @@ ferret() {
 }
 ferret_down() { stop "ferret-$1"; rm -rf "$WORK/$1-data"; }
 
-# A FHIR server on a free port; sets SERVER_URL. serve NAME SCHEMA URI
-serve() {
-  local name=$1 schema=$2 uri=$3 port i
-  port=$(free_port)
+# A FHIR server on a free port (or PORT); sets SERVER_URL. serve NAME SCHEMA URI [PORT]
+serve() {  # NAME SCHEMA URI [PORT]
+  local name=$1 schema=$2 uri=$3 port=${4:-} i
+  [ -n "$port" ] || port=$(free_port)
   start "$name" "$CLI" serve --schema "$schema" --mongoConnectionstring "$uri" --port "$port" --host 127.0.0.1
   SERVER_URL=http://127.0.0.1:$port
   for ((i = 0; i < 600; i++)); do
@@ -432,6 +437,182 @@ scenario_outage() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# Scenario 3: kill -9 during the cut-over: of `cutover` itself at the entry of each of its steps
+# 5-9, and of the old or the new FHIR server (restarted on the same port and store at once). The
+# recovery is what docs/runbook.md prescribes after a killed cut-over: run `cutover` again. Then
+# HAProxy must route to exactly one server with the fence down, and `load check` of the writer's
+# ledger (through HAProxy, so against the store that serves) must find every acknowledged write.
+
+HAPROXY_BIN=${FS_HAPROXY_BIN:-/usr/sbin/haproxy}
+
+hap() { echo "$2" | socat -t 5 stdio "UNIX-CONNECT:$1" 2>/dev/null; }  # SOCKET COMMAND
+# "old=UP new=MAINT" from `show servers state fhir` (as scripts/lib/haproxy.sh reads it).
+hap_where() {
+  hap "$1" "show servers state fhir" | awk '
+    $1 ~ /^[0-9]+$/ && NF > 7 {
+      op = $6; adm = $7; w = $8
+      maint = (adm % 2) || (int(adm / 2) % 2) || (int(adm / 32) % 2) || (int(adm / 64) % 2)
+      s = maint ? "MAINT" : (op == 2 ? (w > 0 ? "UP" : "UP(weight-0)") : "DOWN")
+      printf "%s%s=%s", sep, $4, s; sep = " "
+    }
+    END { print "" }'
+}
+hap_fence() { hap "$1" "fhirshift fence show fhir" | tr -d '\n'; }  # name=fhir fenced=0 held=0 ...
+
+# cut_stage P: a fresh stage for one cut-over: FerretDB source and target, a seeded legacy store,
+# the old server, HAProxy (tools/haproxy/fhirshift.cfg.in with its write fence) in front of old and
+# new, the writer through HAProxy with a ledger, the Continuous migrator caught up, the new server.
+# Sets C_SOCK, C_PROXY, C_NEW_PORT, C_OLD_PORT, C_CUT (the cutover command).
+cut_stage() {
+  local p=$1 src dst i
+  ferret "$p-src" || return 1
+  ferret "$p-dst" || return 1
+  src=${p//-/_}_src_URI; src=${!src}
+  dst=${p//-/_}_dst_URI; dst=${!dst}
+  "$CLI" seed --mongoConnectionstring "$src" --entries "$CUT_STORE" --seed "$SEED" >>"$LOG" 2>&1 || return 1
+  C_OLD_PORT=$(free_port); C_NEW_PORT=$(free_port)
+  serve "$p-old" legacy "$src" "$C_OLD_PORT" || return 1
+  C_SOCK=$WORK/$p-haproxy.sock
+  local port; port=$(free_port)
+  C_PROXY=http://127.0.0.1:$port
+  sed -e "s|@SOCKET@|$C_SOCK|g" -e "s|@FRONTEND@|127.0.0.1:$port|g" \
+      -e "s|@OLD_SERVER@|127.0.0.1:$C_OLD_PORT|g" -e "s|@NEW_SERVER@|127.0.0.1:$C_NEW_PORT|g" \
+      -e "s|@FENCE_LUA@|$ROOT/tools/haproxy/fhirshift_fence.lua|g" -e "s|@HEALTH_PATH@|/metadata|g" \
+      "$ROOT/tools/haproxy/fhirshift.cfg.in" >"$WORK/$p-haproxy.cfg"
+  start "$p-haproxy" "$HAPROXY_BIN" -db -f "$WORK/$p-haproxy.cfg"
+  for ((i = 0; i < 300; i++)); do hap_where "$C_SOCK" | grep -qw 'old=UP' && break; sleep 0.1; done
+  hap_where "$C_SOCK" | grep -qw 'old=UP' || { echo "HAProxy $p does not see old UP (log: $WORK/logs/$p-haproxy.log)" >&2; return 1; }
+  start "$p-load" "$CLI" load --url "$C_PROXY" --rate "$CUT_RATE" --duration 0 --mix 35:30:25:10 \
+    --ledger "$WORK/$p-ledger.jsonl" --seed "$SEED"
+  local metrics; metrics=$(free_port)
+  start "$p-migrate" "$CLI" migrate --srcMongoConnectionString "$src" --srcMongoRunningMode Continuous \
+    --mongoConnectionstring "$dst" --provisionTargetDatabase true --useRecoveryJournal "$WORK/$p-journal" \
+    --mongoBatch 200 --mongoPar 2 --pollInterval 200ms --metrics-port "$metrics"
+  for ((i = 0; i < 1200; i++)); do
+    progress "$metrics" | grep -q '"caughtUp":true' && break
+    running "$p-migrate" || break
+    sleep 0.25
+  done
+  progress "$metrics" | grep -q '"caughtUp":true' || { echo "the $p migrator did not catch up within 300 s" >&2; return 1; }
+  serve "$p-new" current "$dst" "$C_NEW_PORT" || return 1
+  C_CUT=("$CLI" cutover --proxy-socket "$C_SOCK" --backend fhir --from old --to new
+         --new-url "http://127.0.0.1:$C_NEW_PORT" --metrics "http://127.0.0.1:$metrics"
+         --srcMongoConnectionString "$src" --mongoConnectionstring "$dst" --catch-up-wait 300s)
+}
+
+cut_unstage() {
+  local p=$1 n
+  for n in load migrate new old haproxy; do stop "$p-$n" TERM 30; done
+  ferret_down "$p-src"; ferret_down "$p-dst"
+}
+
+# cut_run P RUN STEP ACTION: runs the cutover; at the entry of STEP (its line `cutover step
+# STEP/9 [t+…] … ...`, read from its stderr through a FIFO as it is written) runs ACTION once with
+# the cutover's pid in CUT_PID. Sets CUT_RC, CUT_ENTERED (1 when the step was entered) and
+# CUT_OUTCOME (from --report).
+cut_run() {
+  local p=$1 run=$2 step=$3 action=$4 fifo=$WORK/$p-cutover.fifo line
+  local log=$WORK/logs/$p-cutover-$run.log report=$WORK/$p-cutover-$run.json
+  rm -f "$fifo"; mkfifo "$fifo"
+  note "$p: cutover run $run$( [ "$step" != 0 ] && echo ", $action at the entry of step $step")"
+  "${C_CUT[@]}" --report "$report" >"$WORK/$p-cutover-$run.out" 2>"$fifo" &
+  CUT_PID=$!
+  PIDS[$p-cutover]=$CUT_PID
+  CUT_ENTERED=0
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$log"
+    if ((!CUT_ENTERED)) && [[ "$line" == *"cutover step $step/9 ["* ]]; then
+      CUT_ENTERED=1
+      "$action"
+    fi
+  done <"$fifo"
+  { wait "$CUT_PID"; CUT_RC=$?; } 2>/dev/null  # no "Killed" notice from bash
+  unset "PIDS[$p-cutover]"
+  rm -f "$fifo"
+  CUT_OUTCOME=$( [ -s "$report" ] && json "$report" outcome || echo "no report (exit $CUT_RC)")
+}
+kill_cutover() { kill -KILL "$CUT_PID" 2>/dev/null; }
+# The server's process is killed and started again on the same port and store (HAProxy's health
+# checks see it go DOWN and come back).
+kill_server() {
+  local which=$KILL_SERVER
+  kill -KILL "${PIDS[$CUT_P-$which]}" 2>/dev/null
+  finish "$CUT_P-$which"
+  note "$CUT_P: the $which server killed (kill -9) at the entry of step $KILL_STEP; HAProxy: $(hap_where "$C_SOCK")"
+  if [ "$which" = old ]; then serve "$CUT_P-old" legacy "$CUT_SRC" "$C_OLD_PORT"
+  else serve "$CUT_P-new" current "$CUT_DST" "$C_NEW_PORT"; fi
+}
+
+# cut_round P KIND STEP: one stage, one fault, the recovery, the checks. KIND: cutover, old, new.
+# Adds to the scenario's tallies (R_*) and appends to R_TEXT.
+cut_round() {
+  local p=$1 kind=$2 step=$3 problems="" landed="" recovery=""
+  CUT_P=$p
+  if ! cut_stage "$p"; then
+    R_OK=0; R_TEXT+=" $p: the stage did not start (log: $LOG);"; cut_unstage "$p"; return
+  fi
+  CUT_SRC=${p//-/_}_src_URI; CUT_SRC=${!CUT_SRC}
+  CUT_DST=${p//-/_}_dst_URI; CUT_DST=${!CUT_DST}
+  if [ "$kind" = cutover ]; then
+    cut_run "$p" 1 "$step" kill_cutover
+    # 137: SIGKILL; any other exit means the run ended before the kill reached it.
+    if ((CUT_RC == 137)); then
+      R_FAULTS=$((R_FAULTS + 1))
+      landed="$(hap_where "$C_SOCK"), $(hap_fence "$C_SOCK" | grep -oE 'fenced=[01] held=[0-9]+')"
+    else
+      problems+=" the kill at step $step did not find cutover running (exit $CUT_RC, $CUT_OUTCOME);"
+      R_OK=0
+    fi
+  else
+    KILL_SERVER=$kind KILL_STEP=$step
+    cut_run "$p" 1 "$step" kill_server
+    if ((CUT_ENTERED)); then R_FAULTS=$((R_FAULTS + 1)); else problems+=" step $step was never entered ($CUT_OUTCOME);"; R_OK=0; fi
+    landed="first run $CUT_OUTCOME"
+  fi
+  # The recovery: cutover again (docs/runbook.md, step 5, "If `cutover` itself is killed").
+  if ! hap_where "$C_SOCK" | grep -q 'old=MAINT new=UP' || ! hap_fence "$C_SOCK" | grep -q 'fenced=0'; then
+    cut_run "$p" 2 0 true
+    recovery="rerun $CUT_OUTCOME"
+    ((CUT_RC == 0)) || { R_OK=0; problems+=" the rerun exited $CUT_RC ($CUT_OUTCOME, log: $WORK/logs/$p-cutover-2.log);"; }
+  else
+    recovery="no rerun needed"
+  fi
+  # Exactly one server, and it is the new one; the fence is down.
+  local where fence
+  where=$(hap_where "$C_SOCK"); fence=$(hap_fence "$C_SOCK")
+  [ "$where" = "old=MAINT new=UP" ] || { R_OK=0; problems+=" HAProxy after the recovery: $where;"; }
+  [[ "$fence" == *"fenced=0"* ]] || { R_OK=0; problems+=" the fence after the recovery: $fence;"; }
+  # A few more writes on the server that serves now, then every acknowledged write is checked.
+  sleep 3
+  stop "$p-load" INT 60
+  local failed
+  failed=$(sed -nE 's/.* ([0-9]+) failed, .*/\1/p' "$WORK/logs/$p-load.log" | tail -1)
+  "$CLI" load check --ledger "$WORK/$p-ledger.jsonl" --url "$C_PROXY" >"$WORK/$p-check.log" 2>&1
+  local check_rc=$? lost wrong writes
+  lost=$(sed -nE 's/^load check: .*: ([0-9]+) lost, ([0-9]+) wrong, .*/\1/p' "$WORK/$p-check.log")
+  wrong=$(sed -nE 's/^load check: .*: ([0-9]+) lost, ([0-9]+) wrong, .*/\2/p' "$WORK/$p-check.log")
+  writes=$(wc -l <"$WORK/$p-ledger.jsonl")
+  ((check_rc == 0)) || { R_OK=0; problems+=" load check: $(tail -1 "$WORK/$p-check.log");"; }
+  R_LOST=$((R_LOST + ${lost:-1})); R_WRONG=$((R_WRONG + ${wrong:-0})); R_WRITES=$((R_WRITES + writes))
+  R_FAILED=$((R_FAILED + ${failed:-0}))
+  R_TEXT+=" [${landed:-?}; $recovery; $where, fence $(grep -oE 'fenced=[01]' <<<"$fence"); $writes acknowledged writes, load check ${lost:-?} lost${problems:+;$problems}]"
+  note "$p: kill at step $step ($kind): landed: $landed; recovery: $recovery; $where; load check: $(tail -1 "$WORK/$p-check.log"); failed requests $failed"
+  cut_unstage "$p"
+}
+
+# scenario_kill_cutover STEP | old STEP | new STEP: CUT_ROUNDS rounds, one result line.
+scenario_cut() {
+  local name=$1 kind=$2 step=$3 round
+  R_OK=1; R_FAULTS=0; R_LOST=0; R_WRONG=0; R_WRITES=0; R_FAILED=0; R_TEXT=""
+  for ((round = 1; round <= CUT_ROUNDS; round++)); do cut_round "s3-$kind-$step-$round" "$kind" "$step"; done
+  local what
+  if [ "$kind" = cutover ]; then what="kill -9 of cutover at the entry of step $step/9"
+  else what="kill -9 of the $kind server at the entry of step $step/9, restarted"; fi
+  result "$name" "$R_FAULTS" "$R_LOST" 0 "$R_WRONG" "$R_OK" \
+    "$R_FAULTS x $what ($CUT_STORE-entry store, writer at $CUT_RATE/s through HAProxy, $R_WRITES acknowledged writes, $R_FAILED failed requests); after the recovery traffic on new only, fence down, load check: $R_LOST lost, $R_WRONG wrong;$R_TEXT"
+}
+
+# ------------------------------------------------------------------------------------------------
 # Scenario 4: malformed input.
 
 scenario_bad_legacy() {
@@ -542,6 +723,11 @@ wanted kill-adhoc && scenario_kill_adhoc
 wanted kill-continuous && scenario_kill_continuous
 wanted kill-import && scenario_kill_import
 wanted outage && scenario_outage
+for step in 5 6 7 8 9; do
+  { wanted kill-cutover || wanted "kill-cutover-$step"; } && scenario_cut "kill-cutover-$step" cutover "$step"
+done
+{ wanted kill-server || wanted kill-old-server; } && scenario_cut kill-old-server old 5
+{ wanted kill-server || wanted kill-new-server; } && scenario_cut kill-new-server new 6
 wanted bad-legacy && scenario_bad_legacy
 wanted bad-files && scenario_bad_files
 wanted hostile && scenario_hostile

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
   for (auto& a : args) cargv.push_back(a.data());
   cargv.push_back(nullptr);
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     result.err = std::string("fork: ") + std::strerror(errno);
@@ -58,6 +60,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
   }
   if (pid == 0) {
     ::setpgid(0, 0);
+    // A parent killed with SIGKILL (a `cutover` killed mid-verify) takes its child along instead
+    // of leaving a verify running against both stores. Checked after the call: the parent may have
+    // died before it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
     int devnull = ::open("/dev/null", O_RDONLY);

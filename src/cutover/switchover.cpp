@@ -407,7 +407,20 @@ SwitchResult Switchover::run_steps(State& st) {
     for (const auto& line : plan()) log(LogLevel::kInfo, "  " + line);
   }
 
+  // What an earlier run that died without cleaning up (kill -9, host lost) left in HAProxy, found
+  // at step 1. Every state the machine passes through is one of these or a clean one.
+  enum class Leftover {
+    kNone,
+    // steps 5-8 before the switch: `to` out of maintenance at weight 0 (HAProxy sent it nothing),
+    // the fence maybe up: put `to` back and lift the fence (held writes go to `from`), then run.
+    kBeforeSwitch,
+    // inside step 8: `to` has its weight back while `from` still serves and writes are held
+    // (the final verify passed): finish forward, as that run would have.
+    kMidSwitch,
+  };
+  Leftover leftover = Leftover::kNone;
   bool already_switched = false;
+  bool fence_left_up = false;
   // 1. Where does traffic go now?
   if (!step(st, 1, names[0], [&](StepRecord&) {
         ServerState fs = proxy_.state(b, cfg_.from);
@@ -420,16 +433,40 @@ SwitchResult Switchover::run_steps(State& st) {
         if (!fs.serving())
           throw CheckFailed(states + ": " + f + " does not serve traffic, so there is nothing to " +
                             "move from (fix HAProxy or the server first)");
-        if (ts.serving() || !ts.in_maintenance())
-          throw CheckFailed(states + ": " + t + " must be in maintenance before the " + cfg_.action +
-                            " (`set server " + t + " state maint`)");
         FenceStatus fence = proxy_.fence_status(b);
         if (!fence.in_flight)
           throw CheckFailed(states + ": the write fence cannot count writes in progress: HAProxy "
                             "has no `fhirshift_writes` stick table with conn_cur (docs/cutover.md, "
                             "\"The write fence in your HAProxy\")");
+        fence_left_up = fence.fenced;
+        if (ts.serving()) {
+          if (!fence.fenced)
+            throw CheckFailed(states + ": " + t + " must be in maintenance before the " +
+                              cfg_.action + " (`set server " + t + " state maint`); both serve " +
+                              "and writes are not held, so each store may hold writes the other " +
+                              "lacks: decide which store is complete before changing HAProxy");
+          leftover = Leftover::kMidSwitch;
+          return states + ", writes held: an earlier " + cfg_.action + " died inside step 8 " +
+                 "(switch), after its final verify; finishing it forward";
+        }
+        if (!ts.in_maintenance()) {
+          if (ts.weight > 0)
+            throw CheckFailed(states + ": " + t + " must be in maintenance before the " +
+                              cfg_.action + " (`set server " + t + " state maint`)");
+          leftover = Leftover::kBeforeSwitch;
+          return states + (fence.fenced ? ", writes held" : "") + ": an earlier " + cfg_.action +
+                 " died in steps 5-8, before the switch (at weight 0 " + t +
+                 " received no request): " + (cfg_.dry_run ? "a real run puts" : "putting") +
+                 " it back in maintenance" +
+                 (fence.fenced ? std::string(" and lifts the fence (held writes go to ") +
+                                     cfg_.from + ")"
+                               : std::string()) +
+                 ", then runs every step";
+        }
         return states + "; write fence installed (" +
-               (fence.fenced ? "UP, left by an earlier run: harmless, it is raised again at step 5"
+               (fence.fenced ? std::string("UP, left by an earlier run: ") +
+                                   (cfg_.dry_run ? "a real run lifts" : "lifting") +
+                                   " it (held writes go to " + cfg_.from + ", the only server)"
                              : std::string("down")) +
                ", " + std::to_string(fence.passed) + " writes through it so far)";
       })) {
@@ -438,16 +475,20 @@ SwitchResult Switchover::run_steps(State& st) {
     return st.result;
   }
 
-  if (already_switched) {
-    // A previous run may have switched and died before the release: finish it.
+  if ((already_switched && !cfg_.dry_run) || leftover == Leftover::kMidSwitch) {
+    // A previous run may have switched and died before the release, or died between giving `to`
+    // its weight and putting `from` in maintenance: finish it. Held writes go to `to`.
     try {
       FenceStatus s = proxy_.fence_status(b);
       if (s.fenced && !cfg_.dry_run) {
-        log(LogLevel::kWarn, "the write fence is still up from a previous run: lifting it, its " +
-                                 std::to_string(s.held) + " held writes go to " + t);
+        log(LogLevel::kWarn, "the write fence is still up from a previous run: " +
+                                 std::string(already_switched ? "" : "putting " + f +
+                                                                         " in maintenance and ") +
+                                 "lifting it, its " + std::to_string(s.held) +
+                                 " held writes go to " + t);
         st.fenced = true;
         st.fence_sent = clock_.steady_now();
-        st.from_in_maint = true;
+        st.from_in_maint = already_switched;
         st.committed = true;
         roll_forward(st);
         st.result.write_pause.reset();
@@ -458,9 +499,53 @@ SwitchResult Switchover::run_steps(State& st) {
     } catch (const std::exception& e) {
       log(LogLevel::kWarn, "cannot read the write fence's state: " + std::string(e.what()));
     }
+  }
+  if (leftover == Leftover::kMidSwitch) {
+    // A dry run, or the fence came down meanwhile: nothing is changed here.
+    st.result.failed_step = "1 " + names[0];
+    st.result.reason = f + " and " + t + " both serve: run without --dry-run to finish the " +
+                       "interrupted switch forward";
+    st.result.outcome = cfg_.dry_run ? Outcome::kDryRunFailed : Outcome::kNeedsOperator;
+    if (!cfg_.dry_run)
+      st.result.manual_actions.push_back(
+          "both serve and the write fence is down: decide which store is complete, then `set "
+          "server " + f + " state maint` (or " + t + ")");
+    return st.result;
+  }
+  if (already_switched) {
     st.result.traffic_on_to = true;
     st.result.outcome = Outcome::kAlreadySwitched;
     return st.result;
+  }
+
+  if (!cfg_.dry_run && (leftover == Leftover::kBeforeSwitch || fence_left_up)) {
+    // Back to the state a cut-over starts from. Lifting the fence before steps 2-4 matters: they
+    // may take longer than the 30 s HAProxy holds a write.
+    try {
+      if (leftover == Leftover::kBeforeSwitch) {
+        proxy_.set_state(b, cfg_.to, AdminState::kMaint);
+        proxy_.set_weight(b, cfg_.to, "100%");
+        ServerState ts = proxy_.state(b, cfg_.to);
+        if (!ts.in_maintenance())
+          throw std::runtime_error(t + " did not go back to maintenance (state " + ts.describe() + ")");
+        log(LogLevel::kWarn, t + " is back in maintenance at full weight (an earlier run left it "
+                                 "ready at weight 0)");
+      }
+      if (fence_left_up) {
+        FenceStatus after = proxy_.set_fence(b, false);
+        log(LogLevel::kWarn, "lifted the write fence an earlier run left up: " +
+                                 std::to_string(after.held) + " held writes go to " + f);
+      }
+    } catch (const std::exception& e) {
+      st.result.failed_step = "1 " + names[0];
+      st.result.reason = std::string("cleaning up after an earlier run: ") + e.what();
+      st.result.manual_actions.push_back(
+          "`set server " + t + " state maint`, `set weight " + t + " 100%`, then `fhirshift "
+          "fence off " + b + "` (held writes go to " + f + "), and run the " + cfg_.action +
+          " again");
+      st.result.outcome = Outcome::kNeedsOperator;
+      return st.result;
+    }
   }
 
   auto preflight_fails = [&] {

@@ -135,8 +135,8 @@ class FakeProxy : public Proxy {
   bool serving(const std::string& server) { return state("fhir", server).serving(); }
   bool in_maint(const std::string& server) { return state("fhir", server).in_maintenance(); }
   int weight(const std::string& server) { return servers_.at(server).weight; }
-  void put(const std::string& server, int op, int admin) {
-    servers_[server] = {op, admin, 1, op == ServerState::kOpRunning ? 3 : 0};
+  void put(const std::string& server, int op, int admin, int weight = 1) {
+    servers_[server] = {op, admin, weight, op == ServerState::kOpRunning ? 3 : 0};
   }
 
   std::set<std::string> refuse_set;  // "server:state"
@@ -491,6 +491,8 @@ TEST_F(SwitchoverTest, TrafficNotWhereExpectedChangesNothing) {
   EXPECT_FALSE(called("proxy fence on"));
   EXPECT_FALSE(called("proxy"));
   EXPECT_NE(r.reason.find("must be in maintenance"), std::string::npos) << r.reason;
+  // No run leaves both serving with writes flowing: they may have reached both stores.
+  EXPECT_NE(r.reason.find("decide which store is complete"), std::string::npos) << r.reason;
 }
 
 TEST_F(SwitchoverTest, ProxyUnreachableChangesNothing) {
@@ -789,6 +791,68 @@ TEST_F(SwitchoverTest, ResumesAReleaseAPreviousRunDidNotFinish) {
   EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
   EXPECT_TRUE(called("proxy fence off fhir")) << dump();
   EXPECT_FALSE(proxy.fenced);
+}
+
+// What a cut-over killed with kill -9 leaves behind, and what the next run makes of it.
+
+TEST_F(SwitchoverTest, KilledBeforeTheSwitchIsPutBackThenEveryStepRuns) {
+  // Killed in steps 5-8 before the switch: new ready at weight 0 (it received nothing), writes held.
+  proxy.put("new", ServerState::kOpRunning, 0, /*weight=*/0);
+  proxy.fenced = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  // Back to the starting state before anything else: new in maintenance at full weight, the fence
+  // lifted (held writes go to old) before the checks of steps 2-4, which may outlast a 30 s hold.
+  EXPECT_EQ(index_of("proxy fhir/new maint"), 0u) << dump();
+  EXPECT_EQ(index_of("proxy fhir/new weight 100%"), 1u) << dump();
+  EXPECT_EQ(index_of("proxy fence off fhir"), 2u) << dump();
+  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts (writes flowing)")) << dump();
+  // Then the whole sequence, fence included.
+  EXPECT_LT(index_of("verify counts (writes flowing)"), index_of("proxy fence on fhir")) << dump();
+  EXPECT_EQ(r.steps.size(), 9u);
+  EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_TRUE(proxy.in_maint("old"));
+  EXPECT_FALSE(proxy.fenced);
+  EXPECT_NE(r.steps[0].detail.find("died in steps 5-8"), std::string::npos) << r.steps[0].detail;
+}
+
+TEST_F(SwitchoverTest, KilledInsideTheSwitchFinishesForward) {
+  // Killed between `set weight fhir/new 100%` and `set server fhir/old state maint` (step 8): both
+  // serve, writes held. new may have served reads: forward only, and nothing is verified again
+  // (the dead run's final verify passed before step 8).
+  proxy.put("new", ServerState::kOpRunning, 0);
+  proxy.fenced = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_TRUE(r.traffic_on_to);
+  ASSERT_NE(index_of("proxy fence off fhir"), std::string::npos) << dump();
+  EXPECT_LT(index_of("proxy fhir/old maint"), index_of("proxy fence off fhir")) << dump();
+  EXPECT_FALSE(called("proxy fhir/new maint")) << dump();
+  EXPECT_FALSE(called("verify")) << dump();
+  EXPECT_TRUE(proxy.serving("new"));
+  EXPECT_TRUE(proxy.in_maint("old"));
+  EXPECT_FALSE(proxy.fenced);
+}
+
+TEST_F(SwitchoverTest, AFenceLeftUpWithNewInMaintenanceIsLiftedBeforeTheChecks) {
+  // Killed while its abort was putting things back (new already in maintenance, fence up).
+  proxy.fenced = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_EQ(index_of("proxy fence off fhir"), 0u) << dump();
+  EXPECT_LT(index_of("proxy fence off fhir"), index_of("verify counts (writes flowing)")) << dump();
+  EXPECT_FALSE(proxy.fenced);
+}
+
+TEST_F(SwitchoverTest, ADryRunChangesNothingAnEarlierRunLeft) {
+  cfg.dry_run = true;
+  proxy.put("new", ServerState::kOpRunning, 0, /*weight=*/0);
+  proxy.fenced = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kDryRun) << dump();
+  EXPECT_FALSE(called("proxy")) << dump();
+  EXPECT_TRUE(proxy.fenced);
+  EXPECT_NE(r.steps[0].detail.find("a real run puts it back"), std::string::npos) << r.steps[0].detail;
 }
 
 TEST_F(SwitchoverTest, DryRunRunsOnlyReadOnlyChecks) {
