@@ -35,6 +35,7 @@ double parse_rate(const std::string& text) {
 
 nlohmann::json throttle_json(const migrate::Throttle::State& s) {
   return {{"paused", s.paused},
+          {"pausedBy", s.paused ? nlohmann::json(s.paused_by) : nlohmann::json(nullptr)},
           {"maxRate", s.max_rate},
           {"maxSourceLatencyMs", s.max_source_latency_ms},
           {"rateLimit", s.rate_limit},
@@ -50,7 +51,9 @@ void add_control_routes(httplib::Server& server, migrate::Throttle& throttle) {
       spdlog::info(
           "pause requested by {}: the chunk in flight finishes, then nothing is read until resumed",
           req.remote_addr);
-    throttle.pause();
+    // ?by=cutover: a cut-over's pause for its final verify, which the next cut-over may end.
+    const std::string by = req.get_param_value("by") == "cutover" ? "cutover" : "operator";
+    throttle.pause(by);
     answer(res, throttle);
   });
   server.Post("/resume", [&](const httplib::Request& req, httplib::Response& res) {

@@ -82,7 +82,7 @@ Progress HttpProgressSource::progress() {
   }
 }
 
-void HttpProgressSource::pause() { post("/pause"); }
+void HttpProgressSource::pause() { post("/pause?by=cutover"); }
 void HttpProgressSource::resume() { post("/resume"); }
 void HttpProgressSource::poll_now() { post("/poll"); }
 
@@ -108,6 +108,8 @@ Progress parse_progress(const std::string& body) {
     throw std::runtime_error("progress has no boolean 'caughtUp': " + p.raw);
   p.caught_up = caught->get<bool>();
   if (auto it = j.find("paused"); it != j.end() && it->is_boolean()) p.paused = it->get<bool>();
+  if (auto it = j.find("pausedBy"); it != j.end() && it->is_string())
+    p.paused_by = it->get<std::string>();
   p.mode = j.value("mode", "");
   p.phase = j.value("phase", "");
   if (auto it = j.find("lagSeconds"); it != j.end() && it->is_number())

@@ -38,7 +38,8 @@ struct Progress {
   std::string mode;
   std::string phase;
   bool caught_up = false;
-  bool paused = false;  // by the operator or a cut-over (POST /pause)
+  bool paused = false;   // by the operator or a cut-over (POST /pause)
+  std::string paused_by;  // "operator", "cutover" (for its final verify), or "" (not said)
   double lag_seconds = 0;
   int64_t entries_read = 0;
   int64_t entries_written = 0;

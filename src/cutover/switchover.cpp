@@ -570,12 +570,19 @@ SwitchResult Switchover::run_steps(State& st) {
           st.result.last_progress = p;
           bool lag_ok = p.lag_seconds * 1000.0 <= static_cast<double>(cfg_.max_lag.count());
           if (p.caught_up && lag_ok) return progress_text(p);
-          // A pause is the operator's (or of a cut-over interrupted after its drain): waiting
-          // cannot end it.
+          // A cut-over pauses the drained migrator for its final verify and resumes it when it
+          // ends; one killed in between left it paused: resumed here. The operator's pause is
+          // theirs to end.
+          if (p.paused && p.paused_by == "cutover" && !cfg_.dry_run) {
+            progress_.resume();
+            log(LogLevel::kWarn, "the migrator was left paused by an interrupted cut-over: resumed");
+            continue;
+          }
           if (p.paused)
-            throw CheckFailed("the migrator is paused, so not following the source (a cut-over "
-                              "interrupted after its drain leaves it paused): resume it with "
-                              "`fhirshift ctl --metrics <its metrics URL> resume` (beside " +
+            throw CheckFailed("the migrator is paused" +
+                              (p.paused_by.empty() ? std::string() : " by the " + p.paused_by) +
+                              ", so not following the source: resume it with `fhirshift ctl "
+                              "--metrics <its metrics URL> resume` (beside " +
                               progress_.url() + ") and run the cut-over again");
           if (clock_.steady_now() >= deadline) {
             if (!p.caught_up)

@@ -238,6 +238,7 @@ std::string Progress::to_json() const {
   j["recentProblems"] = recent_problems_;
   Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
   j["paused"] = t.paused;
+  j["pausedBy"] = t.paused ? nlohmann::json(t.paused_by) : nlohmann::json(nullptr);
   j["maxRate"] = t.max_rate;
   j["maxSourceLatencyMs"] = t.max_source_latency_ms;
   j["rateLimit"] = t.rate_limit;

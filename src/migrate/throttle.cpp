@@ -35,7 +35,11 @@ void Throttle::set_max_source_latency(std::chrono::milliseconds d) {
   generation_++;
 }
 
-void Throttle::pause() {
+void Throttle::pause(const std::string& by) {
+  {
+    std::lock_guard lock(mutex_);
+    paused_by_ = by;
+  }
   paused_ = true;
   generation_++;
 }
@@ -162,6 +166,7 @@ void Throttle::adjust_locked(Clock::time_point now) {
 Throttle::State Throttle::state_locked(Clock::time_point now) const {
   State s;
   s.paused = paused_;
+  if (s.paused) s.paused_by = paused_by_;
   s.max_rate = max_rate_;
   s.max_source_latency_ms = max_latency_ms_;
   s.rate_limit = effective_rate_locked();
@@ -169,7 +174,8 @@ Throttle::State Throttle::state_locked(Clock::time_point now) const {
   if (s.paused) {
     s.throttled = true;
     s.reason_kind = "paused";
-    s.reason = "paused by the operator: nothing is read until POST /resume (fhirshift ctl resume)";
+    s.reason = "paused by the " + paused_by_ +
+               ": nothing is read until POST /resume (fhirshift ctl resume)";
   } else if (latency_rate_ > 0 && (max_rate_ == 0 || latency_rate_ < max_rate_)) {
     s.throttled = true;
     s.reason_kind = "source latency";

@@ -30,6 +30,7 @@ class Throttle {
 
   struct State {
     bool paused = false;
+    std::string paused_by;              // "operator" or "cutover" (a cut-over's final verify)
     double max_rate = 0;                // entries/s; 0: none
     int64_t max_source_latency_ms = 0;  // 0: none
     double rate_limit = 0;              // the rate in force now (0: none)
@@ -44,7 +45,9 @@ class Throttle {
   // --- the operator (any thread) ---
   void set_max_rate(double entries_per_second);              // 0: no limit
   void set_max_source_latency(std::chrono::milliseconds d);  // 0: no limit
-  void pause();
+  // `by`: who paused, shown in the state ("operator", or "cutover" for a cut-over's final verify,
+  // which the next cut-over may resume when the one that paused was interrupted).
+  void pause(const std::string& by = "operator");
   void resume();
   bool paused() const { return paused_.load(); }
   // Continuous: the reader polls now instead of finishing its wait between polls (the cut-over's
@@ -92,6 +95,7 @@ class Throttle {
   Now now_;
   mutable std::mutex mutex_;
   std::atomic<bool> poll_requested_{false};
+  std::string paused_by_ = "operator";  // guarded by mutex_
   std::atomic<bool> paused_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> max_latency_ms_{0};

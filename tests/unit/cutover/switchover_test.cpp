@@ -201,7 +201,11 @@ class FakeProgress : public ProgressSource {
     journal_.push_back("pause migrator");
     if (pause_fails) throw std::runtime_error("POST /pause: connection refused");
   }
-  void resume() override { journal_.push_back("resume migrator"); }
+  void resume() override {
+    journal_.push_back("resume migrator");
+    if (on_resume) on_resume();
+  }
+  std::function<void()> on_resume;
   void poll_now() override { journal_.push_back("poll now"); }
   bool pause_fails = false;
   bool caught_up = true;
@@ -446,9 +450,27 @@ TEST_F(SwitchoverTest, APausedMigratorIsNamedWithTheWayToResumeIt) {
   };
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_FALSE(called("resume migrator")) << "an operator's pause is theirs to end\n" << dump();
   EXPECT_NE(r.reason.find("the migrator is paused"), std::string::npos) << r.reason;
   EXPECT_NE(r.reason.find("fhirshift ctl --metrics"), std::string::npos) << r.reason;
   EXPECT_FALSE(called("proxy fence on")) << dump();
+}
+
+// A cut-over killed between its drain and its end left the migrator paused for its final verify.
+TEST_F(SwitchoverTest, AMigratorAnInterruptedCutoverPausedIsResumedAndFollowed) {
+  bool paused = true;
+  progress.script = [&] {
+    Progress p;
+    p.paused = paused;
+    p.paused_by = paused ? "cutover" : "";
+    p.caught_up = !paused;
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  progress.on_resume = [&] { paused = false; };
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  EXPECT_LT(index_of("resume migrator"), index_of("proxy fence on fhir")) << dump();
 }
 
 TEST_F(SwitchoverTest, AMigratorThatCatchesUpWithinTheWaitIsFollowed) {
