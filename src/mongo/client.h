@@ -32,6 +32,12 @@ class Uri {
   // The connection string with any password replaced by "****", safe to log.
   std::string redacted() const;
   const mongoc_uri_t* get() const { return uri_.get(); }
+  // The durability the connection uses, for logs: {w, j, wtimeout} and the read concern level.
+  // Without `w`/`journal` (and `readConcernLevel`) in the connection string they are w: "majority",
+  // j: true and read concern "majority" (docs/schema.md, "Durability").
+  std::string write_concern_json() const;
+  std::string read_concern_level() const;
+  bool retry_writes() const;
 
  private:
   Uri() = default;
@@ -84,6 +90,9 @@ class ClientPool {
   Uri uri_;
   mongoc_client_pool_t* pool_;
 };
+
+// True when the server is FerretDB (buildInfo has `ferretdbVersion`); false on any failure.
+bool is_ferretdb(Client& client);
 
 // What `hello` says about the deployment.
 struct Topology {

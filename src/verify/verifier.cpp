@@ -117,8 +117,8 @@ class Session {
         comparator_(*indexer_),
         source_uri_(mongo::Uri::parse(options.source_uri)),
         target_uri_(mongo::Uri::parse(options.target_uri)),
-        source_pool_(source_uri_, "fhirshift-verify"),
-        target_pool_(target_uri_, "fhirshift-verify") {}
+        source_pool_(source_uri_, "fhirshift-verify-source"),
+        target_pool_(target_uri_, "fhirshift-verify-target") {}
 
   Result run();
 
@@ -1049,7 +1049,7 @@ Result Session::run() {
       // The start point: entries newer than this are in flight. Every entry at or after --since
       // is in `touched`, so its newest lu is the store's newest when there is one.
       side.high_water_ms = side.touched.newest_lu ? side.touched.newest_lu : high_water(coll);
-      side.quarantine = client.collection(db, schema::quarantine_collection(name)).estimated_count();
+      side.quarantine = client.collection(db, schema::quarantine_collection(name)).count(mongo::Bson().get());
       return side;
     });
     r.source.high_water_ms = src.high_water_ms;
