@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <thread>
@@ -737,6 +738,16 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   if (!flips_by_id.empty()) {
     std::vector<schema::ShardKey> read = current_keys(target, flips_by_id, key_filter_);
     flips.insert(flips.end(), std::make_move_iterator(read.begin()), std::make_move_iterator(read.end()));
+  }
+  // An entry this bulk rewrites whole (a version read again, now history) gets its final state
+  // from that write: a flip too, in an unordered bulk, could run first and make the rewrite's
+  // shard-key filter miss.
+  if (!flips.empty()) {
+    auto raw = [](const bson_oid_t& id) { return std::string(reinterpret_cast<const char*>(id.bytes), 12); };
+    std::set<std::string> rewritten;
+    for (const schema::Entry* e : op_entry)
+      if (e) rewritten.insert(raw(e->id));
+    std::erase_if(flips, [&](const schema::ShardKey& k) { return rewritten.count(raw(k.id)) > 0; });
   }
   add_history_flips(bulk, flips, key_filter_);
   op_entry.resize(op_entry.size() + flips.size(), nullptr);

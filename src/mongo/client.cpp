@@ -68,14 +68,18 @@ Uri Uri::parse(const std::string& connection_string) {
   // of the replica set has it in its journal, and reads see only majority-committed data, so that
   // nothing a failover rolls back is copied, checkpointed or acknowledged to a FHIR client. A
   // connection string that names its own `w`/`journal` or `readConcernLevel` keeps them.
-  if (!mongoc_uri_has_option(raw, MONGOC_URI_W) && !mongoc_uri_has_option(raw, MONGOC_URI_JOURNAL)) {
-    mongoc_write_concern_t* wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(raw));
-    mongoc_write_concern_set_wmajority(wc, mongoc_write_concern_get_wtimeout_int64(wc));
+  const mongoc_write_concern_t* given = mongoc_uri_get_write_concern(raw);
+  if (mongoc_write_concern_get_w(given) == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+      !mongoc_write_concern_journal_is_set(given)) {
+    mongoc_write_concern_t* wc = mongoc_write_concern_copy(given);
+    const int64_t wtimeout = mongoc_write_concern_get_wtimeout_int64(wc);
+    mongoc_write_concern_set_wmajority(wc, 0);
+    mongoc_write_concern_set_wtimeout_int64(wc, wtimeout);
     mongoc_write_concern_set_journal(wc, true);
     mongoc_uri_set_write_concern(raw, wc);
     mongoc_write_concern_destroy(wc);
   }
-  if (!mongoc_uri_has_option(raw, MONGOC_URI_READCONCERNLEVEL)) {
+  if (!mongoc_read_concern_get_level(mongoc_uri_get_read_concern(raw))) {
     mongoc_read_concern_t* rc = mongoc_read_concern_new();
     mongoc_read_concern_set_level(rc, MONGOC_READ_CONCERN_LEVEL_MAJORITY);
     mongoc_uri_set_read_concern(raw, rc);

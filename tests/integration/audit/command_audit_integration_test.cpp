@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "command_audit.h"
