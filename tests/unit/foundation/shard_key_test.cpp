@@ -1,4 +1,5 @@
 #include "schema/shard_key.h"
+#include "schema/layout.h"
 
 #include <gtest/gtest.h>
 
