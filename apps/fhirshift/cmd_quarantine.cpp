@@ -194,7 +194,7 @@ int run_retry(const QuarantineArgs& a) {
     return kExitOk;
   }
   mongo::Uri source_uri = mongo::Uri::parse(a.source_uri);
-  mongo::ClientPool source_pool(source_uri, "fhirshift-quarantine");
+  mongo::ClientPool source_pool(source_uri, "fhirshift-quarantine-source");
   source_pool.acquire().ping();
   auto indexer = index::Indexer::load(index::Indexer::default_definitions_path());
   std::vector<migrate::RetryOutcome> outcomes =

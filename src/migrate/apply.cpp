@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "mongo/error.h"
 #include "schema/entry.h"
 #include "schema/layout.h"
+#include "schema/shard_key.h"
 
 namespace fhirshift::migrate {
 namespace {
@@ -72,16 +74,37 @@ std::vector<std::pair<std::string, std::string>> contained_of(const std::string&
 
 }  // namespace
 
-void add_history_flips(mongo::BulkWriter& writer, const std::vector<bson_oid_t>& ids) {
+void add_history_flips(mongo::BulkWriter& writer, const std::vector<schema::ShardKey>& keys,
+                       schema::KeyFilter shape) {
   mongo::Builder u;
   u.document("$set", [](mongo::Builder& s) { s.append("cur", false); });
   u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
   mongo::Bson update = u.extract();
-  for (const auto& id : ids) {
-    mongo::Builder f;
-    f.append("_id", id);
-    writer.update_one(f.extract().get(), update.get(), false);
+  for (const auto& key : keys) writer.update_one(key.filter(shape).get(), update.get(), false);
+}
+
+std::vector<schema::ShardKey> current_keys(mongo::Collection& target, const std::vector<bson_oid_t>& ids,
+                                           schema::KeyFilter shape) {
+  std::vector<schema::ShardKey> keys;
+  if (ids.empty()) return keys;
+  if (shape == schema::KeyFilter::kIdOnly) {
+    for (const auto& id : ids) {
+      schema::ShardKey k;
+      k.id = id;
+      k.cur = true;
+      keys.push_back(std::move(k));
+    }
+    return keys;
   }
+  mongo::Builder f;
+  f.document("_id", [&](mongo::Builder& in) { in.append_in(ids); });
+  mongo::Builder o;
+  o.document("projection", [](mongo::Builder& p) { schema::ShardKey::project(p); });
+  mongo::Bson fd = f.extract(), od = o.extract();
+  mongo::Cursor cursor = target.find(fd.get(), od.get());
+  while (const bson_t* d = cursor.next())
+    if (auto k = schema::ShardKey::read(d); k && k->cur) keys.push_back(std::move(*k));
+  return keys;
 }
 
 void Tally::add(const Tally& o) {
@@ -114,7 +137,10 @@ struct Applier::Partition {
 
 Applier::Applier(mongo::ClientPool& target, ApplierConfig config,
                  std::shared_ptr<const index::Indexer> indexer, Journal* heads)
-    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)), heads_(heads) {}
+    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)), heads_(heads) {
+  mongo::Client client = target_.acquire();
+  key_filter_ = schema::key_filter_for(client);
+}
 
 Tally Applier::apply(const std::vector<mongo::Bson>& docs, ChunkState* chunk_state) {
   // One partition per --mongoBatch entries (a partition is one bulk write), at most
@@ -327,6 +353,9 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   std::unordered_map<std::string, std::vector<std::string>>
       head_contained;                                                // owned: key -> contained _ids
   std::unordered_map<std::string, std::string> owned_container_key;  // owned: container _id -> key
+  // The shard keys of the target entries read here, for the filters of updates that change `cur`
+  // (schema/shard_key.h): read with the entries, so they cost no query of their own.
+  std::unordered_map<std::string, schema::ShardKey> key_by_id;
   auto remember = [&](const bson_t* doc) {
     if (schema::is_system_document(doc)) return;
     schema::Entry t;
@@ -336,6 +365,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       spdlog::warn("target entry ignored while deciding versions: {}", e.what());
       return;
     }
+    if (auto k = schema::ShardKey::read(doc)) key_by_id.insert_or_assign(t.id_string(), std::move(*k));
     by_id[t.id_string()] = t;
     by_version[version_key(t)] = t;
     if (t.cur && !t.cnt) current_by_key[resource_key(t)].push_back(t);
@@ -502,8 +532,17 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
   // Entries that become history are flipped in the same bulk write as the partition's inserts,
   // one update by `_id` each (add_history_flips), so the target's version state is exact once the
   // chunk is applied; replaying the chunk after a crash flips them again, which changes nothing.
-  std::vector<bson_oid_t> flips;
-  auto flip_to_history = [&](const schema::Entry& old) { flips.push_back(old.id); };
+  // Their shard keys: known for entries read in step 2; the heads of an owned target (known by
+  // `_id` from the journal) are read by `_id`, in one query for the partition (current_keys).
+  std::vector<schema::ShardKey> flips;
+  std::vector<bson_oid_t> flips_by_id;
+  auto flip_to_history = [&](const schema::Entry& old) {
+    if (auto k = key_by_id.find(old.id_string()); k != key_by_id.end()) {
+      if (k->second.cur) flips.push_back(k->second);
+    } else {
+      flips_by_id.push_back(old.id);
+    }
+  };
   // Contained entries follow their container. Their target entries are found by exact version
   // key (which the unique index serves) from the container's body, all at once after the loop,
   // and flipped by `_id` only where their `cur` is wrong.
@@ -603,9 +642,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       // replace only what turns out to be there (below).
       bulk.insert(doc.get());
     } else {
-      mongo::Builder f;
-      f.append("_id", e.id);
-      bulk.replace_one(f.extract().get(), doc.get(), true);
+      // The replacement may change `cur`: filtered by the entry's shard key as the target has it
+      // (read in step 2), or, when it is not there, by the key it is written with.
+      auto there = key_by_id.find(e.id_string());
+      schema::ShardKey key = there != key_by_id.end() ? there->second : schema::ShardKey::of(e);
+      bulk.replace_one(key.filter(key_filter_).get(), doc.get(), true);
     }
     op_entry.push_back(&e);
     if (!contained_phase && !heads_) set_contained_cur(e, cur);
@@ -631,7 +672,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
 
   if (!contained_cur.empty() && !config_.dry_run) {
     struct Found {
-      bson_oid_t id;
+      schema::ShardKey key;  // as the target holds it: the filter of its update
       bool cur;
       std::string type;
       std::optional<std::string> json;  // current schema: to index an entry that becomes current
@@ -647,30 +688,28 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       });
       mongo::Builder o;
       o.document("projection", [&](mongo::Builder& p) {
-        for (const char* k : {"_id", "im", "type", "res_id", "v", "container", "cur"})
-          p.append(k, int32_t{1});
+        schema::ShardKey::project(p);
+        for (const char* k : {"v", "container"}) p.append(k, int32_t{1});
         if (indexed_target) p.append("json", int32_t{1});
       });
       mongo::Bson fd = f.extract(), od = o.extract();
       mongo::Cursor cursor = target.find(fd.get(), od.get());
       while (const bson_t* d = cursor.next()) {
         mongo::View v(d);
-        auto id = v.oid("_id");
+        auto key = schema::ShardKey::read(d);
         auto container = v.oid("container");
-        if (!id || !container) continue;
+        if (!key || !container) continue;
         auto json = v.string("json");
         found[contained_match(std::string(v.string("im").value_or("")),
                               v.string("type").value_or(""), v.string("res_id").value_or(""),
                               v.string("v").value_or(""), *container)] = {
-            *id, v.boolean("cur").value_or(false), std::string(v.string("type").value_or("")),
-            json ? std::optional<std::string>(*json) : std::nullopt};
+            *key, key->cur, key->type, json ? std::optional<std::string>(*json) : std::nullopt};
       }
     }
     for (const auto& c : contained_cur) {
       auto it = found.find(c.match);
       if (it == found.end() || it->second.cur == c.cur) continue;
-      mongo::Builder f;
-      f.append("_id", it->second.id);
+      mongo::Bson f = it->second.key.filter(key_filter_);
       // A contained entry carries `idx` exactly while it is current, like any entry
       // (docs/schema.md).
       mongo::Builder u;
@@ -685,28 +724,36 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       });
       if (indexed_target && !c.cur)
         u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
-      bulk.update_one(f.extract().get(), u.extract().get(), false);
+      bulk.update_one(f.get(), u.extract().get(), false);
       op_entry.push_back(nullptr);
       it->second.cur = c.cur;
+      it->second.key.cur = c.cur;
     }
   }
   if (!orphan_states.empty()) {
     // Like any entry, an orphan carries `idx` exactly while it is current (docs/schema.md). One
     // that becomes current was written as history, without `idx`: its body is read back by `_id`
     // (one query for the partition) to index it.
+    // The same query reads their shard keys (for the filters) when the target needs them.
     const bool indexed_target = config_.schema == TargetSchema::kCurrent;
-    std::vector<bson_oid_t> to_index;
-    for (const auto& [id, cur] : orphan_states)
-      if (cur && indexed_target) to_index.push_back(id);
+    const bool full_key = key_filter_ == schema::KeyFilter::kFullKey;
+    std::vector<bson_oid_t> to_read;
+    bool any_body = false;
+    for (const auto& [id, cur] : orphan_states) {
+      bool body = cur && indexed_target;
+      any_body = any_body || body;
+      if (body || full_key) to_read.push_back(id);
+    }
     std::unordered_map<std::string, std::pair<std::string, std::string>>
         bodies;  // _id -> type, json
-    if (!to_index.empty()) {
+    std::unordered_map<std::string, schema::ShardKey> orphan_keys;
+    if (!to_read.empty()) {
       mongo::Builder f;
-      f.document("_id", [&](mongo::Builder& in) { in.append_in(to_index); });
+      f.document("_id", [&](mongo::Builder& in) { in.append_in(to_read); });
       mongo::Builder o;
-      o.document("projection", [](mongo::Builder& p) {
-        p.append("type", int32_t{1});
-        p.append("json", int32_t{1});
+      o.document("projection", [&](mongo::Builder& p) {
+        schema::ShardKey::project(p);
+        if (any_body) p.append("json", int32_t{1});
       });
       mongo::Bson fd = f.extract(), od = o.extract();
       mongo::Cursor cursor = target.find(fd.get(), od.get());
@@ -717,11 +764,18 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
         auto json = v.string("json");
         if (id && type && json)
           bodies[mongo::oid_to_string(*id)] = {std::string(*type), std::string(*json)};
+        if (auto k = schema::ShardKey::read(d)) orphan_keys.emplace(k->id_string(), std::move(*k));
       }
     }
     for (const auto& [id, cur] : orphan_states) {
-      mongo::Builder f;
-      f.append("_id", id);
+      schema::ShardKey key;
+      key.id = id;
+      if (full_key) {
+        auto k = orphan_keys.find(mongo::oid_to_string(id));
+        if (k == orphan_keys.end() || k->second.cur == cur) continue;  // not there, or already right
+        key = k->second;
+      }
+      mongo::Bson f = key.filter(key_filter_);
       mongo::Builder u;
       auto body = cur ? bodies.find(mongo::oid_to_string(id)) : bodies.end();
       u.document("$set", [&](mongo::Builder& s) {
@@ -735,7 +789,7 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       });
       if (indexed_target && !cur)
         u.document("$unset", [](mongo::Builder& s) { s.append("idx", ""); });
-      bulk.update_one(f.extract().get(), u.extract().get(), false);
+      bulk.update_one(f.get(), u.extract().get(), false);
       op_entry.push_back(nullptr);
     }
   }
@@ -748,7 +802,21 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     return;
   }
   if (deletes.size() > 0) deletes.execute();
-  add_history_flips(bulk, flips);
+  if (!flips_by_id.empty()) {
+    std::vector<schema::ShardKey> read = current_keys(target, flips_by_id, key_filter_);
+    flips.insert(flips.end(), std::make_move_iterator(read.begin()), std::make_move_iterator(read.end()));
+  }
+  // An entry this bulk rewrites whole (a version read again, now history) gets its final state
+  // from that write: a flip too, in an unordered bulk, could run first and make the rewrite's
+  // shard-key filter miss.
+  if (!flips.empty()) {
+    auto raw = [](const bson_oid_t& id) { return std::string(reinterpret_cast<const char*>(id.bytes), 12); };
+    std::set<std::string> rewritten;
+    for (const schema::Entry* e : op_entry)
+      if (e) rewritten.insert(raw(e->id));
+    std::erase_if(flips, [&](const schema::ShardKey& k) { return rewritten.count(raw(k.id)) > 0; });
+  }
+  add_history_flips(bulk, flips, key_filter_);
   op_entry.resize(op_entry.size() + flips.size(), nullptr);
   // Runs `writer` and counts its outcome; with `retry_existing`, entries whose insert met an
   // existing document are returned for a replace instead of being counted.
@@ -808,9 +876,11 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
     std::unordered_map<std::string, schema::Entry> there;
     std::set<std::string> found_ids;
     std::vector<const schema::Entry*> duplicate_versions;
+    std::unordered_map<std::string, schema::ShardKey> there_keys;
     mongo::Cursor cursor = target.find(lookup_filter.get());
     while (const bson_t* d = cursor.next()) {
       if (auto id = mongo::View(d).oid("_id")) found_ids.insert(mongo::oid_to_string(*id));
+      if (auto k = schema::ShardKey::read(d)) there_keys.emplace(k->id_string(), std::move(*k));
       try {
         schema::Entry t = schema::decode_entry(d);
         bool indexed = mongo::View(d).type_of("idx") == BSON_TYPE_DOCUMENT;
@@ -851,9 +921,9 @@ void Applier::run_partition(Partition& part, bool contained_phase, const Decisio
       mongo::Bson doc = config_.schema == TargetSchema::kCurrent
                             ? schema::encode_current(to_current(*e, e->cur, *indexer_, &stats))
                             : schema::encode_legacy(*e);
-      mongo::Builder f;
-      f.append("_id", e->id);
-      replace.replace_one(f.extract().get(), doc.get(), true);
+      auto k = there_keys.find(e->id_string());
+      schema::ShardKey key = k != there_keys.end() ? k->second : schema::ShardKey::of(*e);
+      replace.replace_one(key.filter(key_filter_).get(), doc.get(), true);
     }
     execute(replace, differing, false);
   }

@@ -22,6 +22,7 @@
 #include "migrate/options.h"
 #include "mongo/bson.h"
 #include "mongo/client.h"
+#include "schema/shard_key.h"
 
 namespace fhirshift::migrate {
 
@@ -87,14 +88,21 @@ class Applier {
 
   mongo::ClientPool& target_;
   ApplierConfig config_;
+  schema::KeyFilter key_filter_;
   std::shared_ptr<const index::Indexer> indexer_;
   Journal* heads_;
 };
 
-// Queues the updates that make entries history (`cur: false`, `idx` removed): one update by `_id`
-// per entry. On a sharded cluster `cur` is part of the shard key, which only a single-document
-// update may change; on servers without secondary indexes an `_id` match is the one they serve
-// without a scan.
-void add_history_flips(mongo::BulkWriter& writer, const std::vector<bson_oid_t>& ids);
+// Queues the updates that make entries history (`cur: false`, `idx` removed): one single-document
+// update per entry, filtered by its `_id` and its whole shard key as it is now (`shape`,
+// schema/shard_key.h). On a sharded cluster `cur` is part of the shard key, which only a
+// single-document retryable write naming the full key may change; FerretDB (kIdOnly) serves only
+// a filter of `_id` alone without a scan.
+void add_history_flips(mongo::BulkWriter& writer, const std::vector<schema::ShardKey>& keys,
+                       schema::KeyFilter shape);
+// The shard keys of the entries `ids` as the target holds them, one `_id $in` query; entries not
+// found or already history are left out. With kIdOnly no query: keys of `_id` alone (cur: true).
+std::vector<schema::ShardKey> current_keys(mongo::Collection& target, const std::vector<bson_oid_t>& ids,
+                                           schema::KeyFilter shape);
 
 }  // namespace fhirshift::migrate

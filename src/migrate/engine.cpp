@@ -128,7 +128,9 @@ constexpr size_t kFlipsPerWrite = 100;
 // A journal written by fhirshift before 2026-12-03 may hold history flips it deferred to its next
 // poll boundary; they are applied before this run reads anything. (Flips are now written with
 // the inserts of the chunk that replaces the versions.)
-void apply_deferred_flips(Journal& journal, mongo::Collection& target, const mongo::Uri& target_uri,
+// Their shard keys are read by `_id`, one query per write.
+void apply_deferred_flips(Journal& journal, mongo::Collection& target, schema::KeyFilter key_filter,
+                          const mongo::Uri& target_uri,
                           std::chrono::milliseconds retry_timeout, const std::atomic<bool>& stop) {
   for (std::vector<std::string> ids; !(ids = journal.pending_flips(kFlipsPerWrite)).empty();) {
     retry_mongo("making replaced versions history", target_uri, retry_timeout, stop, [&] {
@@ -136,7 +138,7 @@ void apply_deferred_flips(Journal& journal, mongo::Collection& target, const mon
       for (const auto& id : ids)
         if (auto oid = mongo::oid_from_string(id)) oids.push_back(*oid);
       mongo::BulkWriter w = target.bulk(false);
-      add_history_flips(w, oids);
+      add_history_flips(w, current_keys(target, oids, key_filter), key_filter);
       mongo::BulkResult r = w.execute();
       if (!r.write_errors.empty())
         throw mongo::MongoError("making replaced versions history in " + target.ns(), 0,
@@ -334,8 +336,9 @@ RunResult Engine::run() {
   // An operation that finds no server gives up within --retryTimeout (see retry_mongo).
   source_uri.cap_server_selection_timeout(options_.retry_timeout);
   target_uri.cap_server_selection_timeout(options_.retry_timeout);
-  mongo::ClientPool source_pool(source_uri, "fhirshift-migrate");
-  mongo::ClientPool target_pool(target_uri, "fhirshift-migrate");
+  // Named apart so that the command log (mongo/command_log.h) tells source reads from target ones.
+  mongo::ClientPool source_pool(source_uri, "fhirshift-migrate-source");
+  mongo::ClientPool target_pool(target_uri, "fhirshift-migrate-target");
   {
     // Fail fast, naming the host, before anything is written.
     mongo::Client s = source_pool.acquire();
@@ -435,23 +438,19 @@ RunResult Engine::run() {
   }
   progress_.checkpoint(checkpoint);
   if (owns_target && !options_.dry_run)
-    apply_deferred_flips(*journal, target, target_uri, options_.retry_timeout, stop_);
+    apply_deferred_flips(*journal, target, schema::key_filter_for(target_client), target_uri,
+                         options_.retry_timeout, stop_);
 
-  // The size estimate is only for the progress line's "done/total" and ETA, so it runs beside the
-  // copy instead of before it. `$collStats` first: servers that answer `count` by scanning
-  // (FerretDB; a million entries on its PostgreSQL backend outlasted the socket timeout) take a
-  // whole pass over the source for it, beside the first poll's own.
+  // The size estimate is only for the progress line's "done/total" and ETA (an estimate: collection
+  // statistics, never used to decide anything), so it runs beside the copy instead of before it.
+  // `$collStats`, not the `count` command: servers that answer `count` by scanning (FerretDB; a
+  // million entries on its PostgreSQL backend outlasted the socket timeout) take a whole pass over
+  // the source for it, and on a sharded cluster `count` includes orphans.
   std::jthread estimator([&] {  // joined when run() returns, before the pools go
     mongo::Client c = source_pool.acquire();
     mongo::Collection coll = c.collection(source_uri.database(), options_.source_collection);
     try {
       progress_.set_total_estimate(coll.stats_count());
-      return;
-    } catch (const mongo::MongoError& e) {
-      spdlog::debug("no $collStats count of the source ({}); asking for an estimated count", e.what());
-    }
-    try {
-      progress_.set_total_estimate(coll.estimated_count(kEstimateMaxTimeMs));
     } catch (const std::exception& e) {
       spdlog::warn("no estimate of the source's size (progress shows no total or ETA): {}", e.what());
     }

@@ -74,7 +74,10 @@ std::string import_resource_key(std::string_view type, std::string_view id) {
 
 ImportWriter::ImportWriter(mongo::ClientPool& target, ImportWriterConfig config,
                            std::shared_ptr<const index::Indexer> indexer)
-    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)) {}
+    : target_(target), config_(std::move(config)), indexer_(std::move(indexer)) {
+  mongo::Client client = target_.acquire();
+  key_filter_ = schema::key_filter_for(client);
+}
 
 bool ImportWriter::holds_resources() {
   mongo::Client client = target_.acquire();
@@ -194,11 +197,13 @@ void ImportWriter::resolve_existing(const std::vector<const schema::Entry*>& ent
   // 1 GB import stalled for over ten minutes on it), a range with two comparisons. Entries of the
   // range that were not asked for are ignored.
   std::unordered_map<std::string, std::pair<schema::Entry, bool>> there;  // _id -> (entry, has idx)
+  std::unordered_map<std::string, schema::ShardKey> keys;  // _id -> its shard key, for the replace
   mongo::Builder f;
   f.document("_id", [&](mongo::Builder& range) { range.append("$gte", *lo).append("$lte", *hi); });
   mongo::Bson fd = f.extract();
   mongo::Cursor cursor = target.find(fd.get());
   while (const bson_t* d = cursor.next()) {
+    if (auto k = schema::ShardKey::read(d)) keys.emplace(k->id_string(), std::move(*k));
     try {
       schema::Entry t = schema::decode_entry(d);
       std::string id = t.id_string();
@@ -229,7 +234,11 @@ void ImportWriter::resolve_existing(const std::vector<const schema::Entry*>& ent
     }
     // This import's own `_id` in another state (a chunk replayed with other flips done meanwhile).
     mongo::Bson doc = schema::encode_current(to_current(e, e.cur, *indexer_));
-    replace.replace_one(by_id(e.id).get(), doc.get(), false);
+    // It may change `cur`: filtered by the shard key the entry has now (a document too broken to
+    // have one is matched by `_id` alone).
+    auto key = keys.find(e.id_string());
+    replace.replace_one(key != keys.end() ? key->second.filter(key_filter_).get() : by_id(e.id).get(), doc.get(),
+                        false);
     replaced.push_back(i);
     outcomes[i] = Outcome::kWritten;
   }
@@ -243,18 +252,24 @@ void ImportWriter::make_history(const std::vector<bson_oid_t>& replaced) {
   if (replaced.empty()) return;
   mongo::Client client = target_.acquire();
   mongo::Collection target = client.collection(config_.database, config_.collection);
-  // Their contained entries follow them: one query for all, by container.
-  std::vector<bson_oid_t> flips = replaced;
+  // The replaced entries that are still current and their contained entries, which follow them,
+  // with their shard keys (the filters of the flips): one query for all.
+  std::vector<schema::ShardKey> flips;
   mongo::Builder f;
   f.append("cur", true);
-  f.document("container", [&](mongo::Builder& in) { in.append_in(replaced); });
+  f.array("$or", [&](mongo::ArrayBuilder& any) {
+    any.document([&](mongo::Builder& d) { d.document("_id", [&](mongo::Builder& in) { in.append_in(replaced); }); });
+    any.document([&](mongo::Builder& d) {
+      d.document("container", [&](mongo::Builder& in) { in.append_in(replaced); });
+    });
+  });
   mongo::Builder o;
-  o.document("projection", [](mongo::Builder& p) { p.append("_id", int32_t{1}); });
+  o.document("projection", [](mongo::Builder& p) { schema::ShardKey::project(p); });
   mongo::Bson fd = f.extract(), od = o.extract();
   mongo::Cursor cursor = target.find(fd.get(), od.get());
   while (const bson_t* d = cursor.next())
-    if (auto id = mongo::View(d).oid("_id")) flips.push_back(*id);
-  // One update by `_id` per entry (`cur` is in the shard key: only a single-document update may
+    if (auto k = schema::ShardKey::read(d)) flips.push_back(std::move(*k));
+  // One single-document update per entry (`cur` is in the shard key: only such an update may
   // change it), spread over the writers in flight.
   const size_t n = static_cast<size_t>(std::max(1, config_.parallelism));
   const size_t per = (flips.size() + n - 1) / n;
@@ -264,8 +279,10 @@ void ImportWriter::make_history(const std::vector<bson_oid_t>& replaced) {
     mongo::Client c = target_.acquire();
     mongo::Collection coll = c.collection(config_.database, config_.collection);
     mongo::BulkWriter bulk = coll.bulk(false);
-    add_history_flips(bulk, std::vector<bson_oid_t>(flips.begin() + static_cast<ptrdiff_t>(from),
-                                                    flips.begin() + static_cast<ptrdiff_t>(to)));
+    add_history_flips(bulk,
+                      std::vector<schema::ShardKey>(flips.begin() + static_cast<ptrdiff_t>(from),
+                                                    flips.begin() + static_cast<ptrdiff_t>(to)),
+                      key_filter_);
     mongo::BulkResult r = bulk.execute();
     if (!r.write_errors.empty())
       throw mongo::MongoError("making replaced versions history in " + coll.ns(), 0, r.write_errors.front().code,

@@ -28,6 +28,7 @@
 #include "index/indexer.h"
 #include "migrate/apply.h"
 #include "mongo/client.h"
+#include "schema/shard_key.h"
 #include "schema/entry.h"
 
 namespace fhirshift::migrate {
@@ -94,6 +95,7 @@ class ImportWriter {
   mongo::ClientPool& target_;
   ImportWriterConfig config_;
   std::shared_ptr<const index::Indexer> indexer_;
+  schema::KeyFilter key_filter_;  // of updates that change `cur` (schema/shard_key.h)
 };
 
 }  // namespace fhirshift::migrate

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "mongo/command_log.h"
 #include "mongo/error.h"
 
 namespace fhirshift::mongo {
@@ -66,7 +67,56 @@ Uri Uri::parse(const std::string& connection_string) {
   if (!mongoc_uri_has_option(raw, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
     mongoc_uri_set_option_as_int32(raw, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
   }
+  // Durability by default (docs/schema.md, "Durability"): a write is acknowledged once a majority
+  // of the replica set has it in its journal, and reads see only majority-committed data, so that
+  // nothing a failover rolls back is copied, checkpointed or acknowledged to a FHIR client. A
+  // connection string that names its own `w`/`journal` or `readConcernLevel` keeps them.
+  const mongoc_write_concern_t* given = mongoc_uri_get_write_concern(raw);
+  if (mongoc_write_concern_get_w(given) == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+      !mongoc_write_concern_journal_is_set(given)) {
+    mongoc_write_concern_t* wc = mongoc_write_concern_copy(given);
+    const int64_t wtimeout = mongoc_write_concern_get_wtimeout_int64(wc);
+    mongoc_write_concern_set_wmajority(wc, 0);
+    mongoc_write_concern_set_wtimeout_int64(wc, wtimeout);
+    mongoc_write_concern_set_journal(wc, true);
+    mongoc_uri_set_write_concern(raw, wc);
+    mongoc_write_concern_destroy(wc);
+  }
+  if (!mongoc_read_concern_get_level(mongoc_uri_get_read_concern(raw))) {
+    mongoc_read_concern_t* rc = mongoc_read_concern_new();
+    mongoc_read_concern_set_level(rc, MONGOC_READ_CONCERN_LEVEL_MAJORITY);
+    mongoc_uri_set_read_concern(raw, rc);
+    mongoc_read_concern_destroy(rc);
+  }
   return uri;
+}
+
+std::string Uri::write_concern_json() const {
+  const mongoc_write_concern_t* wc = mongoc_uri_get_write_concern(uri_.get());
+  std::string w;
+  int32_t n = mongoc_write_concern_get_w(wc);
+  if (mongoc_write_concern_get_wmajority(wc))
+    w = "\"majority\"";
+  else if (const char* tag = mongoc_write_concern_get_wtag(wc))
+    w = "\"" + std::string(tag) + "\"";
+  else if (n == MONGOC_WRITE_CONCERN_W_DEFAULT)
+    w = "\"default\"";
+  else
+    w = std::to_string(n);
+  std::string out = "{\"w\": " + w;
+  if (mongoc_write_concern_journal_is_set(wc))
+    out += std::string(", \"j\": ") + (mongoc_write_concern_get_journal(wc) ? "true" : "false");
+  if (int64_t t = mongoc_write_concern_get_wtimeout_int64(wc); t > 0) out += ", \"wtimeout\": " + std::to_string(t);
+  return out + "}";
+}
+
+std::string Uri::read_concern_level() const {
+  const char* level = mongoc_read_concern_get_level(mongoc_uri_get_read_concern(uri_.get()));
+  return level ? level : "";
+}
+
+bool Uri::retry_writes() const {
+  return mongoc_uri_get_option_as_bool(uri_.get(), MONGOC_URI_RETRYWRITES, true);
 }
 
 std::string Uri::redacted() const {
@@ -137,6 +187,14 @@ ClientPool::ClientPool(const Uri& uri, const std::string& app_name) : uri_(uri),
   if (!pool_) throw MongoError("cannot create a client pool for " + uri_.hosts(), error);
   mongoc_client_pool_set_error_api(pool_, MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_set_appname(pool_, app_name.c_str());
+  // A `cur` flip on a sharded cluster must be a retryable write (docs/schema.md, "Shard key").
+  if (!uri_.retry_writes())
+    spdlog::warn("the connection string to {} sets retryWrites=false: on a sharded cluster the "
+                 "updates that flip `cur` (a shard-key field) then fail; remove it (true is the "
+                 "default)",
+                 uri_.hosts());
+  // Before any client is popped: the driver takes APM callbacks only then.
+  CommandLog::attach_from_environment(pool_, app_name, uri_);
 }
 
 ClientPool::~ClientPool() { mongoc_client_pool_destroy(pool_); }
@@ -180,6 +238,18 @@ void Client::ping() {
     throw MongoError("cannot reach MongoDB at " + pool_->uri().hosts() +
                          " (check the host, port and credentials in the connection string)",
                      e.domain(), e.code(), e.server_message());
+  }
+}
+
+bool is_ferretdb(Client& client) {
+  try {
+    Builder cmd;
+    cmd.append("buildInfo", int32_t{1});
+    Bson info = client.command("admin", cmd.extract());
+    return View(info.get()).has("ferretdbVersion");
+  } catch (const std::exception& e) {
+    spdlog::debug("buildInfo failed ({}): assuming MongoDB", e.what());
+    return false;
   }
 }
 

@@ -37,6 +37,12 @@ class Uri {
   // that finds no server then fails within `cap`, so a retry budget of `cap` is not overrun by
   // the first attempt's wait for a server. Call before making pools from this URI.
   void cap_server_selection_timeout(std::chrono::milliseconds cap);
+  // The durability the connection uses, for logs: {w, j, wtimeout} and the read concern level.
+  // Without `w`/`journal` (and `readConcernLevel`) in the connection string they are w: "majority",
+  // j: true and read concern "majority" (docs/schema.md, "Durability").
+  std::string write_concern_json() const;
+  std::string read_concern_level() const;
+  bool retry_writes() const;
 
  private:
   Uri() = default;
@@ -95,6 +101,8 @@ class ClientPool {
 // by the time left (server selection, connect and socket timeouts), unlike an operation on a
 // pool, which may wait for the pool's whole serverSelectionTimeoutMS.
 void wait_until_reachable(const Uri& uri, std::chrono::steady_clock::time_point deadline);
+// True when the server is FerretDB (buildInfo has `ferretdbVersion`); false on any failure.
+bool is_ferretdb(Client& client);
 
 // What `hello` says about the deployment.
 struct Topology {

@@ -73,13 +73,6 @@ void BulkWriter::update_one(const bson_t* filter, const bson_t* update, bool ups
   check_appended(ok, error, "an update");
 }
 
-void BulkWriter::update_many(const bson_t* filter, const bson_t* update) {
-  bson_error_t error;
-  check_appended(
-      mongoc_bulk_operation_update_many_with_opts(part_for(true), filter, update, nullptr, &error), error,
-      "an update");
-}
-
 void BulkWriter::replace_one(const bson_t* filter, const bson_t* replacement, bool upsert) {
   bson_t opts;
   bson_init(&opts);
@@ -167,15 +160,6 @@ int64_t Collection::count(const bson_t* filter) {
   return n;
 }
 
-int64_t Collection::estimated_count(int64_t max_time_ms) {
-  bson_error_t error;
-  Builder opts;
-  if (max_time_ms > 0) opts.append("maxTimeMS", max_time_ms);
-  int64_t n = mongoc_collection_estimated_document_count(collection_, opts.get(), nullptr, nullptr, &error);
-  if (n < 0) throw MongoError("estimating the document count of " + ns_, error);
-  return n;
-}
-
 int64_t Collection::stats_count() {
   Builder p;
   p.array("pipeline", [](ArrayBuilder& stages) {
@@ -184,7 +168,10 @@ int64_t Collection::stats_count() {
     });
   });
   Bson pipeline = p.extract();
-  Cursor cursor = aggregate(pipeline.get());
+  Builder o;
+  o.document("readConcern", [](Builder& rc) { rc.append("level", "local"); });
+  Bson opts = o.extract();
+  Cursor cursor = aggregate(pipeline.get(), opts.get());
   int64_t n = 0;
   while (const bson_t* doc = cursor.next()) n += View(doc).integer("count").value_or(0);
   return n;

@@ -66,7 +66,6 @@ class BulkWriter {
 
   void insert(const bson_t* doc);
   void update_one(const bson_t* filter, const bson_t* update, bool upsert);
-  void update_many(const bson_t* filter, const bson_t* update);
   void replace_one(const bson_t* filter, const bson_t* replacement, bool upsert);
   void delete_one(const bson_t* filter);
   size_t size() const { return count_; }
@@ -108,13 +107,15 @@ class Collection {
   // `opts` as for the find command: sort, projection, limit, batchSize, hint, ...
   Cursor find(const bson_t* filter, const bson_t* opts = nullptr);
   std::optional<Bson> find_one(const bson_t* filter, const bson_t* opts = nullptr);
+  // The exact number of documents matching `filter` (the driver's countDocuments: an aggregation
+  // with $match and $group, which on a sharded cluster never counts orphaned documents; never the
+  // `count` command).
   int64_t count(const bson_t* filter);
-  // From collection metadata: instant, approximate, never a scan.
-  // `max_time_ms` > 0 bounds the server's work (maxTimeMS): some servers count by scanning.
-  int64_t estimated_count(int64_t max_time_ms = 0);
-  // The document count of the collection's statistics (`$collStats: {count: {}}`, summed over the
-  // shards of a sharded collection): metadata on MongoDB, and no scan on servers whose `count`
-  // scans (FerretDB counts the rows of its table).
+  // An ESTIMATE for progress bars and ETAs only, never for a correctness check: the document count
+  // of the collection's statistics (`$collStats: {count: {}}`, summed over the shards of a sharded
+  // collection; metadata, so it may include orphans during chunk migrations): no scan on MongoDB
+  // nor on FerretDB (which counts the rows of its table). Read with read concern "local", the only
+  // one $collStats takes.
   int64_t stats_count();
   void insert_one(const bson_t* doc);
   BulkWriter bulk(bool ordered = false);

@@ -125,8 +125,24 @@ StoredVersion Store::decode(const bson_t* doc) {
   s.cur = e.cur;
   s.change = e.change;
   s.json = std::move(e.json);
+  s.key = schema::ShardKey::read(doc);
   return s;
 }
+
+namespace {
+// The shard key of `v` as read; for a version read without it, as fhirshift writes one.
+schema::ShardKey key_of(const StoredVersion& v) {
+  if (v.key) return *v.key;
+  schema::ShardKey k;
+  k.id = v.entry_id;
+  k.type = v.type;
+  k.im = schema::kInfoModelR4;
+  k.cur = v.cur;
+  k.change = v.change;
+  k.res_id = v.id;
+  return k;
+}
+}  // namespace
 
 std::optional<bson_oid_t> Store::cached(const EntryCache& cache, const std::string& key) {
   std::lock_guard lock(cache_mu_);
@@ -316,9 +332,9 @@ bool Store::refresh_entry_map(mongo::Collection& c, std::chrono::steady_clock::t
   return true;
 }
 
-void Store::restore_current(mongo::Collection& c, const StoredVersion& prev) {
-  Builder f, u;
-  f.append("_id", prev.entry_id);
+void Store::restore_current(mongo::Client& client, mongo::Collection& c, const StoredVersion& prev) {
+  Builder u;
+  mongo::Bson f = key_of(prev).filter(key_filter(client));
   u.document("$set", [&](Builder& set) {
     set.append("cur", true);
     if (schema_ == Schema::kCurrent && prev.json && !prev.deleted())
@@ -365,7 +381,7 @@ WriteResult Store::write(const WriteRequest& req) {
       spdlog::warn("{}/{}: newest entry {} stayed cur: false for {} ms (a writer died between its "
                    "claim and its insert): marking it current again",
                    req.type, req.id, mongo::oid_to_string(prev->entry_id), kStaleClaimMs);
-      restore_current(c, *prev);
+      restore_current(client, c, *prev);
       claimed_since.reset();
       continue;
     }
@@ -435,11 +451,11 @@ WriteResult Store::write(const WriteRequest& req) {
                                                  : schema::encode_legacy(ce));
     }
 
-    // Claim: mark the previous version history, only if it still is the current one.
+    // Claim: mark the previous version history, only if it still is the current one: the filter
+    // is its shard key with `cur: true` (schema/shard_key.h). On FerretDB `_id` alone, where a
+    // conditional update is neither atomic nor indexed (docs/serve.md).
     if (prev) {
-      Builder f;
-      f.append("_id", prev->entry_id);
-      if (!is_ferretdb(client)) f.append("cur", true);
+      mongo::Bson f = key_of(*prev).filter(key_filter(client));
       auto bulk = c.bulk(true);
       bulk.update_one(f.get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
       if (bulk.execute().matched == 0) {
@@ -450,7 +466,7 @@ WriteResult Store::write(const WriteRequest& req) {
     auto undo_claim = [&] {
       if (!prev) return;
       try {
-        restore_current(c, *prev);
+        restore_current(client, c, *prev);
       } catch (const std::exception& ex) {
         spdlog::error("{}/{}: could not mark entry {} current again ({}); the next write of the "
                       "resource repairs it after {} ms",
@@ -486,21 +502,21 @@ WriteResult Store::write(const WriteRequest& req) {
       throw mongo::MongoError("writing " + req.type + "/" + req.id + " to " + c.ns(), 0, 64,
                               r.write_concern_error);
 
-    // The previous version's contained resources follow it into history: one update by `_id`
-    // each, as `cur` is in the shard key and only a single-document update may change that.
+    // The previous version's contained resources follow it into history: one single-document
+    // update each, filtered by its shard key (read by the same query), as `cur` is in the shard
+    // key and only such an update may change it.
     if (prev && prev->json && prev->json->find("\"contained\"") != std::string::npos) {
       Builder f;
       f.append("container", prev->entry_id).append("cur", true);
       Builder o;
-      o.document("projection", [](Builder& p) { p.append("_id", int32_t{1}); });
+      o.document("projection", [](Builder& p) { schema::ShardKey::project(p); });
       auto flip = c.bulk(false);
       auto contained = c.find(f.get(), o.extract().get());
+      const schema::KeyFilter shape = key_filter(client);
       while (const bson_t* doc = contained.next()) {
-        auto id = mongo::View(doc).oid("_id");
-        if (!id) continue;
-        Builder by_id;
-        by_id.append("_id", *id);
-        flip.update_one(by_id.get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
+        auto key = schema::ShardKey::read(doc);
+        if (!key) continue;
+        flip.update_one(key->filter(shape).get(), set_cur_false(schema_ == Schema::kCurrent).get(), false);
       }
       if (flip.size() > 0) flip.execute();
     }

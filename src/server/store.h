@@ -32,6 +32,7 @@
 #include "index/indexer.h"
 #include "mongo/client.h"
 #include "schema/entry.h"
+#include "schema/shard_key.h"
 
 namespace fhirshift::server {
 
@@ -48,6 +49,8 @@ struct StoredVersion {
   bool cur = false;
   schema::Change change = schema::Change::kCreated;
   std::optional<std::string> json;  // absent on tombstones
+  // The entry's shard key as read, the filter of the update that flips its `cur`.
+  std::optional<schema::ShardKey> key;
   bool deleted() const { return change == schema::Change::kDeleted; }
 };
 
@@ -134,7 +137,9 @@ class Store {
   // a refresh that began after `asked_at` already did. False when the store is too big to map.
   bool refresh_entry_map(mongo::Collection& c, std::chrono::steady_clock::time_point asked_at);
   // Gives `prev` back its current state (cur: true and, on the current schema, its idx).
-  void restore_current(mongo::Collection& c, const StoredVersion& prev);
+  void restore_current(mongo::Client& client, mongo::Collection& c, const StoredVersion& prev);
+  // The filter shape of updates that change `cur` (schema/shard_key.h).
+  schema::KeyFilter key_filter(mongo::Client& client) { return schema::key_filter_for(is_ferretdb(client)); }
   std::string next_version(mongo::Collection& c, const std::optional<StoredVersion>& prev);
 
   std::shared_ptr<mongo::ClientPool> pool_;

@@ -10,6 +10,7 @@
 #include "migrate/transform.h"
 #include "mongo/collection.h"
 #include "schema/entry.h"
+#include "schema/shard_key.h"
 #include "verify/compare.h"
 #include "verify/verifier.h"
 
@@ -60,6 +61,7 @@ RepairScope repair_differences(const RepairTarget& where, const Findings& findin
   auto target_client = where.target.acquire();
   auto source = source_client.collection(where.source_database, where.source_collection);
   auto target = target_client.collection(where.target_database, where.target_collection);
+  const schema::KeyFilter key_filter = schema::key_filter_for(target_client);
 
   // 1. Extra entries (only when asked).
   for (size_t i = 0; i < extra.size(); i += kInBatch) {
@@ -78,12 +80,18 @@ RepairScope repair_differences(const RepairTarget& where, const Findings& findin
   for (size_t i = 0; i < changed.size(); i += kInBatch) {
     size_t end = std::min(changed.size(), i + kInBatch);
     mongo::Bson filter = ids_filter(changed, i, end);
+    // The target's `cur` and shard key of each: the replacement is filtered by the key the entry
+    // has now (schema/shard_key.h), read by this same query.
     std::map<std::string, std::optional<bool>> target_cur;
+    std::map<std::string, schema::ShardKey> target_key;
     {
       mongo::Builder o;
-      o.document("projection", [](mongo::Builder& p) { p.append("cur", int32_t{1}); });
+      o.document("projection", [](mongo::Builder& p) { schema::ShardKey::project(p); });
       auto c = target.find(filter.get(), o.extract().get());
-      while (const bson_t* doc = c.next()) target_cur[id_of(doc)] = mongo::View(doc).boolean("cur");
+      while (const bson_t* doc = c.next()) {
+        target_cur[id_of(doc)] = mongo::View(doc).boolean("cur");
+        if (auto k = schema::ShardKey::read(doc)) target_key.emplace(k->id_string(), std::move(*k));
+      }
     }
     auto bulk = target.bulk(false);
     auto c = source.find(filter.get());
@@ -99,9 +107,10 @@ RepairScope repair_differences(const RepairTarget& where, const Findings& findin
       auto it = target_cur.find(e.id_string());
       bool cur = it != target_cur.end() && it->second ? *it->second : e.cur;
       mongo::Bson replacement = schema::encode_current(migrate::to_current(e, cur, *indexer));
-      mongo::Builder f;
-      f.append("_id", e.id);
-      bulk.replace_one(f.extract().get(), replacement.get(), true);
+      auto k = target_key.find(e.id_string());
+      schema::ShardKey key = k != target_key.end() ? k->second : schema::ShardKey::of(e);
+      if (k == target_key.end()) key.cur = cur;
+      bulk.replace_one(key.filter(key_filter).get(), replacement.get(), true);
     }
     if (bulk.size() > 0) {
       auto result = bulk.execute();

@@ -117,8 +117,8 @@ class Session {
         comparator_(*indexer_),
         source_uri_(mongo::Uri::parse(options.source_uri)),
         target_uri_(mongo::Uri::parse(options.target_uri)),
-        source_pool_(source_uri_, "fhirshift-verify"),
-        target_pool_(target_uri_, "fhirshift-verify") {}
+        source_pool_(source_uri_, "fhirshift-verify-source"),
+        target_pool_(target_uri_, "fhirshift-verify-target") {}
 
   Result run();
 
@@ -1066,7 +1066,7 @@ void Session::count_once(Result& r, const Match& match, const CountsQuarantine& 
 int64_t Session::quarantine_count(mongo::Client& client, bool source_side) {
   const std::string& db = source_side ? source_uri_.database() : target_uri_.database();
   const std::string& name = source_side ? opt_.source_collection : opt_.target_collection;
-  return client.collection(db, schema::quarantine_collection(name)).estimated_count();
+  return client.collection(db, schema::quarantine_collection(name)).count(mongo::Bson().get());
 }
 
 void Session::log_start(const Result& r) const {

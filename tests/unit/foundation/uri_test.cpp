@@ -50,3 +50,27 @@ TEST(Uri, CopiesAreIndependent) {
 
 }  // namespace
 }  // namespace fhirshift::mongo
+
+namespace fhirshift::mongo {
+namespace {
+
+TEST(Uri, DefaultsToMajorityJournaledWritesAndMajorityReads) {
+  Uri u = Uri::parse("mongodb://h1,h2/fhir?replicaSet=rs0");
+  EXPECT_EQ(u.write_concern_json(), R"({"w": "majority", "j": true})");
+  EXPECT_EQ(u.read_concern_level(), "majority");
+  EXPECT_TRUE(u.retry_writes());
+}
+
+TEST(Uri, KeepsTheConnectionStringsOwnDurability) {
+  Uri w1 = Uri::parse("mongodb://h/fhir?w=1&readConcernLevel=local");
+  EXPECT_EQ(w1.write_concern_json(), R"({"w": 1})");
+  EXPECT_EQ(w1.read_concern_level(), "local");
+  Uri journal_only = Uri::parse("mongodb://h/fhir?journal=false");
+  EXPECT_EQ(journal_only.write_concern_json(), R"({"w": "default", "j": false})");
+  Uri timeout = Uri::parse("mongodb://h/fhir?wtimeoutMS=5000");
+  EXPECT_EQ(timeout.write_concern_json(), R"({"w": "majority", "j": true, "wtimeout": 5000})");
+  EXPECT_FALSE(Uri::parse("mongodb://h/fhir?retryWrites=false").retry_writes());
+}
+
+}  // namespace
+}  // namespace fhirshift::mongo
