@@ -464,7 +464,9 @@ TEST_F(MigrateThrottleTest, ControlEndpointListensOnLoopbackOnlyUnlessMetricsBin
   run("");
   EXPECT_TRUE(answers("127.0.0.1", port_));
   EXPECT_FALSE(answers("127.0.0.2", port_)) << "bound to 127.0.0.1 only";
-  if (lan) EXPECT_FALSE(answers(*lan, port_)) << "not reachable on " << *lan;
+  if (lan) {
+    EXPECT_FALSE(answers(*lan, port_)) << "not reachable on " << *lan;
+  }
   EXPECT_EQ(run_->stop(30s), 0) << logs();
   EXPECT_EQ(logs().find("whoever reaches this address"), std::string::npos) << logs();
 
