@@ -441,7 +441,7 @@ bool answers(const std::string& host, int port) {
   return r && r->status == 200 && nlohmann::json::parse(r->body, nullptr, false).is_object();
 }
 
-TEST_F(MigrateThrottleTest, ControlPortIsLoopbackUnlessMetricsBindSaysOtherwise) {
+TEST_F(MigrateThrottleTest, MetricsBindDecidesWhereTheControlPortListens) {
   // Linux answers every 127.0.0.0/8 address on the loopback interface: a socket bound to
   // 127.0.0.1 alone is not reachable on 127.0.0.2, one bound to 0.0.0.0 is. The machine's own
   // non-loopback address, when it has one, is what another host would connect to.
