@@ -160,6 +160,8 @@ class Session {
   void run_since(Result& r);
   int64_t quarantine_count(mongo::Client& client, bool source_side);
   void log_start(const Result& r) const;
+  void join(std::map<std::string, Bson>& s, std::map<std::string, Bson>& t,
+            std::set<std::string>& seen, Findings& findings, int64_t& compared);
   void compare_resources(const std::set<ResourceKey>& batch, std::map<std::string, Bson>& s,
                          std::map<std::string, Bson>& t, std::set<std::string>& seen,
                          Findings& findings, int64_t& compared);
@@ -527,16 +529,7 @@ void Session::compare_resources(const std::set<ResourceKey>& batch,
       auto key = key_of(item.second.get());
       return !key || !batch.count(*key);
     });
-  for (auto& [id, doc] : s) {
-    if (!seen.insert(id).second) continue;
-    auto it = t.find(id);
-    if (it == t.end())
-      source_only(doc.get(), findings, compared);
-    else
-      pair(doc.get(), it->second.get(), findings, compared);
-  }
-  for (auto& [id, doc] : t)
-    if (seen.insert(id).second) target_only(doc.get(), findings, compared);
+  join(s, t, seen, findings, compared);
   // Version state of these resources in the target.
   std::map<ResourceKey, std::vector<VersionFacts>> versions;
   for (auto& [id, doc] : t) {
@@ -551,6 +544,21 @@ void Session::compare_resources(const std::set<ResourceKey>& batch,
   for (auto& [key, facts] : versions)
     if (auto problem = check_version_state(facts))
       findings.add(version_state_difference(key, facts, *problem));
+}
+
+// Pairs the two sides' entries by `_id`; `seen` holds the `_id`s compared so far.
+void Session::join(std::map<std::string, Bson>& s, std::map<std::string, Bson>& t,
+                   std::set<std::string>& seen, Findings& findings, int64_t& compared) {
+  for (auto& [id, doc] : s) {
+    if (!seen.insert(id).second) continue;
+    auto it = t.find(id);
+    if (it == t.end())
+      source_only(doc.get(), findings, compared);
+    else
+      pair(doc.get(), it->second.get(), findings, compared);
+  }
+  for (auto& [id, doc] : t)
+    if (seen.insert(id).second) target_only(doc.get(), findings, compared);
 }
 
 // `{im: {$in}, type: {$in}, res_id: {$in}}` for these resources: index ranges over (type, res_id)
@@ -584,18 +592,6 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
   auto scoll = source(sc);
   auto tcoll = target(tc);
   std::set<std::string> seen;
-  auto join = [&](std::map<std::string, Bson>& s, std::map<std::string, Bson>& t) {
-    for (auto& [id, doc] : s) {
-      if (!seen.insert(id).second) continue;
-      auto it = t.find(id);
-      if (it == t.end())
-        source_only(doc.get(), findings, compared);
-      else
-        pair(doc.get(), it->second.get(), findings, compared);
-    }
-    for (auto& [id, doc] : t)
-      if (seen.insert(id).second) target_only(doc.get(), findings, compared);
-  };
 
   // Resources, up to kKeysPerQuery per query.
   std::set<ResourceKey> batch;
@@ -626,7 +622,7 @@ void Session::run_scoped(const std::set<ResourceKey>& keys, const std::set<std::
     });
     Bson filter = f.extract();
     auto [s, t] = on_both_sides([&](bool from_source) { return fetch(from_source ? scoll : tcoll, filter.get()); });
-    join(s, t);
+    join(s, t, seen, findings, compared);
   }
   resolve_contained(findings);
 }
