@@ -1,7 +1,10 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <stdexcept>
+#include <thread>
 
 #include "commands.h"
 #include "common/log.h"
@@ -11,12 +14,56 @@
 namespace fhirshift::cli {
 namespace {
 
+// --stdin-stages: the lines `source` and `target` on standard input say that a store is final (the
+// cut-over writes them once writes are held, and once the migrator has drained). End of input
+// before a line cancels the verify: the cut-over aborted.
+class StdinStages {
+ public:
+  // The reading thread keeps the stages alive: it may still be blocked in a read at exit.
+  static std::shared_ptr<StdinStages> start() {
+    auto stages = std::shared_ptr<StdinStages>(new StdinStages());
+    std::thread([stages] { stages->read(); }).detach();
+    return stages;
+  }
+  void wait(bool source) {
+    spdlog::info("verify: waiting for `{}` on standard input", source ? "source" : "target");
+    (source ? source_future_ : target_future_).get();
+  }
+
+ private:
+  StdinStages() = default;
+  void read() {
+    bool source_said = false;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line != "source" && line != "target") continue;
+      if (!source_said) {
+        source_said = true;
+        source_.set_value();
+      }
+      if (line == "target") {
+        target_.set_value();
+        return;
+      }
+    }
+    auto cancelled = std::make_exception_ptr(std::runtime_error(
+        "cancelled: standard input ended before the cut-over said the stores are final"));
+    if (!source_said) source_.set_exception(cancelled);
+    target_.set_exception(cancelled);
+  }
+
+  std::promise<void> source_, target_;
+  std::shared_future<void> source_future_ = source_.get_future().share();
+  std::shared_future<void> target_future_ = target_.get_future().share();
+};
+
 struct VerifyArgs {
   verify::Options options;
   std::string mode = "full";
   std::string since;
   std::string report;
   double settle_seconds = 5;
+  bool stdin_stages = false;
   bool verbose = false;
 };
 
@@ -45,6 +92,16 @@ int run_verify(VerifyArgs& a) {
     std::cerr << "fhirshift verify: --repair needs --mode full or sample (counts cannot tell "
                  "which entries differ)\n";
     return kExitUsage;
+  }
+  if (a.stdin_stages && (a.options.mode != verify::Mode::kFull || !a.options.since_ms ||
+                         a.options.repair)) {
+    std::cerr << "fhirshift verify: --stdin-stages goes with --mode full --since, without --repair\n";
+    return kExitUsage;
+  }
+  std::shared_ptr<StdinStages> stages;
+  if (a.stdin_stages) {
+    stages = StdinStages::start();
+    a.options.wait_until_final = [stages](bool source) { stages->wait(source); };
   }
   try {
     auto indexer = index::Indexer::load(index::Indexer::default_definitions_path());
@@ -119,6 +176,10 @@ void add_verify(CLI::App& app, Action& action) {
   sub->add_option("--parallelism", o.parallelism, "Repair write workers")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  sub->add_flag("--stdin-stages", a->stdin_stages,
+                "With --mode full --since: connect at once, then read the source only after a line "
+                "`source` and the target only after a line `target` on standard input (the "
+                "cut-over starts its final verify before the fence this way); end of input cancels");
   sub->add_flag("-v,--verbose", a->verbose, "Debug logging");
   sub->callback([a, &action] { action = [a] { return run_verify(*a); }; });
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -153,7 +154,7 @@ SubprocessVerifier::SubprocessVerifier(std::string exe, std::vector<std::string>
     : exe_(std::move(exe)), connection_args_(std::move(connection_args)), timeout_(timeout) {}
 
 std::vector<std::string> SubprocessVerifier::argv(const VerifyRequest& request,
-                                                  const std::string& report) const {
+                                                  const std::string& report, bool staged) const {
   std::vector<std::string> a{exe_, "verify"};
   a.insert(a.end(), connection_args_.begin(), connection_args_.end());
   a.insert(a.end(), {"--mode", request.mode});
@@ -162,6 +163,7 @@ std::vector<std::string> SubprocessVerifier::argv(const VerifyRequest& request,
   // poll cycle (seconds on a slow target): a difference must persist for 15 s before it counts.
   // The final verify (after the fence and the drain) keeps verify's default.
   if (request.writes_flowing) a.insert(a.end(), {"--settle", "15"});
+  if (staged) a.push_back("--stdin-stages");
   if (!report.empty()) a.insert(a.end(), {"--report", report});
   return a;
 }
@@ -176,19 +178,67 @@ std::string SubprocessVerifier::describe(const VerifyRequest& request) const {
   return out;
 }
 
-VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
+std::filesystem::path SubprocessVerifier::report_path(const std::string& name) {
   auto report = std::filesystem::temp_directory_path() /
-                ("fhirshift-cutover-verify-" + std::to_string(::getpid()) + "-" + request.mode +
-                 ".json");
+                ("fhirshift-cutover-verify-" + std::to_string(::getpid()) + "-" + name + ".json");
   std::filesystem::remove(report);
+  return report;
+}
+
+VerifyOutcome SubprocessVerifier::verify(const VerifyRequest& request) {
+  auto report = report_path(request.mode);
   auto start = std::chrono::steady_clock::now();
   auto timeout = request.timeout.count() > 0 ? request.timeout : timeout_;
   ProcessResult r = run_process(argv(request, report.string()), timeout, [](const std::string& line) {
     spdlog::debug("verify: {}", line);
   });
-  VerifyOutcome out;
+  VerifyOutcome out = outcome(r, report, timeout);
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                    start);
+  return out;
+}
+
+class SubprocessVerifier::Staged : public StagedVerify {
+ public:
+  Staged(const std::vector<std::string>& argv, std::filesystem::path report)
+      : report_(std::move(report)) {
+    child_.emplace(argv, true, [](const std::string& line) { spdlog::debug("verify: {}", line); });
+    if (!child_->started())
+      throw std::runtime_error("cannot start " + argv.front() + " verify: " +
+                               child_->wait(std::chrono::milliseconds(0)).err);
+  }
+  ~Staged() override {
+    child_.reset();  // cancelled (end of its input, then SIGTERM) unless it finished
+    std::filesystem::remove(report_);
+  }
+  void source_final() override { child_->write_line("source"); }
+  void target_final() override {
+    target_said_ = std::chrono::steady_clock::now();
+    child_->write_line("target");
+  }
+  VerifyOutcome finish(std::chrono::milliseconds timeout) override {
+    ProcessResult r = child_->wait(timeout);
+    VerifyOutcome out = outcome(r, report_, timeout);
+    out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - target_said_);
+    return out;
+  }
+
+ private:
+  std::filesystem::path report_;
+  std::optional<ChildProcess> child_;
+  std::chrono::steady_clock::time_point target_said_ = std::chrono::steady_clock::now();
+};
+
+std::unique_ptr<StagedVerify> SubprocessVerifier::start(const VerifyRequest& request) {
+  auto report = report_path(request.mode + "-staged");
+  return std::make_unique<Staged>(argv(request, report.string(), true), report);
+}
+
+VerifyOutcome SubprocessVerifier::outcome(const ProcessResult& r,
+                                          const std::filesystem::path& report,
+                                          std::chrono::milliseconds timeout) {
+  VerifyOutcome out;
   out.exit_code = r.exit_code;
   // The verdict is the line that starts with EQUAL or DIFFERENT, on stdout (or stderr).
   for (const std::string* text : {&r.out, &r.err}) {

@@ -3,6 +3,7 @@
 // the same binary.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "cutover/haproxy_runtime.h"
 #include "cutover/http_client.h"
 #include "cutover/ports.h"
+#include "cutover/process.h"
 
 namespace fhirshift::cutover {
 
@@ -70,15 +72,23 @@ class HaproxyProxy : public Proxy {
 
 // Runs `<exe> verify <connection args> --mode M [--since S] --report <tmp>.json`. The connection
 // arguments are passed through as the operator gave them (passwords are redacted in describe()).
+// A staged verify adds --stdin-stages and writes `source`, then `target`, to its standard input.
 class SubprocessVerifier : public Verifier {
  public:
   SubprocessVerifier(std::string exe, std::vector<std::string> connection_args,
                      std::chrono::milliseconds timeout);
   std::string describe(const VerifyRequest& request) const override;
   VerifyOutcome verify(const VerifyRequest& request) override;
+  std::unique_ptr<StagedVerify> start(const VerifyRequest& request) override;
 
  private:
-  std::vector<std::string> argv(const VerifyRequest& request, const std::string& report) const;
+  class Staged;
+  std::vector<std::string> argv(const VerifyRequest& request, const std::string& report,
+                                bool staged = false) const;
+  static std::filesystem::path report_path(const std::string& name);
+  // Reads the verdict from the child's output and the rest from its JSON report (then removed).
+  static VerifyOutcome outcome(const ProcessResult& r, const std::filesystem::path& report,
+                               std::chrono::milliseconds timeout);
   std::string exe_;
   std::vector<std::string> connection_args_;
   std::chrono::milliseconds timeout_;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,12 +96,27 @@ struct VerifyOutcome {
   std::vector<std::string> quarantine_accounted;
 };
 
+// The cut-over's final verify, started before the fence so that its start-up (process, search
+// definitions, connections) is not part of the write pause. It reads each store only once told
+// that the store is final, so its read of the source overlaps the migrator's drain.
+class StagedVerify {
+ public:
+  virtual ~StagedVerify() = default;  // one not finished is cancelled
+  virtual void source_final() = 0;  // writes are held and none is still in flight to the source
+  virtual void target_final() = 0;  // the migrator has drained (and is paused)
+  // The verdict, after both calls above; `timeout` counts from this call. `took` is the time from
+  // target_final to the verdict: the part of the write pause that is the verify's alone.
+  virtual VerifyOutcome finish(std::chrono::milliseconds timeout) = 0;
+};
+
 class Verifier {
  public:
   virtual ~Verifier() = default;
   // The exact command, passwords redacted (for logs and --dry-run).
   virtual std::string describe(const VerifyRequest& request) const = 0;
   virtual VerifyOutcome verify(const VerifyRequest& request) = 0;
+  // Starts a staged verify (mode full with `since`). Throws when it cannot start.
+  virtual std::unique_ptr<StagedVerify> start(const VerifyRequest& request) = 0;
 };
 
 // --- the proxy ------------------------------------------------------------------------------

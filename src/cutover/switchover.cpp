@@ -89,6 +89,9 @@ struct Switchover::State {
   std::optional<int64_t> polls_started_at_fence;  // and its pollsStarted
   std::optional<WallTime> verified_up_to;  // the mark of the verify before the fence
   bool migrator_paused = false;  // by step 6, for the final verify: resumed when the run ends
+  // Started in step 5 before the fence; reads the source once writes are held, the target in
+  // step 7. Reset (cancelled, if unfinished) when the run ends.
+  std::unique_ptr<StagedVerify> final_verify;
 };
 
 Switchover::Switchover(SwitchConfig config, Proxy& proxy, ServerHealth& to,
@@ -128,18 +131,25 @@ std::vector<std::string> Switchover::plan() const {
                                " -> EQUAL (clients still write; the mark is the source's newest "
                                "lu at its start)"
                          : std::string("skipped: no --srcMongoConnectionString/--mongoConnectionstring given")));
-  p.push_back("5. fence         GET " + to_.url() + ", `set weight " + t + " 0`, `set server " + t +
+  p.push_back("5. fence         GET " + to_.url() + "; start the final verify (7), which " +
+              "connects and waits; `set weight " + t + " 0`, `set server " + t +
               " state ready`, wait until a health check of " + t + " passed (at most " +
               seconds(cfg_.switch_timeout) + "; weight 0: it receives no request); then " +
               "`fhirshift fence on " + b +
               "`: HAProxy holds writes from here (reads flow); then `fhirshift fence show " + b +
               "` until in_flight=0 (the writes already sent to " + cfg_.from +
-              " completed); budget " + seconds(cfg_.max_pause) + " until the switch");
-  p.push_back("6. drain         GET " + progress_.url() + " every " + seconds(cfg_.poll_interval) +
-              " until it reports two polls newer than at the fence and caughtUp (at most " +
-              seconds(cfg_.drain_timeout) + ")");
+              " completed): the verify reads the source from here; budget " +
+              seconds(cfg_.max_pause) + " until the switch");
+  p.push_back("6. drain         POST /poll to the migrator (" + progress_.url() +
+              "), then GET /progress every " +
+              seconds(std::min(cfg_.poll_interval, std::chrono::milliseconds(50))) +
+              " until a poll begun after the fence is done (pollsDone above pollsStarted at the "
+              "fence) and caughtUp (at most " + seconds(cfg_.drain_timeout) +
+              "); then POST /pause?by=cutover (resumed when the cut-over ends)");
   p.push_back("7. final verify  " +
-              (verifier_ ? verifier_->describe(final_req) + " -> EQUAL"
+              (verifier_ ? verifier_->describe(final_req) +
+                               " --stdin-stages, started in 5: `source` on its standard input "
+                               "once writes are held, `target` now -> EQUAL"
                          : std::string("skipped: no connection strings given")));
   p.push_back("8. switch        GET " + to_.url() + ", " + t + " still UP, `set weight " + t +
               " 100%`, `set server " + f + " state maint`");
@@ -293,6 +303,7 @@ void Switchover::roll_forward(State& st) {
 }
 
 void Switchover::abort(State& st) {
+  st.final_verify.reset();  // a verify waiting for the stores to be final is cancelled
   const std::string t = cfg_.backend + "/" + cfg_.to;
   if (st.committed) {
     log(LogLevel::kWarn, "abort: " + t + " has already received requests, so traffic cannot go "
@@ -369,6 +380,7 @@ SwitchResult Switchover::run() {
   State st;
   st.start = clock_.steady_now();
   SwitchResult result = run_steps(st);
+  st.final_verify.reset();
   if (st.migrator_paused) {
     try {
       progress_.resume();
@@ -639,6 +651,16 @@ SwitchResult Switchover::run_steps(State& st) {
         // request): the wait for a check is not part of the write pause.
         ReadyCheck r = to_.ready();
         if (!r.ok) throw CheckFailed("GET " + to_.url() + " just before the fence: " + r.detail);
+        // The final verify starts now, so that its start-up is not part of the write pause; it
+        // covers everything since the mark proven in step 4 (less the overlap), or without a mark
+        // the margin before now.
+        if (verifier_) {
+          WallTime since = st.verified_up_to ? *st.verified_up_to - cfg_.verify_overlap
+                                             : clock_.wall_now() - cfg_.verify_margin;
+          st.result.verify_since = format_iso8601(since);
+          st.final_verify = verifier_->start(
+              {cfg_.final_verify_mode, st.result.verify_since, std::chrono::milliseconds(0)});
+        }
         st.to_sessions_before = proxy_.sessions_total(b, cfg_.to);
         st.to_made_ready = true;  // from here an abort restores `to` (maint, full weight)
         proxy_.set_weight(b, cfg_.to, "0");
@@ -674,6 +696,8 @@ SwitchResult Switchover::run_steps(State& st) {
         }
         st.fence_acked = clock_.steady_now();
         st.fence_acked_wall = clock_.wall_now();
+        // The source is final: the verify reads it while the migrator drains.
+        if (st.final_verify) st.final_verify->source_final();
         try {
           Progress at_fence = progress_.progress();  // the drain counts polls after this read
           st.poll_at_fence = at_fence.last_poll_at;
@@ -763,19 +787,17 @@ SwitchResult Switchover::run_steps(State& st) {
   // 7. Final verify of everything written since shortly before the fence.
   if (!step(st, 7, names[6], [&](StepRecord& rec) {
         check_budget(st, "the final verify");
-        // Everything up to the mark was proven before the fence (step 4); without a mark (an
-        // empty source, or no report), the margin before the fence.
-        WallTime since = st.verified_up_to ? *st.verified_up_to - cfg_.verify_overlap
-                                           : st.fence_sent_wall - cfg_.verify_margin;
-        st.result.verify_since = format_iso8601(since);
-        if (!verifier_) {
+        if (!st.final_verify) {
           rec.skipped = true;
           return std::string("no connection strings given");
         }
         auto held = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() -
                                                                           st.fence_sent);
-        VerifyRequest req{cfg_.final_verify_mode, st.result.verify_since, cfg_.max_pause - held};
-        VerifyOutcome v = verifier_->verify(req);
+        // The target is final too (drained, migrator paused): the verify, started in step 5 and
+        // reading the source since the fence, now reads the target and compares.
+        st.final_verify->target_final();
+        VerifyOutcome v = st.final_verify->finish(cfg_.max_pause - held);
+        st.final_verify.reset();
         st.result.final_verify_time = v.took;
         if (!v.equal) throw CheckFailed(v.verdict);
         note_quarantine_accounted(st.result, v);

@@ -1096,6 +1096,7 @@ void Session::run_since(Result& r) {
     if (from_source) {
       try {
         client.ping();
+        if (opt_.wait_until_final) opt_.wait_until_final(true);
         side.touched = touched_since(coll);
       } catch (...) {
         source_scope.set_exception(std::current_exception());
@@ -1107,6 +1108,7 @@ void Session::run_since(Result& r) {
         side.docs = fetch(coll, resources_clause(side.touched.keys).get());
     } else {
       client.ping();
+      if (opt_.wait_until_final) opt_.wait_until_final(false);
       const Keys keys = source_keys.get();
       if (!keys) {
         side.touched = touched_since(coll);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,6 +42,12 @@ struct Options {
   // Differences are looked at again after this long (counts: recounted until then), so that a
   // migrator still copying entries from just before the start point is not reported.
   int64_t settle_ms = 5000;
+  // With `since` (mode full): called on the source's reading thread before it reads the source,
+  // and on the target's before it reads the target, after each side's connection is checked; each
+  // call returns once that store is final. The cut-over starts its final verify before the fence
+  // this way and says when writes are held (source) and when the migrator has drained (target).
+  // Throws to cancel the verify.
+  std::function<void(bool source)> wait_until_final;
 };
 
 struct SideInfo {

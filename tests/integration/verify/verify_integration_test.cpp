@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "cutover/adapters.h"
 #include "ferretdb_server.h"
@@ -275,6 +277,71 @@ TEST_F(VerifyTest, TheCutOversVerifierReadsTheVerdictAndTheStartPoint) {
   EXPECT_EQ(different.exit_code, 1);
   EXPECT_EQ(different.verdict.rfind("DIFFERENT: 1 missing, 0 extra, 0 changed, 0 bad state", 0), 0u)
       << different.verdict;
+}
+
+// The cut-over's staged final verify: the process starts and connects before the fence, reads the
+// source only after `source` and the target only after `target`. An entry written to the source
+// just before `source` (and never copied) is found missing; an entry that reaches the target just
+// before `target` (the drain) is not. A verify that read the source early would miss the first
+// (both stores lacked it then); one that read the target early, the second.
+TEST_F(VerifyTest, TheStagedFinalVerifyReadsEachStoreOnlyOnceItIsSaidFinal) {
+  cutover::SubprocessVerifier verifier(testing::cli_path(), connection_args(), std::chrono::minutes(2));
+  Bson late_in_target = history_entry(1);
+  Bson late_in_source;
+  {
+    auto c = src_pool_->acquire();
+    Builder f;
+    f.append("_id", oid(history_entry(0)));
+    auto doc = source(c).find_one(f.get());
+    ASSERT_TRUE(doc.has_value());
+    late_in_source = std::move(*doc);
+    auto bulk = source(c).bulk();
+    bulk.delete_one(f.get());
+    ASSERT_EQ(bulk.execute().deleted, 1);
+  }
+  delete_target(oid(late_in_source));
+  delete_target(oid(late_in_target));
+
+  auto staged = verifier.start({"full", std::string("2000-01-01T00:00:00.000Z"), {}});
+  // Time for a verify that ignored its stages to read a store early and to look again at what
+  // differs after its 5 s --settle (the correct one waits): neither wait decides a correct run.
+  const auto longer_than_settle = std::chrono::seconds(7);
+  std::this_thread::sleep_for(longer_than_settle);
+  {
+    auto c = src_pool_->acquire();
+    source(c).insert_one(late_in_source.get());
+  }
+  staged->source_final();
+  std::this_thread::sleep_for(longer_than_settle);
+  {
+    auto c = dst_pool_->acquire();
+    target(c).insert_one(late_in_target.get());
+  }
+  staged->target_final();
+  cutover::VerifyOutcome v = staged->finish(std::chrono::minutes(2));
+  EXPECT_FALSE(v.equal);
+  EXPECT_EQ(v.verdict.rfind("DIFFERENT: 1 missing, 0 extra, 0 changed, 0 bad state", 0), 0u)
+      << v.verdict;
+  // `took` counts from `target`: the verify's own share of the write pause, not its wait.
+  EXPECT_LT(v.took, std::chrono::seconds(60)) << v.took.count();
+}
+
+// An aborted cut-over drops its staged verify: the process ends at once, without a verdict.
+TEST_F(VerifyTest, ADroppedStagedVerifyEndsItsProcess) {
+  cutover::SubprocessVerifier verifier(testing::cli_path(), connection_args(), std::chrono::minutes(2));
+  auto staged = verifier.start({"full", std::string("2000-01-01T00:00:00.000Z"), {}});
+  staged->source_final();
+  auto before = std::chrono::steady_clock::now();
+  staged.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  // No verify process of this test's databases is left.
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_FALSE(cmd.find("--stdin-stages") != std::string::npos &&
+                 cmd.find(db_) != std::string::npos)
+        << "left running: pid " << entry.path().filename();
+  }
 }
 
 TEST_F(VerifyTest, EachKindOfDifferenceIsFoundAndNamed) {

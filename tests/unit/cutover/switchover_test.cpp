@@ -238,6 +238,37 @@ class FakeVerifier : public Verifier {
     if (r.mode != "counts") o.source_high_water_lu = high_water_lu;
     return o;
   }
+  // The final verify: started before the fence, told when each store is final, its verdict the
+  // one verify() would give then.
+  class Staged : public StagedVerify {
+   public:
+    Staged(FakeVerifier& v, VerifyRequest r) : v_(v), r_(std::move(r)) {}
+    ~Staged() override {
+      if (!finished_) v_.journal_.push_back("verify cancelled");
+    }
+    void source_final() override {
+      v_.journal_.push_back("verify: source final");
+      if (v_.on_source_final) v_.on_source_final();
+    }
+    void target_final() override { v_.journal_.push_back("verify: target final"); }
+    VerifyOutcome finish(std::chrono::milliseconds timeout) override {
+      finished_ = true;
+      v_.final_timeout = timeout;
+      return v_.verify(r_);
+    }
+
+   private:
+    FakeVerifier& v_;
+    VerifyRequest r_;
+    bool finished_ = false;
+  };
+  std::unique_ptr<StagedVerify> start(const VerifyRequest& r) override {
+    journal_.push_back("verify start " + r.mode + (r.since ? " since=" + *r.since : ""));
+    return std::make_unique<Staged>(*this, r);
+  }
+  std::optional<std::chrono::milliseconds> final_timeout;  // what finish() was given
+  std::function<void()> on_source_final;
+
   bool counts_equal = true;
   bool before_equal = true;  // the full verify before the fence
   bool full_equal = true;    // the final verify, writes fenced
@@ -371,6 +402,62 @@ TEST_F(SwitchoverTest, TheDrainedMigratorIsPausedForTheFinalVerifyAndResumedAfte
   EXPECT_LT(release, resume);
   EXPECT_NE(r.steps[5].detail.find("migrator paused for the final verify"), std::string::npos)
       << r.steps[5].detail;
+}
+
+// The final verify's start-up (process, definitions, connections) happens before the fence; it
+// reads the source once writes are held and none is in flight (while the migrator drains), and the
+// target only after the drain.
+TEST_F(SwitchoverTest, TheFinalVerifyStartsBeforeTheFenceAndReadsEachStoreOnceItIsFinal) {
+  proxy.in_flight = {2, 1, 0};
+  bool in_flight_done_at_source_final = false;
+  verifier.on_source_final = [&] {
+    in_flight_done_at_source_final = proxy.in_flight.size() == 1 && proxy.in_flight.front() == 0;
+  };
+  cfg.max_pause = 20s;
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  size_t start = index_of("verify start full since=2024-05-01T11:59:50.100Z");
+  size_t fence = index_of("proxy fence on fhir");
+  size_t source_final = index_of("verify: source final");
+  size_t pause = index_of("pause migrator");
+  size_t target_final = index_of("verify: target final");
+  size_t verdict = index_of("verify full since=2024-05-01T11:59:50.100Z");
+  size_t weight100 = index_of("proxy fhir/new weight 100%");
+  ASSERT_NE(start, std::string::npos) << dump();
+  ASSERT_NE(source_final, std::string::npos) << dump();
+  ASSERT_NE(target_final, std::string::npos) << dump();
+  EXPECT_LT(start, index_of("proxy fhir/new weight 0")) << dump();
+  EXPECT_LT(start, fence);
+  EXPECT_LT(fence, source_final);
+  EXPECT_TRUE(in_flight_done_at_source_final) << dump();
+  EXPECT_LT(source_final, pause);
+  EXPECT_LT(pause, target_final);
+  EXPECT_LT(target_final, verdict);
+  EXPECT_LT(verdict, weight100);
+  EXPECT_FALSE(called("verify cancelled")) << dump();
+  // Its deadline is what is left of the pause budget when the target is final.
+  ASSERT_TRUE(verifier.final_timeout.has_value());
+  EXPECT_GT(*verifier.final_timeout, 19s);
+  EXPECT_LE(*verifier.final_timeout, 20s - r.drain_time.value_or(0ms));
+}
+
+TEST_F(SwitchoverTest, AnAbortedDrainCancelsTheWaitingFinalVerifyBeforeTheRelease) {
+  int calls = 0;
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = calls++ == 0;  // caught up for the preflight, then never again
+    p.last_poll_at = clock.wall_now();
+    return p;
+  };
+  cfg.drain_timeout = 3s;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  size_t cancelled = index_of("verify cancelled");
+  ASSERT_NE(cancelled, std::string::npos) << dump();
+  EXPECT_LT(index_of("verify: source final"), cancelled);
+  EXPECT_LT(cancelled, index_of("proxy fence off fhir"));
+  EXPECT_FALSE(called("verify: target final")) << dump();
+  expect_untouched_and_released_locally();
 }
 
 TEST_F(SwitchoverTest, AMigratorPausedForTheFinalVerifyIsResumedWhenTheCutoverAborts) {
@@ -686,9 +773,9 @@ TEST_F(SwitchoverTest, WithoutAMarkTheFinalVerifyCoversTheMarginBeforeTheFence) 
   SwitchResult r = run();
   ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
   EXPECT_EQ(r.verified_up_to, "");
-  // The fence at 12:00:00.600 (counts, then the verify before, 300 ms each) + one 20 ms look at
-  // new's health check, minus the 60 s margin.
-  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.620Z");
+  // The final verify starts at 12:00:00.600 (after counts and the verify before, 300 ms each),
+  // just before new's health check and the fence: minus the 60 s margin.
+  EXPECT_EQ(r.verify_since, "2024-05-01T11:59:00.600Z");
 }
 
 TEST_F(SwitchoverTest, PauseBudgetExceededAbortsBeforeTheSwitch) {
