@@ -34,6 +34,8 @@ using mongo::View;
 constexpr size_t kInBatch = 200;  // values per $in query
 constexpr size_t kKeysPerQuery = 1000;  // resources per scoped query
 constexpr int32_t kBatchSize = 1000;
+// Differences are looked at again this often within --settle.
+constexpr std::chrono::milliseconds kLookAgainEvery{1000};
 
 // Runs `query(true)` (the source) on another thread while `query(false)` (the target) runs here:
 // the two stores are separate servers, so a verify waits for the slower of each pair of queries
@@ -175,6 +177,7 @@ class Session {
   CountsQuarantine counts_quarantine(const Result& r);
   std::vector<VersionFacts> target_versions(const ResourceKey& key);
   void confirm(Findings& findings);
+  void look_again(Findings& findings);
 
   // The three outcomes of joining by `_id`.
   void source_only(const bson_t* doc, Findings& f, int64_t& compared);
@@ -740,11 +743,25 @@ std::vector<VersionFacts> Session::target_versions(const ResourceKey& key) {
 // (the new version inserted, the old one not flipped yet) when a stream passes it, and copied a
 // moment later. So every difference is looked at once more, after `settle`, and reported only if
 // it is still there. Nothing to confirm: no wait.
+// Differences are looked at again every second until none is left or --settle has passed: a
+// migrator that trails the writes by its poll cycle settles them as soon as it has copied them, so
+// the verify ends then (the cut-over's mark is its start: the sooner it ends, the less is left for
+// the final verify under the fence).
 void Session::confirm(Findings& findings) {
   if (findings.equal() || !findings.complete()) return;  // (too many to look at again: as found)
-  spdlog::info("verify: {} differences; looking at them again in {} ms (--settle)", findings.total(),
-               opt_.settle_ms);
-  std::this_thread::sleep_for(std::chrono::milliseconds(opt_.settle_ms));
+  spdlog::info("verify: {} differences; looking at them again until they are gone, for at most "
+               "{} ms (--settle)",
+               findings.total(), opt_.settle_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.settle_ms);
+  do {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    std::this_thread::sleep_for(std::clamp(left, std::chrono::milliseconds(0), kLookAgainEvery));
+    look_again(findings);
+  } while (!findings.equal() && findings.complete() && std::chrono::steady_clock::now() < deadline);
+}
+
+void Session::look_again(Findings& findings) {
   Findings confirmed = findings.empty_copy();
   std::vector<bson_oid_t> entries;
   auto is_resource_state = [](const Difference& d) {
