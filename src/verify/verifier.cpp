@@ -47,6 +47,11 @@ auto on_both_sides(Query&& query) {
   return std::make_pair(source.get(), std::move(target));
 }
 
+int64_t ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -1114,15 +1119,22 @@ void Session::run_since(Result& r) {
       try {
         client.ping();
         if (opt_.wait_until_final) opt_.wait_until_final(true);
+        auto t0 = std::chrono::steady_clock::now();
         side.touched = touched_since(coll);
+        spdlog::debug("verify: source: {} resources touched since the start point, read in {} ms",
+                      side.touched.keys.size(), ms_since(t0));
       } catch (...) {
         source_scope.set_exception(std::current_exception());
         throw;
       }
       const bool one_query = side.touched.keys.size() <= kKeysPerQuery;
       source_scope.set_value(one_query ? Keys(side.touched.keys) : Keys());
-      if (one_query && !side.touched.keys.empty())
+      if (one_query && !side.touched.keys.empty()) {
+        auto t1 = std::chrono::steady_clock::now();
         side.docs = fetch(coll, resources_clause(side.touched.keys).get());
+        spdlog::debug("verify: source: {} entries of those resources, read in {} ms",
+                      side.docs.size(), ms_since(t1));
+      }
     } else {
       client.ping();
       if (opt_.wait_until_final) opt_.wait_until_final(false);
@@ -1140,7 +1152,9 @@ void Session::run_since(Result& r) {
           filter = f.extract();
         }
         const bson_oid_t since = since_oid();
+        auto t0 = std::chrono::steady_clock::now();
         side.docs = fetch(coll, filter.get());
+        spdlog::debug("verify: target: {} entries, read in {} ms", side.docs.size(), ms_since(t0));
         for (const auto& [id, doc] : side.docs)
           if (auto oid = View(doc.get()).oid("_id"); oid && bson_oid_compare(&*oid, &since) >= 0)
             side.touched.add(doc.get());
