@@ -126,6 +126,7 @@ Progress parse_progress(const std::string& body) {
     p.polls_started = it->get<int64_t>();
   if (auto it = j.find("pollsDone"); it != j.end() && it->is_number_integer())
     p.polls_done = it->get<int64_t>();
+  if (auto it = j.find("reading"); it != j.end() && it->is_boolean()) p.reading = it->get<bool>();
   if (auto it = j.find("sourceHighWaterId"); it != j.end() && it->is_string())
     p.source_high_water_id = it->get<std::string>();
   return p;

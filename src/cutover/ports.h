@@ -52,6 +52,9 @@ struct Progress {
   // polls_started read at some moment began after it). Absent from an older migrator.
   std::optional<int64_t> polls_started;
   std::optional<int64_t> polls_done;
+  // A poll is reading the source (false: between polls, or its poll abandoned by a pause). Absent
+  // from an older migrator.
+  std::optional<bool> reading;
   std::string source_high_water_id;
   std::string raw;
 };

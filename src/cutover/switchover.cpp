@@ -134,12 +134,13 @@ std::vector<std::string> Switchover::plan() const {
   p.push_back("5. fence         GET " + to_.url() + "; start the final verify (7), which " +
               "connects and waits; `set weight " + t + " 0`, `set server " + t +
               " state ready`, wait until a health check of " + t + " passed (at most " +
-              seconds(cfg_.switch_timeout) + "; weight 0: it receives no request); then " +
-              "`fhirshift fence on " + b +
+              seconds(cfg_.switch_timeout) + "; weight 0: it receives no request); POST " +
+              "/pause?by=cutover to the migrator and wait until it reads nothing (reading=false); " +
+              "then `fhirshift fence on " + b +
               "`: HAProxy holds writes from here (reads flow); then `fhirshift fence show " + b +
               "` until in_flight=0 (the writes already sent to " + cfg_.from +
-              " completed): the verify reads the source from here; budget " +
-              seconds(cfg_.max_pause) + " until the switch");
+              " completed): the verify reads the source from here; POST /resume to the migrator; "
+              "budget " + seconds(cfg_.max_pause) + " until the switch");
   p.push_back("6. drain         POST /poll to the migrator (" + progress_.url() +
               "), then GET /progress every " +
               seconds(std::min(cfg_.poll_interval, std::chrono::milliseconds(50))) +
@@ -392,6 +393,42 @@ SwitchResult Switchover::run() {
     }
   }
   return result;
+}
+
+// Just before the fence the migrator is paused until the writes in flight have completed, and its
+// poll in progress is abandoned meanwhile (`reading: false`), while clients still write. Otherwise
+// the poll that proves the drain would begin only once that poll ended: on a slow source, a second
+// or two more of the write pause (2026-12-03, busy machine). Best effort: a migrator that cannot
+// be paused, or does not say whether it reads, is drained the slower way.
+void Switchover::quiesce_migrator(State& st) {
+  try {
+    progress_.pause();
+    st.migrator_paused = true;
+  } catch (const std::exception& e) {
+    log(LogLevel::kWarn, std::string("the migrator could not be paused before the fence (") +
+                             e.what() + "): the drain waits for its poll in progress");
+    return;
+  }
+  auto deadline = clock_.steady_now() + cfg_.drain_timeout;
+  std::string last_error;
+  for (;;) {
+    try {
+      Progress p = progress_.progress();
+      if (!p.reading || !*p.reading) return;  // idle (or it does not say: nothing to wait for)
+      last_error.clear();
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+    if (clock_.steady_now() >= deadline) {
+      log(LogLevel::kWarn, "the migrator's poll in progress did not end within " +
+                               seconds(cfg_.drain_timeout) + " (--drain-timeout) of its pause" +
+                               (last_error.empty() ? std::string() : " (" + last_error + ")") +
+                               ": fencing anyway; the drain waits for it");
+      return;
+    }
+    check_interrupt(st);
+    clock_.sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 // Once the migrator has drained, nothing is left for it to read until the release, and its polls
@@ -677,6 +714,7 @@ SwitchResult Switchover::run_steps(State& st) {
           check_interrupt(st);
           clock_.sleep_for(std::chrono::milliseconds(20));
         }
+        quiesce_migrator(st);
         st.fence_sent = clock_.steady_now();
         st.fence_sent_wall = clock_.wall_now();
         st.result.fence_at = format_iso8601(st.fence_sent_wall);
@@ -703,6 +741,15 @@ SwitchResult Switchover::run_steps(State& st) {
           st.poll_at_fence = at_fence.last_poll_at;
           st.polls_started_at_fence = at_fence.polls_started;
         } catch (const std::exception&) {
+        }
+        if (st.migrator_paused) {  // by quiesce_migrator: the proving poll begins now
+          try {
+            progress_.resume();
+            st.migrator_paused = false;
+          } catch (const std::exception& e) {
+            throw CheckFailed(std::string("the migrator, paused just before the fence, could not "
+                                          "be resumed to drain: ") + e.what());
+          }
         }
         try {
           progress_.poll_now();  // the proving poll need not wait for the migrator's --pollInterval

@@ -146,6 +146,7 @@ class Switchover {
   struct State;
   SwitchResult run_steps(State& st);
   std::string pause_migrator(State& st);
+  void quiesce_migrator(State& st);
   bool step(State& st, int number, const std::string& name,
             const std::function<std::string(StepRecord&)>& body);
   void check_budget(State& st, const std::string& before_what);

@@ -237,6 +237,7 @@ std::string Progress::to_json() const {
                                                          : nlohmann::json(iso8601(last_poll_at_));
   j["pollsStarted"] = polls_started_.load();
   j["pollsDone"] = polls_done_;
+  j["reading"] = reading_.load();
   j["recentProblems"] = recent_problems_;
   Throttle::State t = throttle_ ? throttle_->state() : Throttle::State{};
   j["paused"] = t.paused;
@@ -501,8 +502,12 @@ RunResult Engine::run() {
   std::thread reader([&] {
     struct Done {
       std::atomic<bool>& flag;
-      ~Done() { flag = true; }
-    } done{reader_done};
+      Progress& progress;
+      ~Done() {
+        progress.reading_ended();
+        flag = true;
+      }
+    } done{reader_done, progress_};
     mongo::Client client = source_pool.acquire();
     mongo::Collection coll = client.collection(source_uri.database(), options_.source_collection);
     std::optional<bson_oid_t> position;  // the newest `_id` handed on
@@ -607,6 +612,7 @@ RunResult Engine::run() {
         });
         if (should_stop()) return;
         if (interrupted) {
+          progress_.reading_ended();
           while (throttle_.paused() && !should_stop())
             std::this_thread::sleep_for(milliseconds(50));
           continue;  // a fresh poll from `position`
@@ -622,6 +628,7 @@ RunResult Engine::run() {
         // `poll_started` (late entries aside, which the next polls find).
         if (!queue.push(Chunk::poll_marker(poll_started, poll_number, found == 0), reader_stop))
           return;
+        progress_.reading_ended();
         // A poll that brought a full write batch or more has a source writing faster than one
         // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
         // The wait ends at SIGTERM too (stop_), not only when the consumer stops the reader: the

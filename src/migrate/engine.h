@@ -28,8 +28,16 @@ class Progress {
   void set_mode(const std::string& mode);
   void add(const Tally& chunk, std::chrono::microseconds batch_latency);
   void set_total_estimate(int64_t n) { total_estimate_ = n; }
-  // A poll of the source begins; returns its number (1, 2, ...).
-  int64_t poll_begun() { return ++polls_started_; }
+  // A poll of the source begins; returns its number (1, 2, ...). The reader is `reading` from here
+  // until reading_ended().
+  int64_t poll_begun() {
+    reading_ = true;
+    return ++polls_started_;
+  }
+  // The reader has no query on the source: its poll is read and handed on, or was abandoned (a
+  // pause, a changed limit), or the reader stopped. A cut-over pauses the migrator before its
+  // fence and waits for this, so that the poll that proves the drain starts at once after it.
+  void reading_ended() { reading_ = false; }
   // Every chunk of poll `number`, which started at `poll_started`, is applied: the target holds
   // everything committed in the source before that moment (late entries aside).
   void poll_done(std::chrono::system_clock::time_point poll_started, int64_t number);
@@ -50,7 +58,8 @@ class Progress {
   double lag_seconds() const;
   // The /progress document: mode, phase, caughtUp, lagSeconds, entriesRead, entriesWritten,
   // quarantined, conflicts, errors, recentProblems, lastPollAt, pollsStarted, pollsDone (a poll
-  // numbered above a pollsStarted read at some moment began after it), sourceHighWaterId, checkpointId,
+  // numbered above a pollsStarted read at some moment began after it), reading (a poll is reading
+  // the source), sourceHighWaterId, checkpointId,
   // paused, maxRate, maxSourceLatencyMs, throttled, throttleReason, ...
   std::string to_json() const;
   std::string to_prometheus() const;
@@ -75,6 +84,7 @@ class Progress {
   double caught_up_lag_seconds() const { return std::max(5.0, 3 * poll_interval_ms_.load() / 1000.0); }
   std::atomic<bool> polled_{false};
   std::atomic<int64_t> polls_started_{0};
+  std::atomic<bool> reading_{false};
   int64_t polls_done_ = 0;
   std::atomic<int64_t> poll_interval_ms_{5000};
   std::atomic<int64_t> total_estimate_{0};

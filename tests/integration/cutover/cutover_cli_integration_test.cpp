@@ -101,9 +101,10 @@ TEST_F(CutoverCliTest, CutoverUnderLoadHasNoFailedRequestAndMovesTraffic) {
   EXPECT_LT(j["writePauseMs"].get<int64_t>(), 20000);
   EXPECT_EQ(j["steps"].size(), 9u);
   EXPECT_GE(j["releasedWrites"].get<int64_t>(), 0);
-  // Over HTTP: a poll asked for at the fence, the drained migrator paused for the final verify
-  // and resumed at the end.
-  EXPECT_EQ(migrator.requests(), (std::vector<std::string>{"/poll", "/pause", "/resume"}));
+  // Over HTTP: the migrator paused just before the fence and resumed once no write is in flight,
+  // a poll asked for, the drained migrator paused for the final verify and resumed at the end.
+  EXPECT_EQ(migrator.requests(),
+            (std::vector<std::string>{"/pause", "/resume", "/poll", "/pause", "/resume"}));
 
   // A second run finds the work done.
   RunResult again = run_command(switch_args("cutover"), 1min);

@@ -513,6 +513,32 @@ TEST_F(MigrateThrottleTest, ARequestedPollStartsAsSoonAsTheCurrentOneEnds) {
   EXPECT_EQ(run_->stop(30s), 0) << logs();
 }
 
+// A cut-over pauses the migrator just before its fence and waits for `reading: false`: the poll in
+// progress is abandoned (not finished) at once, and a fresh one begins after the resume.
+TEST_F(MigrateThrottleTest, APauseAbandonsThePollInProgressAndSaysSo) {
+  seed(60);
+  // 5 entries/s: the first poll reads for about 12 s.
+  start({"--max-rate", "5", "--pollInterval", "10min"}, "Continuous");
+  auto reading = [&] {
+    nlohmann::json p = progress();
+    return p.is_object() && p.value("reading", false);
+  };
+  ASSERT_TRUE(wait_until([&] { return reading() && figure("entriesRead") > 0; }, 60s)) << logs();
+  const int64_t started = figure("pollsStarted");
+  ASSERT_EQ(figure("pollsDone"), 0);
+  ASSERT_EQ(ctl({"pause"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return !reading() && progress().is_object(); }, 10s))
+      << "still reading while paused\n" << logs();
+  EXPECT_EQ(figure("pollsDone"), 0) << "the poll was finished, not abandoned";
+  ASSERT_EQ(ctl({"resume"}).exit_code, 0);
+  ASSERT_EQ(ctl({"throttle", "--max-rate", "0"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return figure("pollsDone") > started; }, 60s))
+      << "no fresh poll after the resume\n" << logs();
+  EXPECT_FALSE(reading()) << "the interval is being waited: nothing is read";
+  EXPECT_EQ(figure("entriesWritten"), 60) << logs();
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+}
+
 TEST_F(MigrateThrottleTest, CtlSaysClearlyWhenNoMigratorListens) {
   port_ = testing::free_port();
   RunResult r = ctl({"status"});

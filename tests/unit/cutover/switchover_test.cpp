@@ -200,12 +200,15 @@ class FakeProgress : public ProgressSource {
   void pause() override {
     journal_.push_back("pause migrator");
     if (pause_fails) throw std::runtime_error("POST /pause: connection refused");
+    if (on_pause) on_pause();
   }
   void resume() override {
     journal_.push_back("resume migrator");
+    if (resume_fails) throw std::runtime_error("POST /resume: connection refused");
     if (on_resume) on_resume();
   }
-  std::function<void()> on_resume;
+  std::function<void()> on_pause, on_resume;
+  bool resume_fails = false;
   void poll_now() override { journal_.push_back("poll now"); }
   bool pause_fails = false;
   bool caught_up = true;
@@ -297,8 +300,13 @@ class SwitchoverTest : public ::testing::Test {
     sw.set_observer(observer);
     return sw.run();
   }
-  size_t index_of(const std::string& entry) {
-    for (size_t i = 0; i < journal.size(); ++i)
+  size_t index_of(const std::string& entry, size_t from = 0) {
+    for (size_t i = from; i < journal.size(); ++i)
+      if (journal[i] == entry) return i;
+    return std::string::npos;
+  }
+  size_t last_index_of(const std::string& entry) {
+    for (size_t i = journal.size(); i-- > 0;)
       if (journal[i] == entry) return i;
     return std::string::npos;
   }
@@ -391,10 +399,10 @@ TEST_F(SwitchoverTest, TheDrainedMigratorIsPausedForTheFinalVerifyAndResumedAfte
   SwitchResult r = run();
   ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
   size_t fence = index_of("proxy fence on fhir");
-  size_t pause = index_of("pause migrator");
+  size_t pause = index_of("pause migrator", fence);
   size_t final_verify = index_of("verify full since=2024-05-01T11:59:50.100Z");
   size_t release = index_of("proxy fence off fhir");
-  size_t resume = index_of("resume migrator");
+  size_t resume = last_index_of("resume migrator");
   ASSERT_NE(pause, std::string::npos) << dump();
   ASSERT_NE(resume, std::string::npos) << dump();
   EXPECT_LT(fence, pause);
@@ -419,7 +427,7 @@ TEST_F(SwitchoverTest, TheFinalVerifyStartsBeforeTheFenceAndReadsEachStoreOnceIt
   size_t start = index_of("verify start full since=2024-05-01T11:59:50.100Z");
   size_t fence = index_of("proxy fence on fhir");
   size_t source_final = index_of("verify: source final");
-  size_t pause = index_of("pause migrator");
+  size_t pause = index_of("pause migrator", fence);
   size_t target_final = index_of("verify: target final");
   size_t verdict = index_of("verify full since=2024-05-01T11:59:50.100Z");
   size_t weight100 = index_of("proxy fhir/new weight 100%");
@@ -439,6 +447,74 @@ TEST_F(SwitchoverTest, TheFinalVerifyStartsBeforeTheFenceAndReadsEachStoreOnceIt
   ASSERT_TRUE(verifier.final_timeout.has_value());
   EXPECT_GT(*verifier.final_timeout, 19s);
   EXPECT_LE(*verifier.final_timeout, 20s - r.drain_time.value_or(0ms));
+}
+
+// The poll in progress at the fence would delay the proving poll by its rest: the migrator is
+// paused just before the fence, which waits until it reads nothing; it is resumed once no write is
+// in flight, and the proving poll is asked for.
+TEST_F(SwitchoverTest, TheMigratorStopsReadingBeforeTheFenceAndResumesOnceNoWriteIsInFlight) {
+  bool paused = false;
+  int looks_while_paused = 0;
+  progress.on_pause = [&] { paused = true; };
+  progress.on_resume = [&] { paused = false; };
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = true;
+    p.last_poll_at = clock.wall_now();
+    if (paused && !proxy.fenced) ++looks_while_paused;
+    p.reading = !(paused && looks_while_paused >= 3);  // its poll is abandoned by the 3rd look
+    return p;
+  };
+  proxy.in_flight = {1, 0};
+  bool in_flight_done_at_resume = false;
+  progress.on_resume = [&] {
+    paused = false;
+    in_flight_done_at_resume = proxy.in_flight.size() == 1 && proxy.in_flight.front() == 0;
+  };
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  size_t pause = index_of("pause migrator");
+  size_t fence = index_of("proxy fence on fhir");
+  size_t resume = index_of("resume migrator");
+  size_t poll_now = index_of("poll now");
+  ASSERT_NE(pause, std::string::npos) << dump();
+  ASSERT_NE(resume, std::string::npos) << dump();
+  EXPECT_LT(index_of("proxy fhir/new ready"), pause) << dump();
+  EXPECT_LT(pause, fence);
+  EXPECT_EQ(looks_while_paused, 3) << dump();
+  EXPECT_LT(fence, resume);
+  EXPECT_TRUE(in_flight_done_at_resume) << dump();
+  EXPECT_LT(resume, poll_now);
+  EXPECT_LT(poll_now, index_of("pause migrator", fence));  // paused again once drained
+  EXPECT_EQ(last_index_of("resume migrator"), journal.size() - 1) << dump();
+}
+
+TEST_F(SwitchoverTest, APollThatDoesNotEndWithinTheDrainTimeoutIsFencedAnyway) {
+  progress.script = [&] {
+    Progress p;
+    p.caught_up = true;
+    p.last_poll_at = clock.wall_now();
+    p.reading = true;  // a poll stuck on a slow source
+    return p;
+  };
+  cfg.drain_timeout = 3s;
+  SwitchResult r = run();
+  ASSERT_EQ(r.outcome, Outcome::kSwitched) << dump();
+  bool warned = false;
+  for (const auto& l : log)
+    if (l.find("did not end within 3.00 s") != std::string::npos) warned = true;
+  EXPECT_TRUE(warned) << dump();
+  EXPECT_LT(index_of("resume migrator"), index_of("poll now")) << dump();
+}
+
+TEST_F(SwitchoverTest, AMigratorThatCannotBeResumedAfterTheFenceAbortsAndLiftsTheFence) {
+  progress.resume_fails = true;
+  SwitchResult r = run();
+  EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
+  EXPECT_NE(r.reason.find("could not be resumed"), std::string::npos) << r.reason;
+  expect_untouched_and_released_locally();
+  // Tried again when the run ends (it fails again: the operator is told how).
+  EXPECT_GT(last_index_of("resume migrator"), index_of("proxy fence off fhir")) << dump();
 }
 
 TEST_F(SwitchoverTest, AnAbortedDrainCancelsTheWaitingFinalVerifyBeforeTheRelease) {
@@ -464,11 +540,12 @@ TEST_F(SwitchoverTest, AMigratorPausedForTheFinalVerifyIsResumedWhenTheCutoverAb
   verifier.full_equal = false;
   SwitchResult r = run();
   EXPECT_EQ(r.outcome, Outcome::kAbortedSafely) << dump();
-  size_t pause = index_of("pause migrator");
+  size_t pause = index_of("pause migrator", index_of("proxy fence on fhir"));
   size_t release = index_of("proxy fence off fhir");
-  size_t resume = index_of("resume migrator");
+  size_t resume = last_index_of("resume migrator");
   ASSERT_NE(pause, std::string::npos) << dump();
   ASSERT_NE(resume, std::string::npos) << dump();
+  EXPECT_LT(pause, release);
   EXPECT_LT(release, resume);
 }
 
@@ -724,7 +801,7 @@ TEST_F(SwitchoverTest, DrainCountsOnlyAPollNumberedAfterTheFence) {
   size_t poll_now = index_of("poll now");
   ASSERT_NE(poll_now, std::string::npos) << dump();
   EXPECT_LT(fence, poll_now);
-  EXPECT_LT(poll_now, index_of("pause migrator"));
+  EXPECT_LT(poll_now, index_of("pause migrator", fence));
 }
 
 TEST_F(SwitchoverTest, MigratorWithoutPollTimestampCannotProveTheDrain) {
