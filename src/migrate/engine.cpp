@@ -83,9 +83,14 @@ class ChunkQueue {
  public:
   explicit ChunkQueue(size_t capacity) : capacity_(capacity) {}
   bool push(Chunk chunk, const std::atomic<bool>& stop) {
+    return push(std::move(chunk), [&stop] { return stop.load(); });
+  }
+  // Waits for room until `give_up()` holds (checked every 100 ms); false: given up, not queued.
+  template <class GiveUp>
+  bool push(Chunk chunk, GiveUp give_up) {
     std::unique_lock lock(mutex_);
-    while (items_.size() >= capacity_ && !stop) not_full_.wait_for(lock, milliseconds(100));
-    if (stop) return false;
+    while (items_.size() >= capacity_ && !give_up()) not_full_.wait_for(lock, milliseconds(100));
+    if (give_up()) return false;
     items_.push_back(std::move(chunk));
     not_empty_.notify_one();
     return true;
@@ -552,14 +557,22 @@ RunResult Engine::run() {
           Chunk chunk;
           chunk.poll_started = poll_started;
           int64_t chunk_new = 0;
+          const uint64_t generation = throttle_.generation();
           // A chunk is handed on only when full or at the cursor's end; after a retry the cursor
           // restarts from the last chunk handed on, so nothing new is skipped (what is read twice
-          // the consumer holds already).
+          // the consumer holds already). A pause or a changed limit while the queue is full (a
+          // paused consumer takes nothing) abandons the poll like the reader's own check below:
+          // the chunk is read again from `position`.
           auto hand_on = [&] {
             if (chunk.docs.empty()) return true;
             bson_oid_t last = *mongo::View(chunk.docs.back().get()).oid("_id");
             int64_t n = static_cast<int64_t>(chunk.docs.size());
-            if (!queue.push(std::move(chunk), reader_stop)) return false;
+            if (!queue.push(std::move(chunk), [&] {
+                  return reader_stop.load() || throttle_.generation() != generation;
+                })) {
+              if (!reader_stop) interrupted = true;
+              return false;
+            }
             if (chunk_new > 0) {
               position = last;
               progress_.chunk_read(mongo::oid_to_string(last));
@@ -573,7 +586,6 @@ RunResult Engine::run() {
             return true;
           };
           size_t chunk_bytes = 0;
-          const uint64_t generation = throttle_.generation();
           auto chunk_started = std::chrono::steady_clock::now();
           for (int64_t k = 0;; ++k) {
             // Nothing is read while paused, and a changed limit takes a fresh cursor (its batch
@@ -625,10 +637,11 @@ RunResult Engine::run() {
           return;
         }
         // Once the chunks of this poll are applied, the target holds everything committed before
-        // `poll_started` (late entries aside, which the next polls find).
+        // `poll_started` (late entries aside, which the next polls find). The source is read:
+        // handing on the marker may wait for a paused consumer.
+        progress_.reading_ended();
         if (!queue.push(Chunk::poll_marker(poll_started, poll_number, found == 0), reader_stop))
           return;
-        progress_.reading_ended();
         // A poll that brought a full write batch or more has a source writing faster than one
         // cycle: the next poll starts at once, and the interval is slept only once it is quiet.
         // The wait ends at SIGTERM too (stop_), not only when the consumer stops the reader: the

@@ -539,6 +539,28 @@ TEST_F(MigrateThrottleTest, APauseAbandonsThePollInProgressAndSaysSo) {
   EXPECT_EQ(run_->stop(30s), 0) << logs();
 }
 
+// When the writers lag, the reader waits for room in the chunk queue, which a paused consumer never
+// makes: a pause abandons that wait too, or the cut-over would wait for `reading: false` in vain.
+TEST_F(MigrateThrottleTest, APauseAlsoEndsAReaderWaitingForLaggingWriters) {
+  seed(3000);
+  start({"--pollInterval", "10min"}, "Continuous");  // 25-entry batches, one writer: it lags
+  ASSERT_TRUE(wait_until([&] { return figure("entriesWritten") >= 100; }, 120s)) << logs();
+  ASSERT_EQ(ctl({"pause"}).exit_code, 0);
+  auto reading = [&] {
+    nlohmann::json p = progress();
+    return !p.is_object() || p.value("reading", true);
+  };
+  EXPECT_TRUE(wait_until([&] { return !reading(); }, 10s)) << "still reading while paused\n"
+                                                            << logs();
+  const int64_t written = figure("entriesWritten");
+  EXPECT_LT(written, 3000) << "paused before the end";
+  ASSERT_EQ(ctl({"resume"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return figure("entriesWritten") == 3000 && !reading(); }, 180s))
+      << logs();
+  EXPECT_EQ(target_count(), 3000);
+  EXPECT_EQ(run_->stop(30s), 0) << logs();
+}
+
 TEST_F(MigrateThrottleTest, CtlSaysClearlyWhenNoMigratorListens) {
   port_ = testing::free_port();
   RunResult r = ctl({"status"});
