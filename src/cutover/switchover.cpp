@@ -88,7 +88,9 @@ struct Switchover::State {
   std::optional<WallTime> poll_at_fence;  // the migrator's lastPollAt read right after the fence
   std::optional<int64_t> polls_started_at_fence;  // and its pollsStarted
   std::optional<WallTime> verified_up_to;  // the mark of the verify before the fence
-  bool migrator_paused = false;  // by step 6, for the final verify: resumed when the run ends
+  // By step 5 (from just before the fence until no write is in flight) or step 6 (for the final
+  // verify): resumed when the run ends, whatever its outcome.
+  bool migrator_paused = false;
   // Started in step 5 before the fence; reads the source once writes are held, the target in
   // step 7. Reset (cancelled, if unfinished) when the run ends.
   std::unique_ptr<StagedVerify> final_verify;
