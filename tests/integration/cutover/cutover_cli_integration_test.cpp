@@ -406,7 +406,9 @@ TEST(WriteFence, HoldsWritesOnlyAndAnswers503AfterTheMaximumHold) {
   EXPECT_EQ(held->status, 503);
   EXPECT_EQ(held->get_header_value("Retry-After"), "1");
   EXPECT_NE(held->body.find("\"resourceType\":\"OperationOutcome\""), std::string::npos) << held->body;
-  EXPECT_GE(waited, 2s);
+  // HAProxy counts the 2 s maximum hold on its own clock, which it reads once per loop of its
+  // event loop (milliseconds): seen from here the hold may end a few milliseconds early.
+  EXPECT_GE(waited, 2s - 50ms);
   EXPECT_EQ(old_server.applied().count("bundle"), 0u);
   EXPECT_EQ(new_server.applied().count("bundle"), 0u);
 
